@@ -1,0 +1,199 @@
+//! The command-line front end: decides between wrapping a compiler (the first positional
+//! argument, or the name we were invoked by in masquerade mode) and a maintenance flag,
+//! and runs the maintenance commands. Compiling is `pipeline`'s job.
+
+use crate::config::{self, Config};
+use crate::error::EXIT_FATAL;
+use crate::pipeline::{self, Request};
+use crate::stats::{self, CacheInfo};
+use crate::storage::local::LocalStore;
+use clap::{Arg, ArgAction, Command};
+use std::ffi::OsString;
+use std::path::Path;
+
+const ABOUT: &str = "cachepot: a daemonless compiler cache for gcc, clang and rustc.
+
+Usage:
+  cachepot <compiler> [compiler args...]      wrap a compile (e.g. cachepot gcc -c foo.c)
+  cachepot --show-stats [--stats-format json] and the other maintenance flags below
+  Masquerade: a symlink named gcc/g++/cc/c++/clang/clang++ pointing to cachepot, placed
+  first on PATH, wraps the next compiler of that name on PATH.";
+
+fn command() -> Command {
+    let flag = |name: &'static str, short: Option<char>, help: &'static str| {
+        let a = Arg::new(name)
+            .long(name)
+            .action(ArgAction::SetTrue)
+            .help(help);
+        match short {
+            Some(c) => a.short(c),
+            None => a,
+        }
+    };
+    Command::new("cachepot")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(ABOUT)
+        .after_help(format!("Settings (environment; the TOML config file takes the same keys in lower case without the prefix):\n{}", config::settings_help()))
+        .arg(flag("show-stats", Some('s'), "show statistics"))
+        .arg(
+            Arg::new("stats-format")
+                .long("stats-format")
+                .value_parser(["human", "json"])
+                .default_value("human")
+                .help("format of --show-stats"),
+        )
+        .arg(flag("zero-stats", Some('z'), "reset the statistics"))
+        .arg(flag("clear", Some('C'), "remove every entry of the local cache (statistics are kept)"))
+        .arg(flag("cleanup", Some('c'), "evict entries down to the size bound now"))
+        .arg(flag("show-config", Some('p'), "show each setting, its value and where it came from"))
+        .arg(flag("start-server", None, "accepted for compatibility; cachepot has no server"))
+        .arg(flag("stop-server", None, "accepted for compatibility; cachepot has no server"))
+}
+
+/// Entry point: returns the process exit status.
+pub fn main(argv: Vec<OsString>) -> i32 {
+    let argv0 = argv
+        .first()
+        .map(|a| {
+            Path::new(a)
+                .file_name()
+                .unwrap_or(a)
+                .to_string_lossy()
+                .into_owned()
+        })
+        .unwrap_or_default();
+    let masquerade = !argv0.is_empty() && !argv0.starts_with("cachepot");
+
+    if !masquerade {
+        match argv.get(1).map(|a| a.to_string_lossy()) {
+            None => {
+                eprintln!("cachepot: no compiler given; try 'cachepot --help'");
+                return EXIT_FATAL;
+            }
+            Some(a) if a.starts_with('-') => return maintenance(argv),
+            _ => {}
+        }
+    }
+    let cfg = match config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_FATAL;
+        }
+    };
+    crate::logging::init(cfg.log_level, cfg.error_log.clone(), &cfg.dir);
+    let req = if masquerade {
+        Request {
+            compiler: OsString::from(&argv0),
+            args: argv[1..].to_vec(),
+        }
+    } else {
+        Request {
+            compiler: argv[1].clone(),
+            args: argv[2..].to_vec(),
+        }
+    };
+    pipeline::run(&cfg, req)
+}
+
+fn maintenance(argv: Vec<OsString>) -> i32 {
+    let m = match command().try_get_matches_from(argv) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => EXIT_FATAL,
+            };
+        }
+    };
+    if m.get_flag("start-server") || m.get_flag("stop-server") {
+        return 0;
+    }
+    let cfg = match config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_FATAL;
+        }
+    };
+    crate::logging::init(cfg.log_level, cfg.error_log.clone(), &cfg.dir);
+    let store = LocalStore::new(&cfg.dir, cfg.cache_size);
+    let mut status = 0;
+    let mut report = |what: &str, r: Result<(), crate::error::Fault>| {
+        if let Err(f) = r {
+            eprintln!("cachepot: {what} failed: {f}");
+            status = 1;
+        }
+    };
+    if m.get_flag("zero-stats") {
+        report("--zero-stats", store.zero_stats());
+    }
+    if m.get_flag("clear") {
+        report("--clear", store.clear());
+    }
+    if m.get_flag("cleanup") {
+        report("--cleanup", store.cleanup());
+    }
+    if m.get_flag("show-config") {
+        print!("{}", show_config(&cfg));
+    }
+    if m.get_flag("show-stats") {
+        let (size, entries) = store.usage();
+        let info = CacheInfo {
+            location: cfg.dir.display().to_string(),
+            size_bytes: size,
+            max_size_bytes: cfg.cache_size,
+            entries,
+        };
+        let counters = store.counters();
+        if m.get_one::<String>("stats-format").map(String::as_str) == Some("json") {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&stats::to_json(&counters, &info)).unwrap_or_default()
+            );
+        } else {
+            print!("{}", stats::to_human(&counters, &info));
+        }
+    }
+    status
+}
+
+fn show_config(cfg: &Config) -> String {
+    let mut out = format!(
+        "config file: {}{}\n",
+        cfg.config_file.display(),
+        if cfg.config_file.exists() {
+            ""
+        } else {
+            " (not present)"
+        }
+    );
+    let mut rows: Vec<(String, String, String)> = cfg
+        .shown
+        .iter()
+        .map(|(k, v, o)| (k.clone(), v.clone(), o.name().to_string()))
+        .collect();
+    if !rows.iter().any(|(k, _, _)| k == "dir") {
+        rows.insert(
+            0,
+            (
+                "dir".into(),
+                cfg.dir.display().to_string(),
+                "default".into(),
+            ),
+        );
+    }
+    for (k, v, o) in rows {
+        let extra = if k == "cache_size" {
+            format!(" ({} bytes)", cfg.cache_size)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "({o}) {k} = {v}{extra}    [CACHEPOT_{}]\n",
+            k.to_ascii_uppercase()
+        ));
+    }
+    out
+}

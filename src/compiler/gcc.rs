@@ -1,0 +1,831 @@
+//! gcc, g++, cc, c++, clang and clang++: the option table and the parser.
+//!
+//! clang's driver accepts gcc's options, so both families share one table; the few
+//! differences (colour flag spelling, clang-only options) are rows or `Family` checks
+//! here, never in the pipeline. Options missing from the table are hashed and passed on:
+//! if one of them takes a separate argument, that argument looks like a second input and
+//! the command is counted `multiple_sources` — a lost hit, never a wrong one.
+
+use super::{DepFile, Family, Language, Output, Parsed, ResolvedCompiler};
+use crate::entry::FileKind;
+use crate::error::Reason;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+
+/// What an option with an argument means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    /// `-o`: names the main output; not hashed.
+    Output,
+    /// `-x`: sets the language of the inputs that follow.
+    Lang,
+    /// `-MF`: names the dep file; not hashed.
+    DepOutput,
+    /// `-MT`/`-MQ`: the dep file's target; hashed.
+    DepTarget,
+    /// `-include`/`-imacros`: a file read by the preprocessor (check for a `.gch`).
+    IncludeFile,
+    /// Anything else with an argument: hashed as written, passed on.
+    Other,
+    /// `-arch`: several of them make a fat object we do not model.
+    Arch,
+    /// Cannot be cached.
+    TooHard(Reason),
+}
+
+struct Opt {
+    name: &'static str,
+    /// The argument may follow as the next word.
+    separate: bool,
+    /// The argument may be glued on (`-DFOO`, `--sysroot=/x`: the `=` is part of `name`).
+    joined: bool,
+    class: Class,
+}
+
+const fn opt(name: &'static str, separate: bool, joined: bool, class: Class) -> Opt {
+    Opt {
+        name,
+        separate,
+        joined,
+        class,
+    }
+}
+
+use Class::*;
+
+/// Options that take an argument. Sorted by name; lookup prefers the longest joined match.
+const OPTIONS: &[Opt] = &[
+    opt("--param", true, false, Other),
+    opt("--param=", false, true, Other),
+    opt(
+        "--serialize-diagnostics",
+        true,
+        false,
+        TooHard(Reason::UnsupportedOption),
+    ),
+    opt("--specs=", false, true, Other),
+    opt("--sysroot", true, false, Other),
+    opt("--sysroot=", false, true, Other),
+    opt("--target=", false, true, Other),
+    opt("-A", true, true, Other),
+    opt("-B", true, true, Other),
+    opt("-D", true, true, Other),
+    opt("-F", true, true, Other),
+    opt("-I", true, true, Other),
+    opt("-L", true, true, Other),
+    opt("-MF", true, true, DepOutput),
+    opt("-MJ", true, true, TooHard(Reason::UnsupportedOption)),
+    opt("-MQ", true, true, DepTarget),
+    opt("-MT", true, true, DepTarget),
+    opt("-U", true, true, Other),
+    opt("-Xassembler", true, false, Other),
+    opt("-Xclang", true, false, Other),
+    opt("-Xlinker", true, false, Other),
+    opt("-Xpreprocessor", true, false, Other),
+    opt("-arch", true, false, Arch),
+    opt("-aux-info", true, false, TooHard(Reason::UnsupportedOption)),
+    opt(
+        "-dependency-file",
+        true,
+        false,
+        TooHard(Reason::UnsupportedOption),
+    ),
+    opt("-dumpbase", true, false, Other),
+    opt("-dumpbase-ext", true, false, Other),
+    opt("-dumpdir", true, false, Other),
+    opt("-gcc-toolchain", true, false, Other),
+    opt("-idirafter", true, true, Other),
+    opt("-iframework", true, true, Other),
+    opt("-imacros", true, true, IncludeFile),
+    opt("-imsvc", true, true, Other),
+    opt("-imultilib", true, true, Other),
+    opt("-include", true, true, IncludeFile),
+    opt(
+        "-include-pch",
+        true,
+        false,
+        TooHard(Reason::PrecompiledHeader),
+    ),
+    opt("-iprefix", true, true, Other),
+    opt("-iquote", true, true, Other),
+    opt("-isysroot", true, true, Other),
+    opt("-isystem", true, true, Other),
+    opt("-isystem-after", true, true, Other),
+    opt("-ivfsoverlay", true, true, Other),
+    opt("-iwithprefix", true, true, Other),
+    opt("-iwithprefixbefore", true, true, Other),
+    opt("-l", true, true, Other),
+    opt("-mllvm", true, false, Other),
+    opt("-o", true, true, Output),
+    opt("-specs=", false, true, Other),
+    opt("-target", true, false, Other),
+    opt("-u", true, false, Other),
+    opt("-wrapper", true, false, Other),
+    opt("-x", true, true, Lang),
+    opt("-z", true, false, Other),
+];
+
+/// Find the option an argument starts: exact separate form first, then the longest
+/// joined prefix. Returns the option and the glued-on value, if any.
+fn lookup(arg: &str) -> Option<(&'static Opt, Option<&str>)> {
+    if let Some(o) = OPTIONS.iter().find(|o| o.separate && o.name == arg) {
+        return Some((o, None));
+    }
+    OPTIONS
+        .iter()
+        .filter(|o| o.joined && arg.len() > o.name.len() && arg.starts_with(o.name))
+        .max_by_key(|o| o.name.len())
+        .map(|o| (o, Some(&arg[o.name.len()..])))
+}
+
+/// What the parser needs from the world, given by the caller so that parsing is pure.
+pub struct Context<'a> {
+    pub cwd: &'a Path,
+    pub stderr_is_tty: bool,
+    pub env: &'a dyn Fn(&str) -> Option<OsString>,
+    /// Whether a path exists (to find `.gch` files beside `-include` headers).
+    pub exists: &'a dyn Fn(&Path) -> bool,
+}
+
+fn language_from_x(x: &str) -> Result<Option<Language>, Reason> {
+    Ok(Some(match x {
+        "none" => return Ok(None),
+        "c" => Language::C,
+        "c++" => Language::Cxx,
+        "objective-c" => Language::ObjC,
+        "objective-c++" => Language::ObjCxx,
+        "assembler" => Language::Asm,
+        "assembler-with-cpp" => Language::AsmCpp,
+        "cpp-output" => Language::CPreprocessed,
+        "c++-cpp-output" => Language::CxxPreprocessed,
+        "objective-c-cpp-output" | "objc-cpp-output" => Language::ObjCPreprocessed,
+        "objective-c++-cpp-output" | "objc++-cpp-output" => Language::ObjCxxPreprocessed,
+        "c-header" | "c++-header" | "objective-c-header" | "objective-c++-header" => {
+            return Err(Reason::PrecompiledHeader)
+        }
+        _ => return Err(Reason::UnknownLanguage),
+    }))
+}
+
+fn language_from_extension(path: &Path, cxx_driver: bool) -> Result<Language, Reason> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(match ext.as_str() {
+        "c" if cxx_driver => Language::Cxx,
+        "c" => Language::C,
+        "i" if cxx_driver => Language::CxxPreprocessed,
+        "i" => Language::CPreprocessed,
+        "ii" => Language::CxxPreprocessed,
+        "cc" | "cp" | "cxx" | "cpp" | "CPP" | "c++" | "C" => Language::Cxx,
+        "m" => Language::ObjC,
+        "mi" => Language::ObjCPreprocessed,
+        "mm" | "M" => Language::ObjCxx,
+        "mii" => Language::ObjCxxPreprocessed,
+        "s" => Language::Asm,
+        "S" | "sx" => Language::AsmCpp,
+        "h" | "hh" | "hpp" | "hxx" | "H" | "h++" | "tcc" => return Err(Reason::PrecompiledHeader),
+        _ => return Err(Reason::UnknownLanguage),
+    })
+}
+
+/// `dir/name.ext` -> `dir/name.<new_ext>` (gcc derives .d/.gcno/.dwo names this way).
+fn with_extension(path: &Path, new_ext: &str) -> PathBuf {
+    path.with_extension(new_ext)
+}
+
+/// Parse an expanded argument vector (response files already expanded).
+/// `original` is the user's vector as given, used to run the compile unchanged.
+pub fn parse(
+    compiler: &ResolvedCompiler,
+    expanded: &[OsString],
+    original: &[OsString],
+    ctx: &Context,
+) -> Result<Parsed, Reason> {
+    for var in ["DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES"] {
+        if (ctx.env)(var).is_some_and(|v| !v.is_empty()) {
+            return Err(Reason::DependenciesEnv);
+        }
+    }
+    let mut p = Parsed::default();
+    let mut compile_only = false;
+    let mut assemble_only = false;
+    let mut output: Option<OsString> = None;
+    // An unknown `-x` only matters for the inputs that follow it.
+    let mut x_lang: Result<Option<Language>, Reason> = Ok(None);
+    let mut inputs: Vec<(OsString, Result<Option<Language>, Reason>)> = Vec::new();
+    let mut dep_requested = false;
+    let mut dep_output: Option<OsString> = None;
+    let mut wp_dep_output: Option<OsString> = None;
+    let mut dep_target_given = false;
+    let mut dep_to_stdout = false;
+    let mut gcno = false;
+    let mut profile_paths = false;
+    let mut split_dwarf = false;
+    let mut debug = false;
+    let mut prefix_maps: Vec<String> = Vec::new();
+    let mut stack_usage = false;
+    let mut callgraph_info = false;
+    let mut arch_count = 0;
+    let mut record_switches = false;
+    let mut colour_given = false;
+
+    let mut i = 0;
+    while i < expanded.len() {
+        let a = &expanded[i];
+        let s = a.to_string_lossy();
+        let s = s.as_ref();
+        i += 1;
+
+        if s == "-" {
+            return Err(Reason::StdinInput);
+        }
+        if !s.starts_with('-') || s.len() == 1 {
+            inputs.push((a.clone(), x_lang));
+            p.hashed_args.push(OsString::from("<input>"));
+            p.preprocess_args.push(a.clone());
+            continue;
+        }
+
+        // Flags without an argument.
+        let mut keep_for_cpp = true;
+        match s {
+            "-c" => {
+                compile_only = true;
+                keep_for_cpp = false;
+            }
+            "-S" => {
+                assemble_only = true;
+                keep_for_cpp = false;
+            }
+            "-E" => return Err(Reason::PreprocessOnly),
+            "-M" | "-MM" => dep_to_stdout = true,
+            "-MD" | "-MMD" => {
+                dep_requested = true;
+                keep_for_cpp = false;
+            }
+            "-MP" | "-MG" => keep_for_cpp = false,
+            "-fsyntax-only" => return Err(Reason::SyntaxOnly),
+            "-fmodules" | "-fcxx-modules" | "-fmodules-ts" | "-fmodule-header" => {
+                return Err(Reason::ClangModules)
+            }
+            "-emit-pch" | "-fpch-preprocess" => return Err(Reason::PrecompiledHeader),
+            "-###" => return Err(Reason::UnsupportedOption),
+            "--coverage" | "-ftest-coverage" => {
+                gcno = true;
+                profile_paths = true;
+            }
+            "-fprofile-arcs" | "-fprofile-generate" | "-fprofile-instr-generate" => {
+                profile_paths = true
+            }
+            "-gsplit-dwarf" => split_dwarf = true,
+            "-g0" | "-ggdb0" => debug = false,
+            "-frecord-gcc-switches" => record_switches = true,
+            "-fstack-usage" => stack_usage = true,
+            "-fcallgraph-info" => callgraph_info = true,
+            "-fdiagnostics-color"
+            | "-fno-diagnostics-color"
+            | "-fcolor-diagnostics"
+            | "-fno-color-diagnostics" => colour_given = true,
+            "-fprofile-use" | "-fauto-profile" | "-fprofile-instr-use" => {
+                return Err(Reason::ProfileUse)
+            }
+            _ => {
+                if s.starts_with("-save-temps") {
+                    return Err(Reason::SaveTemps);
+                } else if s.starts_with("-fprofile-use=")
+                    || s.starts_with("-fprofile-sample-use=")
+                    || s.starts_with("-fprofile-instr-use=")
+                    || s.starts_with("-fauto-profile=")
+                {
+                    return Err(Reason::ProfileUse);
+                } else if s.starts_with("-fmodules-") && s != "-fmodules-ts"
+                    || s.starts_with("-fmodule-file")
+                {
+                    return Err(Reason::ClangModules);
+                } else if s.starts_with("-fprofile-generate=")
+                    || s.starts_with("-fprofile-instr-generate=")
+                    || s.starts_with("-fprofile-dir=")
+                {
+                    profile_paths = true;
+                } else if s.starts_with("-fdiagnostics-color=") {
+                    colour_given = true;
+                } else if s.starts_with("-fdiagnostics-format=") && s.ends_with("-file")
+                    || s.starts_with("-fdiagnostics-add-output")
+                {
+                    return Err(Reason::UnsupportedOption);
+                } else if s.starts_with("-fcallgraph-info=") {
+                    callgraph_info = true;
+                } else if let Some(map) = s
+                    .strip_prefix("-fdebug-prefix-map=")
+                    .or_else(|| s.strip_prefix("-ffile-prefix-map="))
+                {
+                    prefix_maps.push(map.to_string());
+                } else if s.starts_with("-g") && !s.starts_with("-gno-") && !s.starts_with("-gz") {
+                    if s != "-gsplit-dwarf" && s != "-gcolumn-info" && s != "-grecord-gcc-switches"
+                    {
+                        debug = true;
+                    }
+                } else if s == "-march=native" || s == "-mtune=native" || s == "-mcpu=native" {
+                    p.needs_cpu_info = true;
+                } else if let Some(path) = s.strip_prefix("-fplugin=") {
+                    p.extra_input_files.push(ctx.cwd.join(path));
+                } else if let Some(rest) = s.strip_prefix("-Wp,") {
+                    // -Wp,-MD,<file> / -Wp,-MMD,<file>: the preprocessor writes a dep file.
+                    let parts: Vec<&str> = rest.split(',').collect();
+                    if parts.len() >= 2 && (parts[0] == "-MD" || parts[0] == "-MMD") {
+                        wp_dep_output = Some(OsString::from(parts[1..].join(",")));
+                        p.hashed_args
+                            .push(OsString::from(format!("-Wp,{}", parts[0])));
+                        continue;
+                    }
+                    if parts.iter().any(|p| p.starts_with("-M")) {
+                        return Err(Reason::UnsupportedOption);
+                    }
+                } else if let Some((o, joined)) = lookup(s) {
+                    // An option with an argument.
+                    let (value, raw): (OsString, Vec<OsString>) = match joined {
+                        Some(v) => (OsString::from(v), vec![a.clone()]),
+                        None => {
+                            let Some(next) = expanded.get(i) else {
+                                return Err(Reason::UnsupportedOption);
+                            };
+                            i += 1;
+                            (next.clone(), vec![a.clone(), next.clone()])
+                        }
+                    };
+                    let vs = value.to_string_lossy();
+                    match o.class {
+                        Output => {
+                            output = Some(value.clone());
+                            continue;
+                        }
+                        DepOutput => {
+                            dep_output = Some(value.clone());
+                            continue;
+                        }
+                        Lang => {
+                            x_lang = language_from_x(&vs);
+                        }
+                        DepTarget => {
+                            dep_target_given = true;
+                            p.hashed_args.extend(raw);
+                            continue;
+                        }
+                        IncludeFile => {
+                            let inc = ctx.cwd.join(Path::new(&value));
+                            let gch = [
+                                format!("{}.gch", inc.display()),
+                                format!("{}.pch", inc.display()),
+                            ];
+                            if gch.iter().any(|g| (ctx.exists)(Path::new(g))) {
+                                return Err(Reason::PrecompiledHeader);
+                            }
+                        }
+                        Arch => arch_count += 1,
+                        TooHard(r) => return Err(r),
+                        Other => {
+                            if o.name == "-Xclang"
+                                && matches!(vs.as_ref(), "-emit-pch" | "-emit-pth" | "-include-pch")
+                            {
+                                return Err(Reason::PrecompiledHeader);
+                            }
+                            if o.name == "-Xpreprocessor" && vs.starts_with("-M") {
+                                return Err(Reason::UnsupportedOption);
+                            }
+                            if o.name.ends_with("specs=")
+                                && (ctx.exists)(&ctx.cwd.join(Path::new(&value)))
+                            {
+                                p.extra_input_files.push(ctx.cwd.join(Path::new(&value)));
+                            }
+                        }
+                    }
+                    p.hashed_args.extend(raw.iter().cloned());
+                    p.preprocess_args.extend(raw);
+                    continue;
+                }
+            }
+        }
+        p.hashed_args.push(a.clone());
+        if keep_for_cpp {
+            p.preprocess_args.push(a.clone());
+        }
+    }
+
+    if !compile_only && !assemble_only {
+        return Err(Reason::Linking);
+    }
+    if dep_to_stdout && !dep_requested && wp_dep_output.is_none() {
+        return Err(Reason::DepToStdout);
+    }
+    if arch_count > 1 {
+        return Err(Reason::MultipleArch);
+    }
+    let (input, lang) = match inputs.len() {
+        0 => return Err(Reason::NoSource),
+        1 => inputs.pop().expect("one input"),
+        _ => return Err(Reason::MultipleSources),
+    };
+    let input_path = PathBuf::from(&input);
+    let language = match lang? {
+        Some(l) => l,
+        None => language_from_extension(&input_path, compiler.cxx_driver)?,
+    };
+    if output.as_deref() == Some(OsStr::new("-")) {
+        return Err(Reason::OutputToStdout);
+    }
+    // Default output: the input's base name with .o (-c) or .s (-S), in the working directory.
+    let main_output = match &output {
+        Some(o) => PathBuf::from(o),
+        None => {
+            let stem = input_path.file_stem().unwrap_or(OsStr::new("a"));
+            let mut name = stem.to_os_string();
+            name.push(if assemble_only { ".s" } else { ".o" });
+            PathBuf::from(name)
+        }
+    };
+    p.outputs.push(Output {
+        kind: FileKind::Object,
+        path: main_output.clone(),
+        optional: false,
+    });
+    if dep_requested || wp_dep_output.is_some() {
+        let path = match (&wp_dep_output, &dep_output) {
+            (Some(w), _) => PathBuf::from(w),
+            (None, Some(f)) => PathBuf::from(f),
+            (None, None) => with_extension(&main_output, "d"),
+        };
+        p.dep_file = Some(DepFile {
+            path: path.clone(),
+            target_fixed: dep_target_given,
+        });
+        p.outputs.push(Output {
+            kind: FileKind::DepFile,
+            path,
+            optional: false,
+        });
+    }
+    if gcno {
+        p.outputs.push(Output {
+            kind: FileKind::Gcno,
+            path: with_extension(&main_output, "gcno"),
+            optional: false,
+        });
+    }
+    if split_dwarf {
+        // clang writes a .dwo only with debug info on; gcc also for -g0. Optional either way.
+        p.outputs.push(Output {
+            kind: FileKind::Dwo,
+            path: with_extension(&main_output, "dwo"),
+            optional: true,
+        });
+    }
+    if stack_usage {
+        p.outputs.push(Output {
+            kind: FileKind::StackUsage,
+            path: with_extension(&main_output, "su"),
+            optional: true,
+        });
+    }
+    if callgraph_info {
+        p.outputs.push(Output {
+            kind: FileKind::CallgraphInfo,
+            path: with_extension(&main_output, "ci"),
+            optional: true,
+        });
+    }
+
+    let cwd_str = ctx.cwd.to_string_lossy();
+    let cwd_mapped = prefix_maps.iter().any(|m| {
+        let old = m.split('=').next().unwrap_or("");
+        !old.is_empty() && cwd_str.starts_with(old)
+    });
+    p.cwd_matters = (debug && !cwd_mapped) || profile_paths || split_dwarf;
+    p.output_path_matters = profile_paths || split_dwarf;
+    if record_switches {
+        // The command line is stored in the object: every argument, outputs included.
+        p.hashed_args = expanded.to_vec();
+        p.cwd_matters = true;
+    }
+    p.language = Some(language);
+    p.input = input_path;
+    p.compile_args = original.to_vec();
+    if !colour_given && ctx.stderr_is_tty {
+        // We capture stderr through a pipe, so the compiler would not colour it; force
+        // colour and key on it, so terminal users keep coloured diagnostics.
+        let flag = match compiler.family {
+            Family::Gcc => "-fdiagnostics-color=always",
+            Family::Clang => "-fcolor-diagnostics",
+        };
+        p.compile_args.push(OsString::from(flag));
+        p.hashed_args.push(OsString::from(flag));
+        p.colour_forced = true;
+    }
+    p.preprocess_args.push(OsString::from("-E"));
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gcc(name: &str) -> ResolvedCompiler {
+        ResolvedCompiler {
+            path: PathBuf::from(name),
+            invoked_name: name.into(),
+            family: if name.contains("clang") {
+                Family::Clang
+            } else {
+                Family::Gcc
+            },
+            cxx_driver: name.ends_with("++"),
+        }
+    }
+
+    fn parse_with(
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        existing: &[&str],
+    ) -> Result<Parsed, Reason> {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let envf = move |k: &str| {
+            env.iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| OsString::from(v))
+        };
+        let existing: Vec<PathBuf> = existing.iter().map(PathBuf::from).collect();
+        let exists = move |p: &Path| existing.iter().any(|e| e == p);
+        let ctx = Context {
+            cwd: Path::new("/w"),
+            stderr_is_tty: false,
+            env: &envf,
+            exists: &exists,
+        };
+        parse(&gcc(name), &args, &args, &ctx)
+    }
+
+    fn p(args: &[&str]) -> Result<Parsed, Reason> {
+        parse_with("gcc", args, &[], &[])
+    }
+
+    fn strs(v: &[OsString]) -> Vec<String> {
+        v.iter().map(|a| a.to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn simple_compile() {
+        let r = p(&["-c", "src/foo.c", "-o", "build/foo.o", "-O2"]).unwrap();
+        assert_eq!(r.language, Some(Language::C));
+        assert_eq!(r.input, PathBuf::from("src/foo.c"));
+        assert_eq!(r.main_output(), Path::new("build/foo.o"));
+        assert_eq!(strs(&r.preprocess_args), ["src/foo.c", "-O2", "-E"]);
+        assert!(!strs(&r.hashed_args).contains(&"build/foo.o".to_string()));
+        assert!(!r.cwd_matters);
+    }
+
+    #[test]
+    fn default_output_names() {
+        assert_eq!(
+            p(&["-c", "src/foo.c"]).unwrap().main_output(),
+            Path::new("foo.o")
+        );
+        assert_eq!(
+            p(&["-S", "src/foo.cpp"]).unwrap().main_output(),
+            Path::new("foo.s")
+        );
+        assert_eq!(
+            p(&["-c", "x.c", "-obuild/x.o"]).unwrap().main_output(),
+            Path::new("build/x.o")
+        );
+    }
+
+    #[test]
+    fn not_cacheable() {
+        assert_eq!(p(&["foo.c", "-o", "foo"]).unwrap_err(), Reason::Linking);
+        assert_eq!(p(&["-E", "foo.c"]).unwrap_err(), Reason::PreprocessOnly);
+        assert_eq!(
+            p(&["-c", "a.c", "b.c"]).unwrap_err(),
+            Reason::MultipleSources
+        );
+        assert_eq!(p(&["-c"]).unwrap_err(), Reason::NoSource);
+        assert_eq!(p(&["-c", "-x", "c", "-"]).unwrap_err(), Reason::StdinInput);
+        assert_eq!(
+            p(&["-c", "a.c", "-save-temps"]).unwrap_err(),
+            Reason::SaveTemps
+        );
+        assert_eq!(
+            p(&["-c", "a.c", "-save-temps=obj"]).unwrap_err(),
+            Reason::SaveTemps
+        );
+        assert_eq!(p(&["-c", "a.c", "-M"]).unwrap_err(), Reason::DepToStdout);
+        assert_eq!(p(&["-c", "a.txt"]).unwrap_err(), Reason::UnknownLanguage);
+        assert_eq!(
+            p(&["-c", "a.c", "-x", "fortran"]).unwrap().language,
+            Some(Language::C)
+        );
+        assert_eq!(
+            p(&["-c", "-x", "fortran", "a.f"]).unwrap_err(),
+            Reason::UnknownLanguage
+        );
+        assert_eq!(
+            p(&["-c", "a.c", "-fsyntax-only"]).unwrap_err(),
+            Reason::SyntaxOnly
+        );
+        assert_eq!(
+            p(&["-c", "a.c", "-arch", "x86_64", "-arch", "arm64"]).unwrap_err(),
+            Reason::MultipleArch
+        );
+        assert_eq!(
+            p(&["-c", "a.c", "-fmodules"]).unwrap_err(),
+            Reason::ClangModules
+        );
+        assert_eq!(
+            p(&["-c", "a.c", "-fprofile-use"]).unwrap_err(),
+            Reason::ProfileUse
+        );
+        assert_eq!(
+            p(&["-c", "a.c", "-o", "-"]).unwrap_err(),
+            Reason::OutputToStdout
+        );
+        assert_eq!(
+            p(&["-c", "a.c", "-MJ", "x.json"]).unwrap_err(),
+            Reason::UnsupportedOption
+        );
+        assert_eq!(p(&["-c", "a.h"]).unwrap_err(), Reason::PrecompiledHeader);
+        assert_eq!(
+            p(&["-c", "a.c", "-Xclang", "-emit-pch"]).unwrap_err(),
+            Reason::PrecompiledHeader
+        );
+        assert_eq!(
+            parse_with(
+                "gcc",
+                &["-c", "a.c"],
+                &[("DEPENDENCIES_OUTPUT", "x.d")],
+                &[]
+            )
+            .unwrap_err(),
+            Reason::DependenciesEnv
+        );
+    }
+
+    #[test]
+    fn pch_beside_forced_include() {
+        assert_eq!(
+            parse_with(
+                "gcc",
+                &["-c", "a.c", "-include", "pre.h"],
+                &[],
+                &["/w/pre.h.gch"]
+            )
+            .unwrap_err(),
+            Reason::PrecompiledHeader
+        );
+        assert!(parse_with("gcc", &["-c", "a.c", "-include", "pre.h"], &[], &[]).is_ok());
+    }
+
+    #[test]
+    fn separate_and_joined_arguments_are_not_inputs() {
+        let r = p(&[
+            "-c",
+            "a.c",
+            "-I",
+            "inc",
+            "-isystem",
+            "/sys",
+            "-D",
+            "X=1",
+            "-include",
+            "cfg.h",
+            "-MF",
+            "a.d",
+            "-MD",
+            "-MT",
+            "tgt",
+            "-Xpreprocessor",
+            "-DFOO",
+            "--param",
+            "inline-unit-growth=5",
+        ])
+        .unwrap();
+        assert_eq!(r.input, PathBuf::from("a.c"));
+        let dep = r.dep_file.unwrap();
+        assert_eq!(dep.path, PathBuf::from("a.d"));
+        assert!(dep.target_fixed);
+        let pre = strs(&r.preprocess_args);
+        assert!(
+            pre.contains(&"inc".to_string())
+                && !pre.contains(&"a.d".to_string())
+                && !pre.contains(&"-MD".to_string())
+        );
+        let h = strs(&r.hashed_args);
+        assert!(h.contains(&"tgt".to_string()) && !h.contains(&"a.d".to_string()));
+    }
+
+    #[test]
+    fn unknown_options_are_hashed_and_passed_on() {
+        let r = p(&["-c", "a.c", "-fno-frobnicate", "-mfancy=3"]).unwrap();
+        assert!(strs(&r.hashed_args).contains(&"-fno-frobnicate".to_string()));
+        assert!(strs(&r.compile_args).contains(&"-mfancy=3".to_string()));
+    }
+
+    #[test]
+    fn dep_file_names() {
+        let r = p(&["-c", "src/a.c", "-o", "build/a.o", "-MD"]).unwrap();
+        assert_eq!(r.dep_file.unwrap().path, PathBuf::from("build/a.d"));
+        let r = p(&["-c", "src/a.c", "-MMD"]).unwrap();
+        assert_eq!(r.dep_file.unwrap().path, PathBuf::from("a.d"));
+        let r = p(&["-c", "src/a.c", "-o", "x.o", "-Wp,-MD,deps/a.d"]).unwrap();
+        assert_eq!(r.dep_file.as_ref().unwrap().path, PathBuf::from("deps/a.d"));
+        assert!(!strs(&r.preprocess_args)
+            .iter()
+            .any(|a| a.starts_with("-Wp")));
+    }
+
+    #[test]
+    fn coverage_and_split_dwarf_outputs() {
+        let r = p(&[
+            "-c",
+            "a.c",
+            "-o",
+            "b/a.o",
+            "--coverage",
+            "-gsplit-dwarf",
+            "-g",
+        ])
+        .unwrap();
+        let kinds: Vec<(FileKind, PathBuf)> =
+            r.outputs.iter().map(|o| (o.kind, o.path.clone())).collect();
+        assert!(kinds.contains(&(FileKind::Gcno, PathBuf::from("b/a.gcno"))));
+        assert!(kinds.contains(&(FileKind::Dwo, PathBuf::from("b/a.dwo"))));
+        assert!(r.cwd_matters && r.output_path_matters);
+    }
+
+    #[test]
+    fn debug_info_hashes_cwd_unless_mapped() {
+        assert!(p(&["-c", "a.c", "-g"]).unwrap().cwd_matters);
+        assert!(!p(&["-c", "a.c", "-g", "-g0"]).unwrap().cwd_matters);
+        assert!(
+            !p(&["-c", "a.c", "-g", "-fdebug-prefix-map=/w=."])
+                .unwrap()
+                .cwd_matters
+        );
+        assert!(
+            p(&["-c", "a.c", "-g", "-fdebug-prefix-map=/elsewhere=."])
+                .unwrap()
+                .cwd_matters
+        );
+    }
+
+    #[test]
+    fn cxx_driver_compiles_c_as_cxx() {
+        assert_eq!(
+            parse_with("g++", &["-c", "a.c"], &[], &[])
+                .unwrap()
+                .language,
+            Some(Language::Cxx)
+        );
+        assert_eq!(
+            parse_with("clang++", &["-c", "a.c"], &[], &[])
+                .unwrap()
+                .language,
+            Some(Language::Cxx)
+        );
+        assert_eq!(
+            p(&["-c", "-x", "c++", "a.c"]).unwrap().language,
+            Some(Language::Cxx)
+        );
+        assert_eq!(
+            p(&["-c", "-x", "c", "a.txt"]).unwrap().language,
+            Some(Language::C)
+        );
+    }
+
+    #[test]
+    fn record_switches_hashes_outputs() {
+        let a = p(&["-c", "a.c", "-o", "x.o", "-frecord-gcc-switches"]).unwrap();
+        assert!(strs(&a.hashed_args).contains(&"x.o".to_string()));
+    }
+
+    #[test]
+    fn colour_is_forced_on_a_terminal_only() {
+        let args: Vec<OsString> = ["-c", "a.c"].iter().map(OsString::from).collect();
+        let env = |_: &str| None;
+        let exists = |_: &Path| false;
+        let ctx = Context {
+            cwd: Path::new("/w"),
+            stderr_is_tty: true,
+            env: &env,
+            exists: &exists,
+        };
+        let r = parse(&gcc("gcc"), &args, &args, &ctx).unwrap();
+        assert!(strs(&r.compile_args).contains(&"-fdiagnostics-color=always".to_string()));
+        let r = parse(&gcc("clang"), &args, &args, &ctx).unwrap();
+        assert!(strs(&r.compile_args).contains(&"-fcolor-diagnostics".to_string()));
+    }
+}

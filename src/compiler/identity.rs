@@ -1,0 +1,151 @@
+//! Compiler identity: a digest of what the compiler *is*, computed once and kept on disk.
+//!
+//! The identity of a gcc/clang binary is the SHA-256 of its resolved file plus its
+//! `--version` output, and for gcc also the content of the `cc1`/`cc1plus` it runs
+//! (`-print-prog-name`), since an upgrade can replace those without touching the driver.
+//! Computing that costs process spawns and hashing ~30 MB, so the result is stored in
+//! `<cache dir>/compilers-v1/<digest of (resolved path, dev, inode, size, mtime, ctime)>`
+//! together with the same stat tuple of every helper binary it covered; a later
+//! invocation trusts it only if all of those still stat the same. An in-place upgrade
+//! changes mtime/ctime/inode, so it can never reuse an old identity.
+
+use super::{Family, ResolvedCompiler};
+use crate::hash::{digest, Key, KeyHasher};
+use crate::util::fs::{atomic_write, create_dir_all_private, FILE_MODE};
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Bump when the identity ingredients change.
+const IDENTITY_VERSION: &str = "1";
+
+fn stat_line(path: &Path) -> Option<String> {
+    let m = fs::metadata(path).ok()?;
+    Some(format!(
+        "{} {} {} {} {}.{} {}.{}",
+        path.display(),
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec()
+    ))
+}
+
+/// SHA-256 of a file's content, streamed.
+pub fn file_digest(path: &Path) -> std::io::Result<Key> {
+    let mut f = fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(Key(h.finalize().into()))
+}
+
+/// The identity of `compiler`, from the on-disk record when it is still valid.
+/// `cache_dir` None or unwritable: computed every time (slower, still correct).
+pub fn identity(compiler: &ResolvedCompiler, cache_dir: &Path) -> std::io::Result<Key> {
+    let resolved = fs::canonicalize(&compiler.path)?;
+    let own = stat_line(&resolved).ok_or_else(|| std::io::Error::other("cannot stat compiler"))?;
+    let record_dir = cache_dir.join("compilers-v1");
+    let record_path =
+        record_dir.join(digest(format!("{IDENTITY_VERSION}\n{own}").as_bytes()).hex());
+    if let Ok(text) = fs::read_to_string(&record_path) {
+        if let Some(k) = validate_record(&text) {
+            return Ok(k);
+        }
+    }
+    let (key, helpers) = compute(compiler, &resolved)?;
+    let mut text = format!("{}\n", key.hex());
+    for h in helpers {
+        if let Some(line) = stat_line(&h) {
+            text.push_str(&line);
+            text.push('\n');
+        }
+    }
+    let stored = create_dir_all_private(&record_dir)
+        .and_then(|_| atomic_write(&record_path, text.as_bytes(), FILE_MODE));
+    if let Err(e) = stored {
+        log::warn!(
+            "cannot store compiler identity in {}: {e}",
+            record_path.display()
+        );
+    }
+    Ok(key)
+}
+
+/// Record = identity hex, then one stat line per helper binary, all of which must match.
+fn validate_record(text: &str) -> Option<Key> {
+    let mut lines = text.lines();
+    let key = Key::from_hex(lines.next()?)?;
+    for line in lines {
+        let path = line.split(' ').next()?;
+        if stat_line(Path::new(path)).as_deref() != Some(line) {
+            return None;
+        }
+    }
+    Some(key)
+}
+
+fn run_stdout(compiler: &Path, args: &[&str]) -> std::io::Result<Vec<u8>> {
+    let out = Command::new(compiler)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()?;
+    Ok(out.stdout)
+}
+
+fn compute(compiler: &ResolvedCompiler, resolved: &Path) -> std::io::Result<(Key, Vec<PathBuf>)> {
+    let mut h = KeyHasher::new("identity");
+    h.str("identity-version", IDENTITY_VERSION);
+    h.str("family", compiler.family.name());
+    h.field("binary", &file_digest(resolved)?.0);
+    h.field("version", &run_stdout(&compiler.path, &["--version"])?);
+    let mut helpers = Vec::new();
+    if compiler.family == Family::Gcc {
+        for prog in ["cc1", "cc1plus"] {
+            let out = run_stdout(&compiler.path, &[&format!("-print-prog-name={prog}")])?;
+            let p = PathBuf::from(String::from_utf8_lossy(&out).trim());
+            if p.is_absolute() {
+                if let Ok(real) = fs::canonicalize(&p) {
+                    if let Ok(d) = file_digest(&real) {
+                        h.field(prog, &d.0);
+                        helpers.push(real);
+                    }
+                }
+            }
+        }
+    }
+    Ok((h.finish(), helpers))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_is_rejected_when_a_helper_changes() {
+        let d = std::env::temp_dir().join(format!("cachepot-id-{}", std::process::id()));
+        fs::create_dir_all(&d).unwrap();
+        let helper = d.join("cc1");
+        fs::write(&helper, "v1").unwrap();
+        let k = digest(b"x");
+        let text = format!("{}\n{}\n", k.hex(), stat_line(&helper).unwrap());
+        assert_eq!(validate_record(&text), Some(k));
+        fs::write(&helper, "version two").unwrap();
+        assert_eq!(validate_record(&text), None);
+        assert_eq!(validate_record("garbage"), None);
+        fs::remove_dir_all(&d).unwrap();
+    }
+}

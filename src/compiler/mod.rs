@@ -1,0 +1,237 @@
+//! Compiler front ends: which compiler a command runs, and what a command line means.
+//!
+//! A front end turns an argument vector into a [`Parsed`]: plain data saying what the
+//! input and outputs are, which arguments go into the key, and how to run the
+//! preprocessor and the compiler. Parsing is pure (response files are expanded before,
+//! in [`args::expand_response_files`]); the pipeline does all the I/O. Adding a compiler
+//! family means one new module with a `parse` function and one arm in [`detect`].
+//! Compiler identity (what the binary *is*) lives in [`identity`].
+
+pub mod args;
+pub mod gcc;
+pub mod identity;
+
+use crate::entry::FileKind;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Gcc,
+    Clang,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Gcc => "gcc",
+            Family::Clang => "clang",
+        }
+    }
+}
+
+/// Source language, as far as the key and the statistics care.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language {
+    C,
+    Cxx,
+    ObjC,
+    ObjCxx,
+    /// `.s`: assembled without preprocessing.
+    Asm,
+    /// `.S`/`.sx`: preprocessed assembly.
+    AsmCpp,
+    /// `.i`: already preprocessed C.
+    CPreprocessed,
+    /// `.ii`: already preprocessed C++.
+    CxxPreprocessed,
+    /// `.mi` / `.mii`.
+    ObjCPreprocessed,
+    ObjCxxPreprocessed,
+}
+
+impl Language {
+    /// The name used in `hits_by_language` / `misses_by_language`.
+    pub fn stats_name(self) -> &'static str {
+        match self {
+            Language::C | Language::CPreprocessed => "c",
+            Language::Cxx | Language::CxxPreprocessed => "c++",
+            Language::ObjC | Language::ObjCPreprocessed => "objective-c",
+            Language::ObjCxx | Language::ObjCxxPreprocessed => "objective-c++",
+            Language::Asm | Language::AsmCpp => "assembler",
+        }
+    }
+
+    /// The `-x` name gcc and clang use.
+    pub fn x_name(self) -> &'static str {
+        match self {
+            Language::C => "c",
+            Language::Cxx => "c++",
+            Language::ObjC => "objective-c",
+            Language::ObjCxx => "objective-c++",
+            Language::Asm => "assembler",
+            Language::AsmCpp => "assembler-with-cpp",
+            Language::CPreprocessed => "cpp-output",
+            Language::CxxPreprocessed => "c++-cpp-output",
+            Language::ObjCPreprocessed => "objective-c-cpp-output",
+            Language::ObjCxxPreprocessed => "objective-c++-cpp-output",
+        }
+    }
+
+    /// Whether the source goes through the preprocessor (else its bytes are hashed as is).
+    pub fn is_preprocessed_by_compiler(self) -> bool {
+        matches!(
+            self,
+            Language::C | Language::Cxx | Language::ObjC | Language::ObjCxx | Language::AsmCpp
+        )
+    }
+}
+
+/// One file a compile writes, besides stdout and stderr.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Output {
+    pub kind: FileKind,
+    pub path: PathBuf,
+    /// The compiler may or may not write it (e.g. `.dwo` depends on the debug level):
+    /// stored when the compile wrote it, restored when the entry has it.
+    pub optional: bool,
+}
+
+/// Where the make-style dependency file goes and whether its target can be retargeted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DepFile {
+    pub path: PathBuf,
+    /// `-MT`/`-MQ` fixed the target: never rewrite it.
+    pub target_fixed: bool,
+}
+
+/// What a command line means, as plain data.
+#[derive(Clone, Debug, Default)]
+pub struct Parsed {
+    pub language: Option<Language>,
+    pub input: PathBuf,
+    /// The main output (object or assembly) is first.
+    pub outputs: Vec<Output>,
+    pub dep_file: Option<DepFile>,
+    /// Arguments that go into the key, in order (outputs excluded).
+    pub hashed_args: Vec<OsString>,
+    /// Arguments to run the preprocessor alone (`-E`, output on stdout).
+    pub preprocess_args: Vec<OsString>,
+    /// Arguments for the real compile (the user's, plus colour forcing when needed).
+    pub compile_args: Vec<OsString>,
+    /// Debug info or coverage embeds the working directory.
+    pub cwd_matters: bool,
+    /// Coverage / split DWARF embed the output path.
+    pub output_path_matters: bool,
+    /// Files whose contents go into the key (`-fplugin=`, `-specs=`).
+    pub extra_input_files: Vec<PathBuf>,
+    /// `-march=native` and friends: the key must name this machine's CPU.
+    pub needs_cpu_info: bool,
+    /// Colour was forced because stderr is a terminal.
+    pub colour_forced: bool,
+}
+
+impl Parsed {
+    pub fn main_output(&self) -> &Path {
+        &self.outputs[0].path
+    }
+}
+
+/// The compiler a command runs.
+#[derive(Clone, Debug)]
+pub struct ResolvedCompiler {
+    /// Path to execute (not canonicalised: the name selects the driver mode, e.g. clang++).
+    pub path: PathBuf,
+    /// The name the user called it by (file name of `path`).
+    pub invoked_name: String,
+    pub family: Family,
+    /// A C++ driver (g++, c++, clang++): `.c` files compile as C++.
+    pub cxx_driver: bool,
+}
+
+/// Recognise the compiler family from its invoked and resolved names. `None`: not a
+/// compiler we know how to cache; the command runs unchanged.
+pub fn detect(path: &Path) -> Option<ResolvedCompiler> {
+    let invoked = path.file_name()?.to_string_lossy().into_owned();
+    let canonical = std::fs::canonicalize(path).ok();
+    let canonical_name = canonical
+        .as_ref()
+        .and_then(|c| c.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let family = family_of(&invoked).or_else(|| family_of(&canonical_name))?;
+    // `cc` may be clang: let the resolved binary decide when the invoked name is generic.
+    let family = match (family_of(&canonical_name), &family) {
+        (Some(Family::Clang), Family::Gcc) if is_generic_cc(&invoked) => Family::Clang,
+        _ => family,
+    };
+    let base = strip_version(&invoked);
+    let cxx_driver = base.ends_with("++");
+    Some(ResolvedCompiler {
+        path: path.to_path_buf(),
+        invoked_name: invoked,
+        family,
+        cxx_driver,
+    })
+}
+
+fn strip_version(name: &str) -> &str {
+    // gcc-12, clang++-14, g++-12.2: drop a trailing -<digits/dots>.
+    match name.rfind('-') {
+        Some(i)
+            if name[i + 1..]
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '.')
+                && i + 1 < name.len() =>
+        {
+            &name[..i]
+        }
+        _ => name,
+    }
+}
+
+fn is_generic_cc(name: &str) -> bool {
+    matches!(strip_version(name), "cc" | "c++")
+}
+
+fn family_of(name: &str) -> Option<Family> {
+    let base = strip_version(name);
+    // Target-prefixed names: x86_64-linux-gnu-gcc, aarch64-linux-gnu-clang++.
+    let last = base.rsplit('-').next().unwrap_or(base);
+    if last.starts_with("clang") && !last.starts_with("clang-cl")
+        || base.ends_with("clang")
+        || base.ends_with("clang++")
+    {
+        return Some(Family::Clang);
+    }
+    match last {
+        "gcc" | "g++" | "cc" | "c++" => Some(Family::Gcc),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_by_name() {
+        assert_eq!(family_of("gcc"), Some(Family::Gcc));
+        assert_eq!(family_of("x86_64-linux-gnu-gcc-12"), Some(Family::Gcc));
+        assert_eq!(family_of("g++-12"), Some(Family::Gcc));
+        assert_eq!(family_of("c++"), Some(Family::Gcc));
+        assert_eq!(family_of("clang"), Some(Family::Clang));
+        assert_eq!(family_of("clang++-14"), Some(Family::Clang));
+        assert_eq!(family_of("clang-14"), Some(Family::Clang));
+        assert_eq!(family_of("rustc"), None);
+        assert_eq!(family_of("ld"), None);
+        assert_eq!(family_of("clang-cl"), None);
+    }
+
+    #[test]
+    fn cxx_driver_by_name() {
+        assert_eq!(strip_version("g++-12"), "g++");
+        assert!(strip_version("clang++-14").ends_with("++"));
+        assert_eq!(strip_version("gcc"), "gcc");
+    }
+}

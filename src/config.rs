@@ -1,0 +1,542 @@
+//! Configuration: built-in defaults, overridden by a TOML file, overridden by the
+//! environment; every value remembers where it came from (for `--show-config`).
+//!
+//! The table [`SETTINGS`] is the single list of settings: its key is the TOML key and
+//! `CACHEPOT_<KEY upper-cased>` the environment variable. A value that does not parse is a
+//! [`Fatal`] naming the setting and the expected form (exit 2). Unknown TOML keys are
+//! logged and ignored so that a newer config file does not break an older binary.
+//! This module does no caching work; it only turns text into a [`Config`].
+
+use crate::error::Fatal;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    ConfigFile,
+    Environment,
+}
+
+impl Origin {
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Default => "default",
+            Origin::ConfigFile => "config file",
+            Origin::Environment => "environment",
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Path,
+    Size,
+    Switch,
+    PathList,
+    Level,
+    Text,
+    Secret,
+    Level0to19,
+}
+
+impl Kind {
+    fn expected(self) -> &'static str {
+        match self {
+            Kind::Path => "a path",
+            Kind::Size => "a size such as 10G, 500M, 64Mi or a number of bytes",
+            Kind::Switch => "one of 1/true/yes/on or 0/false/no/off",
+            Kind::PathList => "one or more absolute paths separated by ':'",
+            Kind::Level => "one of off, error, warn, info, debug, trace",
+            Kind::Text | Kind::Secret => "a string",
+            Kind::Level0to19 => "an integer from 1 to 19",
+        }
+    }
+}
+
+struct Setting {
+    key: &'static str,
+    kind: Kind,
+    /// `None`: unset by default.
+    default: Option<&'static str>,
+    help: &'static str,
+}
+
+/// Every setting. The environment variable is `CACHEPOT_` + the key upper-cased.
+const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "dir",
+        kind: Kind::Path,
+        default: None,
+        help: "local cache directory (default: $XDG_CACHE_HOME/cachepot or ~/.cache/cachepot)",
+    },
+    Setting {
+        key: "cache_size",
+        kind: Kind::Size,
+        default: Some("10G"),
+        help: "size bound of the local cache",
+    },
+    Setting {
+        key: "recache",
+        kind: Kind::Switch,
+        default: Some("false"),
+        help: "do not read the cache; compile and overwrite",
+    },
+    Setting {
+        key: "basedir",
+        kind: Kind::PathList,
+        default: None,
+        help: "paths under these directories are made relative to the working directory",
+    },
+    Setting {
+        key: "direct",
+        kind: Kind::Switch,
+        default: Some("true"),
+        help: "direct mode (skip the preprocessor on hits)",
+    },
+    Setting {
+        key: "hash_dir",
+        kind: Kind::Switch,
+        default: Some("true"),
+        help: "hash the working directory when debug info or coverage embed it",
+    },
+    Setting {
+        key: "log",
+        kind: Kind::Level,
+        default: None,
+        help: "log level (default: warn when a log file is set, else off)",
+    },
+    Setting {
+        key: "error_log",
+        kind: Kind::Path,
+        default: None,
+        help: "file that log lines are appended to",
+    },
+    Setting {
+        key: "prefix_command",
+        kind: Kind::Text,
+        default: None,
+        help: "command run in front of the compiler for the compile step of a miss (e.g. distcc)",
+    },
+    Setting {
+        key: "hmac_key",
+        kind: Kind::Secret,
+        default: None,
+        help: "shared secret authenticating cache entries",
+    },
+    Setting {
+        key: "compression_level",
+        kind: Kind::Level0to19,
+        default: Some("1"),
+        help: "zstd level for new entries",
+    },
+];
+
+/// The resolved configuration of one invocation.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub dir: PathBuf,
+    pub cache_size: u64,
+    pub recache: bool,
+    pub basedirs: Vec<PathBuf>,
+    pub direct: bool,
+    pub hash_dir: bool,
+    pub log_level: log::LevelFilter,
+    pub error_log: Option<PathBuf>,
+    pub prefix_command: Option<Vec<String>>,
+    pub hmac_key: Option<Vec<u8>>,
+    pub compression_level: i32,
+    /// The config file consulted (it may not exist).
+    pub config_file: PathBuf,
+    /// Raw value and origin of every setting, for `--show-config`.
+    pub shown: Vec<(String, String, Origin)>,
+}
+
+/// Reads the environment through a closure so that tests can supply their own.
+pub fn load() -> Result<Config, Fatal> {
+    load_from(&|name: &str| std::env::var_os(name))
+}
+
+pub fn load_from(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Config, Fatal> {
+    let home = env("HOME").map(PathBuf::from);
+    let config_file = match env("CACHEPOT_CONF").filter(|v| !v.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => platform_dir(env, "XDG_CONFIG_HOME", home.as_deref(), ".config")
+            .join("cachepot")
+            .join("config.toml"),
+    };
+    let file_values = read_config_file(&config_file)?;
+
+    let mut raw: BTreeMap<&'static str, (String, Origin)> = BTreeMap::new();
+    for s in SETTINGS {
+        if let Some(d) = s.default {
+            raw.insert(s.key, (d.to_string(), Origin::Default));
+        }
+        if let Some(v) = file_values.get(s.key) {
+            raw.insert(s.key, (v.clone(), Origin::ConfigFile));
+        }
+        let var = env_name(s.key);
+        if let Some(v) = env(&var) {
+            // An empty variable counts as unset: CI systems often export empty values.
+            if !v.is_empty() {
+                let v = v.into_string().map_err(|_| {
+                    Fatal(format!(
+                        "cachepot: {var} is not valid UTF-8; expected {}",
+                        s.kind.expected()
+                    ))
+                })?;
+                raw.insert(s.key, (v, Origin::Environment));
+            }
+        }
+    }
+
+    let get = |key: &str| raw.get(key).map(|(v, o)| (v.as_str(), *o));
+    let mut shown = Vec::new();
+    for s in SETTINGS {
+        if let Some((v, o)) = get(s.key) {
+            let v = if matches!(s.kind, Kind::Secret) {
+                "********".to_string()
+            } else {
+                v.to_string()
+            };
+            shown.push((s.key.to_string(), v, o));
+        }
+    }
+    let setting = |key: &'static str| {
+        SETTINGS
+            .iter()
+            .find(|s| s.key == key)
+            .expect("key is in SETTINGS")
+    };
+    let bad = |key: &'static str, origin: Origin, value: &str| {
+        let s = setting(key);
+        let place = match origin {
+            Origin::Environment => env_name(key),
+            Origin::ConfigFile => format!("{} in {}", key, config_file.display()),
+            Origin::Default => key.to_string(),
+        };
+        Fatal(format!(
+            "cachepot: invalid value '{value}' for {place}: expected {}",
+            s.kind.expected()
+        ))
+    };
+    let switch = |key: &'static str| -> Result<bool, Fatal> {
+        let (v, o) = get(key).expect("switches have defaults");
+        parse_switch(v).ok_or_else(|| bad(key, o, v))
+    };
+
+    let dir = match get("dir") {
+        Some((v, _)) => PathBuf::from(v),
+        None => platform_dir(env, "XDG_CACHE_HOME", home.as_deref(), ".cache").join("cachepot"),
+    };
+    let (v, o) = get("cache_size").expect("has default");
+    let cache_size = parse_size(v).ok_or_else(|| bad("cache_size", o, v))?;
+    let basedirs = match get("basedir") {
+        None => Vec::new(),
+        Some((v, o)) => {
+            let dirs: Vec<PathBuf> = v
+                .split(':')
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .collect();
+            if dirs.iter().any(|d| !d.is_absolute()) {
+                return Err(bad("basedir", o, v));
+            }
+            dirs
+        }
+    };
+    let error_log = get("error_log").map(|(v, _)| PathBuf::from(v));
+    let log_level = match get("log") {
+        Some((v, o)) => parse_level(v).ok_or_else(|| bad("log", o, v))?,
+        None if error_log.is_some() => log::LevelFilter::Warn,
+        None => log::LevelFilter::Off,
+    };
+    let prefix_command = match get("prefix_command") {
+        None => None,
+        Some((v, o)) => {
+            let words = shlex::split(v).ok_or_else(|| bad("prefix_command", o, v))?;
+            if words.is_empty() {
+                None
+            } else {
+                Some(words)
+            }
+        }
+    };
+    let (v, o) = get("compression_level").expect("has default");
+    let compression_level = v
+        .parse::<i32>()
+        .ok()
+        .filter(|l| (1..=19).contains(l))
+        .ok_or_else(|| bad("compression_level", o, v))?;
+
+    Ok(Config {
+        dir,
+        cache_size,
+        recache: switch("recache")?,
+        basedirs,
+        direct: switch("direct")?,
+        hash_dir: switch("hash_dir")?,
+        log_level,
+        error_log,
+        prefix_command,
+        hmac_key: get("hmac_key").map(|(v, _)| v.as_bytes().to_vec()),
+        compression_level,
+        config_file,
+        shown,
+    })
+}
+
+fn env_name(key: &str) -> String {
+    format!("CACHEPOT_{}", key.to_ascii_uppercase())
+}
+
+fn platform_dir(
+    env: &dyn Fn(&str) -> Option<OsString>,
+    xdg: &str,
+    home: Option<&Path>,
+    fallback: &str,
+) -> PathBuf {
+    if let Some(x) = env(xdg).filter(|v| !v.is_empty()) {
+        let p = PathBuf::from(x);
+        if p.is_absolute() {
+            return p;
+        }
+    }
+    match home {
+        Some(h) => h.join(fallback),
+        None => std::env::temp_dir().join(format!("cachepot-{}", unsafe_uid())),
+    }
+}
+
+fn unsafe_uid() -> u32 {
+    // SAFETY: getuid cannot fail and has no preconditions.
+    unsafe { libc::getuid() }
+}
+
+/// Read the TOML file into key -> textual value. A missing file is an empty config.
+fn read_config_file(path: &Path) -> Result<BTreeMap<String, String>, Fatal> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => {
+            return Err(Fatal(format!(
+                "cachepot: cannot read config file {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let msg = e.message().replace('\n', " ");
+        Fatal(format!(
+            "cachepot: config file {} is not valid TOML ({msg}): fix or remove it",
+            path.display()
+        ))
+    })?;
+    let mut out = BTreeMap::new();
+    for (k, v) in table {
+        if SETTINGS.iter().all(|s| s.key != k) {
+            log::warn!("unknown key '{k}' in {} ignored", path.display());
+            continue;
+        }
+        let text = match v {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) => {
+                let parts: Option<Vec<String>> = items
+                    .into_iter()
+                    .map(|i| i.as_str().map(str::to_string))
+                    .collect();
+                match parts {
+                    Some(p) => p.join(":"),
+                    None => {
+                        return Err(Fatal(format!(
+                            "cachepot: {k} in {} must be a string or a list of strings",
+                            path.display()
+                        )))
+                    }
+                }
+            }
+            other => {
+                return Err(Fatal(format!(
+                    "cachepot: {k} in {} has an unsupported value of type {}",
+                    path.display(),
+                    other.type_str()
+                )))
+            }
+        };
+        out.insert(k, text);
+    }
+    Ok(out)
+}
+
+/// `1/true/yes/on` and `0/false/no/off`, any case.
+pub fn parse_switch(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// ccache's size syntax: K/M/G/T decimal, Ki/Mi/Gi/Ti binary, bare number = bytes.
+/// A trailing `B` is accepted (`10GB`, `64MiB`); fractions too (`1.5G`).
+pub fn parse_size(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    if num.is_empty() || num.starts_with('.') {
+        return None;
+    }
+    let unit = unit.trim();
+    let unit = unit.strip_suffix(['B', 'b']).unwrap_or(unit);
+    let mult: f64 = match unit {
+        "" => 1.0,
+        "k" | "K" => 1e3,
+        "m" | "M" => 1e6,
+        "g" | "G" => 1e9,
+        "t" | "T" => 1e12,
+        "Ki" | "ki" | "KI" => 1024.0,
+        "Mi" | "mi" | "MI" => 1024.0 * 1024.0,
+        "Gi" | "gi" | "GI" => 1024.0 * 1024.0 * 1024.0,
+        "Ti" | "ti" | "TI" => 1024.0f64.powi(4),
+        _ => return None,
+    };
+    let n: f64 = num.parse().ok()?;
+    let bytes = n * mult;
+    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+        return None;
+    }
+    if unit.is_empty() && num.contains('.') {
+        return None;
+    }
+    Some(bytes.round() as u64)
+}
+
+fn parse_level(v: &str) -> Option<log::LevelFilter> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "off" | "0" | "none" => Some(log::LevelFilter::Off),
+        "error" => Some(log::LevelFilter::Error),
+        "warn" | "warning" => Some(log::LevelFilter::Warn),
+        "info" | "1" => Some(log::LevelFilter::Info),
+        "debug" => Some(log::LevelFilter::Debug),
+        "trace" => Some(log::LevelFilter::Trace),
+        _ => None,
+    }
+}
+
+/// Human-readable size, as `--show-stats` prints it.
+pub fn format_size(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1e9 {
+        format!("{:.1} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.1} kB", b / 1e3)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+/// The help text of every setting, for `--help`.
+pub fn settings_help() -> String {
+    let mut s = String::new();
+    for set in SETTINGS {
+        let d = set
+            .default
+            .map(|d| format!(" [default: {d}]"))
+            .unwrap_or_default();
+        s.push_str(&format!("  {:<28} {}{}\n", env_name(set.key), set.help, d));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<OsString> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| OsString::from(v))
+        }
+    }
+
+    #[test]
+    fn sizes_follow_ccache() {
+        assert_eq!(parse_size("10G"), Some(10_000_000_000));
+        assert_eq!(parse_size("500M"), Some(500_000_000));
+        assert_eq!(parse_size("64Mi"), Some(64 * 1024 * 1024));
+        assert_eq!(parse_size("2K"), Some(2000));
+        assert_eq!(parse_size("1.5G"), Some(1_500_000_000));
+        assert_eq!(parse_size("12345"), Some(12345));
+        assert_eq!(parse_size("10GiB"), Some(10 * 1024 * 1024 * 1024));
+        assert_eq!(parse_size("banana"), None);
+        assert_eq!(parse_size(""), None);
+        assert_eq!(parse_size("10X"), None);
+        assert_eq!(parse_size("-1G"), None);
+    }
+
+    #[test]
+    fn switches() {
+        for t in ["1", "TRUE", "Yes", "on"] {
+            assert_eq!(parse_switch(t), Some(true));
+        }
+        for f in ["0", "false", "NO", "Off"] {
+            assert_eq!(parse_switch(f), Some(false));
+        }
+        assert_eq!(parse_switch("maybe"), None);
+    }
+
+    #[test]
+    fn environment_overrides_default_with_origin() {
+        let c = load_from(&env_of(&[
+            ("HOME", "/h"),
+            ("CACHEPOT_CONF", "/nonexistent/x.toml"),
+            ("CACHEPOT_CACHE_SIZE", "5G"),
+        ]))
+        .unwrap();
+        assert_eq!(c.cache_size, 5_000_000_000);
+        assert_eq!(c.dir, PathBuf::from("/h/.cache/cachepot"));
+        let shown = c.shown.iter().find(|(k, _, _)| k == "cache_size").unwrap();
+        assert_eq!(shown.2, Origin::Environment);
+        assert!(c.direct && c.hash_dir && !c.recache);
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        let e = load_from(&env_of(&[
+            ("HOME", "/h"),
+            ("CACHEPOT_CONF", "/nonexistent"),
+            ("CACHEPOT_DIRECT", "maybe"),
+        ]))
+        .unwrap_err();
+        assert!(e.0.contains("CACHEPOT_DIRECT"), "{}", e.0);
+        assert!(!e.0.contains('\n'));
+        let e = load_from(&env_of(&[
+            ("HOME", "/h"),
+            ("CACHEPOT_CONF", "/nonexistent"),
+            ("CACHEPOT_CACHE_SIZE", "lots"),
+        ]))
+        .unwrap_err();
+        assert!(e.0.contains("CACHEPOT_CACHE_SIZE"));
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        let c = load_from(&env_of(&[
+            ("HOME", "/h"),
+            ("CACHEPOT_CONF", "/nonexistent"),
+            ("CACHEPOT_HMAC_KEY", "s3cret"),
+        ]))
+        .unwrap();
+        assert!(c.shown.iter().all(|(_, v, _)| !v.contains("s3cret")));
+        assert_eq!(c.hmac_key.as_deref(), Some(&b"s3cret"[..]));
+    }
+}

@@ -1,0 +1,323 @@
+//! The cache entry container: what one key maps to, as bytes on disk or in a remote.
+//!
+//! Grammar (all integers little-endian; stored enum values are append-only, never reused):
+//! ```text
+//! entry    = header payload tag
+//! header   = magic:"CPOT" version:u16(=1) kind:u8 compression:u8
+//!            key:[u8;32] created:u64(unix seconds) writer:[u8;16](NUL-padded version)
+//!            raw_len:u64 data_len:u64
+//! payload  = data_len bytes; zstd frame when compression = 1, raw when 0;
+//!            decompresses to exactly raw_len bytes
+//! tag      = [u8;32]: SHA-256 of header and payload, or HMAC-SHA-256 with the shared
+//!            secret (CACHEPOT_HMAC_KEY) when one is configured
+//! kind     = 1 result | 2 manifest
+//! result payload (raw) = count:u32 { file_kind:u8 len:u64 bytes }*count
+//! ```
+//! The key inside the header binds an entry to the key it answers: a valid entry copied
+//! under another key's name is rejected. Decoding never allocates more than the bytes it
+//! actually decompresses, and stops at `raw_len` (a zstd bomb cannot exhaust memory).
+//! Output files are identified by [`FileKind`], never by path: the paths come from the
+//! current command line.
+
+use crate::hash::Key;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+
+const MAGIC: &[u8; 4] = b"CPOT";
+const VERSION: u16 = 1;
+const HEADER_LEN: usize = 4 + 2 + 1 + 1 + 32 + 8 + 16 + 8 + 8;
+const TAG_LEN: usize = 32;
+/// Upper bound on a decompressed payload: 4 GiB is far beyond any object or rlib, and
+/// rejects absurd declared sizes before any work.
+const MAX_RAW_LEN: u64 = 4 << 30;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    Result = 1,
+    Manifest = 2,
+}
+
+/// What an output file is. Stored on disk: append new values, never renumber.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FileKind {
+    /// The main output: object (`-c`), assembly (`-S`), rlib...
+    Object = 1,
+    DepFile = 2,
+    Gcno = 3,
+    Dwo = 4,
+    Stdout = 5,
+    Stderr = 6,
+    StackUsage = 7,
+    CallgraphInfo = 8,
+    /// The object path the entry was compiled for, used only to retarget the dep file.
+    ObjectPathHint = 9,
+}
+
+impl FileKind {
+    fn from_u8(v: u8) -> Option<FileKind> {
+        Some(match v {
+            1 => FileKind::Object,
+            2 => FileKind::DepFile,
+            3 => FileKind::Gcno,
+            4 => FileKind::Dwo,
+            5 => FileKind::Stdout,
+            6 => FileKind::Stderr,
+            7 => FileKind::StackUsage,
+            8 => FileKind::CallgraphInfo,
+            9 => FileKind::ObjectPathHint,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct DecodeError(pub &'static str);
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid cache entry: {}", self.0)
+    }
+}
+
+/// Secret for authenticated entries; `None` = plain SHA-256 checksum.
+pub struct Sealer<'a> {
+    pub hmac_key: Option<&'a [u8]>,
+    pub compression_level: i32,
+}
+
+impl Sealer<'_> {
+    fn tag(&self, data: &[u8]) -> [u8; 32] {
+        match self.hmac_key {
+            Some(k) => {
+                let mut m = <Hmac<Sha256> as Mac>::new_from_slice(k)
+                    .expect("HMAC takes keys of any length");
+                m.update(data);
+                m.finalize().into_bytes().into()
+            }
+            None => Sha256::digest(data).into(),
+        }
+    }
+
+    /// Build a complete entry around `raw` (an encoded payload).
+    pub fn seal(&self, kind: EntryKind, key: &Key, raw: &[u8]) -> Vec<u8> {
+        let (compression, data) = match zstd::bulk::compress(raw, self.compression_level) {
+            Ok(c) if c.len() < raw.len() => (1u8, c),
+            _ => (0u8, raw.to_vec()),
+        };
+        let mut out = Vec::with_capacity(HEADER_LEN + data.len() + TAG_LEN);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.push(kind as u8);
+        out.push(compression);
+        out.extend_from_slice(&key.0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        out.extend_from_slice(&now.to_le_bytes());
+        let mut writer = [0u8; 16];
+        let v = concat!("cachepot ", env!("CARGO_PKG_VERSION")).as_bytes();
+        let n = v.len().min(16);
+        writer[..n].copy_from_slice(&v[..n]);
+        out.extend_from_slice(&writer);
+        out.extend_from_slice(&(raw.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        out.extend_from_slice(&data);
+        let tag = self.tag(&out);
+        out.extend_from_slice(&tag);
+        out
+    }
+
+    /// Check and unpack an entry that should answer `key`; returns the raw payload.
+    pub fn open(&self, kind: EntryKind, key: &Key, entry: &[u8]) -> Result<Vec<u8>, DecodeError> {
+        if entry.len() < HEADER_LEN + TAG_LEN {
+            return Err(DecodeError("truncated"));
+        }
+        if &entry[0..4] != MAGIC {
+            return Err(DecodeError("bad magic"));
+        }
+        if u16::from_le_bytes([entry[4], entry[5]]) != VERSION {
+            return Err(DecodeError("unknown format version"));
+        }
+        let (body, tag) = entry.split_at(entry.len() - TAG_LEN);
+        let expected = self.tag(body);
+        if !constant_time_eq(&expected, tag) {
+            return Err(DecodeError(if self.hmac_key.is_some() {
+                "authentication tag mismatch (altered, or written without the shared secret)"
+            } else {
+                "checksum mismatch"
+            }));
+        }
+        if entry[6] != kind as u8 {
+            return Err(DecodeError("wrong entry kind"));
+        }
+        if entry[8..40] != key.0 {
+            return Err(DecodeError("entry belongs to another key"));
+        }
+        let raw_len = u64::from_le_bytes(entry[64..72].try_into().expect("8 bytes"));
+        let data_len = u64::from_le_bytes(entry[72..80].try_into().expect("8 bytes"));
+        if data_len != (body.len() - HEADER_LEN) as u64 {
+            return Err(DecodeError("payload length mismatch"));
+        }
+        if raw_len > MAX_RAW_LEN {
+            return Err(DecodeError("declared size too large"));
+        }
+        let data = &body[HEADER_LEN..];
+        match entry[7] {
+            0 => {
+                if raw_len != data_len {
+                    return Err(DecodeError("raw length mismatch"));
+                }
+                Ok(data.to_vec())
+            }
+            1 => {
+                let mut dec =
+                    zstd::stream::read::Decoder::new(data).map_err(|_| DecodeError("zstd init"))?;
+                let mut out = Vec::with_capacity((raw_len as usize).min(64 << 20));
+                (&mut dec)
+                    .take(raw_len + 1)
+                    .read_to_end(&mut out)
+                    .map_err(|_| DecodeError("zstd data corrupt"))?;
+                if out.len() as u64 != raw_len {
+                    return Err(DecodeError("decompressed length mismatch"));
+                }
+                Ok(out)
+            }
+            _ => Err(DecodeError("unknown compression")),
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Encode a result's files. Each kind appears at most once.
+pub fn encode_result(files: &[(FileKind, Vec<u8>)]) -> Vec<u8> {
+    let total: usize = files.iter().map(|(_, d)| d.len() + 9).sum();
+    let mut out = Vec::with_capacity(4 + total);
+    out.extend_from_slice(&(files.len() as u32).to_le_bytes());
+    for (kind, data) in files {
+        out.push(*kind as u8);
+        out.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        out.extend_from_slice(data);
+    }
+    out
+}
+
+pub fn decode_result(raw: &[u8]) -> Result<Vec<(FileKind, Vec<u8>)>, DecodeError> {
+    let mut pos = 0usize;
+    let take = |pos: &mut usize, n: usize| -> Result<&[u8], DecodeError> {
+        let end = pos
+            .checked_add(n)
+            .filter(|e| *e <= raw.len())
+            .ok_or(DecodeError("result truncated"))?;
+        let s = &raw[*pos..end];
+        *pos = end;
+        Ok(s)
+    };
+    let count = u32::from_le_bytes(take(&mut pos, 4)?.try_into().expect("4 bytes"));
+    if count > 64 {
+        return Err(DecodeError("too many files"));
+    }
+    let mut files: Vec<(FileKind, Vec<u8>)> = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let kind =
+            FileKind::from_u8(take(&mut pos, 1)?[0]).ok_or(DecodeError("unknown file kind"))?;
+        if files.iter().any(|(k, _)| *k == kind) {
+            return Err(DecodeError("duplicate file kind"));
+        }
+        let len = u64::from_le_bytes(take(&mut pos, 8)?.try_into().expect("8 bytes"));
+        let len = usize::try_from(len).map_err(|_| DecodeError("file too large"))?;
+        files.push((kind, take(&mut pos, len)?.to_vec()));
+    }
+    if pos != raw.len() {
+        return Err(DecodeError("trailing bytes"));
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::digest;
+
+    fn sealer() -> Sealer<'static> {
+        Sealer {
+            hmac_key: None,
+            compression_level: 1,
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let key = digest(b"k");
+        let files = vec![
+            (FileKind::Object, vec![7u8; 10_000]),
+            (FileKind::Stderr, b"warning".to_vec()),
+        ];
+        let e = sealer().seal(EntryKind::Result, &key, &encode_result(&files));
+        let raw = sealer().open(EntryKind::Result, &key, &e).unwrap();
+        assert_eq!(decode_result(&raw).unwrap(), files);
+    }
+
+    #[test]
+    fn every_flipped_byte_is_detected() {
+        let key = digest(b"k");
+        let e = sealer().seal(
+            EntryKind::Result,
+            &key,
+            &encode_result(&[(FileKind::Object, b"abcdef".repeat(50))]),
+        );
+        for i in 0..e.len() {
+            let mut bad = e.clone();
+            bad[i] ^= 0x40;
+            assert!(
+                sealer().open(EntryKind::Result, &key, &bad).is_err(),
+                "byte {i}"
+            );
+        }
+        for n in 0..e.len() {
+            assert!(
+                sealer().open(EntryKind::Result, &key, &e[..n]).is_err(),
+                "truncated to {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn entry_is_bound_to_its_key_and_kind() {
+        let e = sealer().seal(EntryKind::Result, &digest(b"a"), &encode_result(&[]));
+        assert!(sealer().open(EntryKind::Result, &digest(b"b"), &e).is_err());
+        assert!(sealer()
+            .open(EntryKind::Manifest, &digest(b"a"), &e)
+            .is_err());
+    }
+
+    #[test]
+    fn hmac_rejects_entries_without_the_secret() {
+        let key = digest(b"k");
+        let plain = sealer().seal(EntryKind::Result, &key, &encode_result(&[]));
+        let secret = Sealer {
+            hmac_key: Some(b"s"),
+            compression_level: 1,
+        };
+        assert!(secret.open(EntryKind::Result, &key, &plain).is_err());
+        let signed = secret.seal(EntryKind::Result, &key, &encode_result(&[]));
+        assert!(secret.open(EntryKind::Result, &key, &signed).is_ok());
+        let other = Sealer {
+            hmac_key: Some(b"t"),
+            compression_level: 1,
+        };
+        assert!(other.open(EntryKind::Result, &key, &signed).is_err());
+    }
+
+    #[test]
+    fn decode_rejects_bad_results() {
+        assert!(decode_result(&[]).is_err());
+        assert!(decode_result(&[1, 0, 0, 0, 99, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        // Declared length past the end.
+        assert!(decode_result(&[1, 0, 0, 0, 1, 255, 0, 0, 0, 0, 0, 0, 0]).is_err());
+    }
+}

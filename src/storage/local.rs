@@ -1,0 +1,452 @@
+//! The local disk cache: a sharded directory coordinated by file locks and atomic renames.
+//!
+//! Layout (the format version is in the directory name, so a format change never needs
+//! migration code, only a new directory):
+//! ```text
+//! <dir>/CACHEDIR.TAG
+//! <dir>/v1/<h0>/lock          flock'd while a writer updates this shard
+//! <dir>/v1/<h0>/stats         counters + the shard's size bookkeeping (stats.rs)
+//! <dir>/v1/<h0>/<h1>/<key>    entries; <h0><h1> are the key's first two hex digits
+//! ```
+//! 16 shards × 16 leaf directories: ccache's proven fan-out; a 10 GB cache of ~100 kB
+//! entries keeps ~400 files per leaf. Each shard may hold 1/16 of the size bound; a write
+//! that pushes a shard past its share evicts the least recently used entries (mtime, which
+//! a hit refreshes) down to 90% of the share, so eviction runs once per ~10% of growth
+//! rather than on every write. Entries are written to a temporary file beside their final
+//! name and renamed into place: readers need no lock and never see a partial entry.
+//! A reader racing with eviction keeps the inode it opened. Reading is lock-free; only
+//! renames, deletions and stats updates take the shard lock.
+//!
+//! What this module does not do: decide what an entry contains (entry.rs), or count hits
+//! and misses (the pipeline passes it counter deltas to persist).
+
+use crate::error::Fault;
+use crate::hash::Key;
+use crate::stats::{self, Counters};
+use crate::storage::Storage;
+use crate::util::fs::{
+    atomic_write, create_dir_all_private, create_private, temp_path_beside, FILE_MODE,
+};
+use fs2::FileExt;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+pub const SHARDS: u8 = 16;
+/// Eviction target as a fraction of a shard's share.
+const EVICT_TO: f64 = 0.9;
+/// A lock held longer than this means a stuck process (a compile never holds the lock:
+/// only short renames and counter updates do), so give up and count a fault.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Temporary files older than this are leftovers of a crashed writer.
+const STALE_TEMP: Duration = Duration::from_secs(3600);
+const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
+# This file is a cache directory tag created by cachepot.\n\
+# For information about cache directory tags see https://bford.info/cachedir/\n";
+
+pub struct LocalStore {
+    dir: PathBuf,
+    v1: PathBuf,
+    max_size: u64,
+}
+
+/// A held shard lock; released on drop (and by the kernel if the process dies).
+struct ShardLock(File);
+
+impl Drop for ShardLock {
+    fn drop(&mut self) {
+        let _ = FileExt::unlock(&self.0);
+    }
+}
+
+fn hex_digit(n: u8) -> char {
+    char::from_digit(n as u32, 16).expect("n < 16")
+}
+
+fn is_entry_name(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl LocalStore {
+    pub fn new(dir: &Path, max_size: u64) -> LocalStore {
+        LocalStore {
+            dir: dir.to_path_buf(),
+            v1: dir.join("v1"),
+            max_size,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn max_size(&self) -> u64 {
+        self.max_size
+    }
+
+    /// The shard a key belongs to.
+    pub fn shard_of(key: &Key) -> u8 {
+        key.0[0] >> 4
+    }
+
+    fn shard_dir(&self, shard: u8) -> PathBuf {
+        self.v1.join(hex_digit(shard).to_string())
+    }
+
+    pub fn entry_path(&self, key: &Key) -> PathBuf {
+        let hex = key.hex();
+        self.v1.join(&hex[0..1]).join(&hex[1..2]).join(hex)
+    }
+
+    fn share(&self) -> u64 {
+        self.max_size / SHARDS as u64
+    }
+
+    /// Create the cache root (owner-only, with CACHEDIR.TAG) and a shard directory.
+    fn ensure_shard(&self, shard: u8) -> Result<PathBuf, Fault> {
+        let sd = self.shard_dir(shard);
+        if sd.is_dir() {
+            return Ok(sd);
+        }
+        if !self.dir.is_dir() {
+            create_dir_all_private(&self.dir).map_err(|e| Fault::io("cache_dir", &self.dir, &e))?;
+        }
+        let tag = self.dir.join("CACHEDIR.TAG");
+        if !tag.exists() {
+            atomic_write(&tag, CACHEDIR_TAG.as_bytes(), FILE_MODE)
+                .map_err(|e| Fault::io("cache_dir", &tag, &e))?;
+        }
+        create_dir_all_private(&sd).map_err(|e| Fault::io("cache_dir", &sd, &e))?;
+        Ok(sd)
+    }
+
+    fn lock(&self, shard: u8) -> Result<ShardLock, Fault> {
+        let sd = self.ensure_shard(shard)?;
+        let path = sd.join("lock");
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Fault::io("lock", &path, &e))?;
+        let start = Instant::now();
+        let mut wait = Duration::from_micros(200);
+        loop {
+            match file.try_lock_exclusive() {
+                Ok(()) => return Ok(ShardLock(file)),
+                Err(e)
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        || e.raw_os_error() == Some(libc::EWOULDBLOCK) =>
+                {
+                    if start.elapsed() > LOCK_TIMEOUT {
+                        return Err(Fault::new(
+                            "lock",
+                            format!("{}: timed out after {:?}", path.display(), LOCK_TIMEOUT),
+                        ));
+                    }
+                    // Back off: lock holders only rename files and rewrite a few lines.
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_millis(20));
+                }
+                Err(e) => return Err(Fault::io("lock", &path, &e)),
+            }
+        }
+    }
+
+    fn read_counters(&self, shard: u8) -> Counters {
+        match fs::read_to_string(self.shard_dir(shard).join("stats")) {
+            Ok(t) => Counters::parse(&t),
+            Err(_) => Counters::default(),
+        }
+    }
+
+    fn write_counters(&self, shard: u8, c: &Counters) -> Result<(), Fault> {
+        let path = self.shard_dir(shard).join("stats");
+        atomic_write(&path, c.render().as_bytes(), FILE_MODE)
+            .map_err(|e| Fault::io("stats", &path, &e))
+    }
+
+    /// Add `delta` to a shard's counters.
+    pub fn record(&self, shard: u8, delta: &Counters) -> Result<(), Fault> {
+        if delta.is_empty() {
+            return Ok(());
+        }
+        let _lock = self.lock(shard)?;
+        let mut c = self.read_counters(shard);
+        c.merge(delta);
+        self.write_counters(shard, &c)
+    }
+
+    /// Store an entry and add `delta` to its shard's counters under one lock.
+    pub fn put_with_stats(&self, key: &Key, data: &[u8], delta: &Counters) -> Result<(), Fault> {
+        let shard = Self::shard_of(key);
+        if data.len() as u64 > (self.share() as f64 * EVICT_TO) as u64 {
+            // Keeping it would break the size bound at once; it is not a fault.
+            log::info!(
+                "entry {} of {} bytes is larger than the shard share of the size bound; not stored",
+                key.hex(),
+                data.len()
+            );
+            return self.record(shard, delta);
+        }
+        let dest = self.entry_path(key);
+        let leaf = dest.parent().expect("entry paths have a parent");
+        self.ensure_shard(shard)?;
+        create_dir_all_private(leaf).map_err(|e| Fault::io("write", leaf, &e))?;
+        let tmp = temp_path_beside(&dest);
+        let written = create_private(&tmp).and_then(|mut f| f.write_all(data));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(Fault::io("write", &tmp, &e));
+        }
+        let lock = match self.lock(shard) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        let old = fs::metadata(&dest).ok().map(|m| m.len());
+        if let Err(e) = fs::rename(&tmp, &dest) {
+            let _ = fs::remove_file(&tmp);
+            return Err(Fault::io("write", &dest, &e));
+        }
+        let mut c = self.read_counters(shard);
+        c.merge(delta);
+        c.add_signed(stats::SIZE, data.len() as i64 - old.unwrap_or(0) as i64);
+        if old.is_none() {
+            c.incr(stats::ENTRIES);
+        }
+        if c.get(stats::SIZE) > self.share() {
+            self.evict_locked(shard, (self.share() as f64 * EVICT_TO) as u64, &mut c);
+        }
+        let r = self.write_counters(shard, &c);
+        drop(lock);
+        r
+    }
+
+    /// Remove an entry (found corrupt) and add `delta` to its shard's counters.
+    pub fn remove_with_stats(&self, key: &Key, delta: &Counters) -> Result<(), Fault> {
+        let shard = Self::shard_of(key);
+        let _lock = self.lock(shard)?;
+        let path = self.entry_path(key);
+        let mut c = self.read_counters(shard);
+        if let Ok(m) = fs::symlink_metadata(&path) {
+            if fs::remove_file(&path).is_ok() {
+                c.add_signed(stats::SIZE, -(m.len() as i64));
+                c.add_signed(stats::ENTRIES, -1);
+            }
+        }
+        c.merge(delta);
+        self.write_counters(shard, &c)
+    }
+
+    /// Walk one shard: entries as (mtime, size, path); stale temporary files are removed.
+    fn scan_shard(&self, shard: u8) -> Vec<(SystemTime, u64, PathBuf)> {
+        let mut out = Vec::new();
+        let sd = self.shard_dir(shard);
+        for leaf in 0..16u8 {
+            let ld = sd.join(hex_digit(leaf).to_string());
+            let Ok(rd) = fs::read_dir(&ld) else { continue };
+            for ent in rd.flatten() {
+                let name = ent.file_name();
+                let name = name.to_string_lossy();
+                let Ok(meta) = ent.metadata() else { continue };
+                let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                if is_entry_name(&name) && meta.is_file() {
+                    out.push((mtime, meta.len(), ent.path()));
+                } else if name.contains(".tmp.") {
+                    let age = SystemTime::now().duration_since(mtime).unwrap_or_default();
+                    if age > STALE_TEMP {
+                        let _ = fs::remove_file(ent.path());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Evict least recently used entries until the shard holds at most `target` bytes;
+    /// the shard lock must be held. Leaves exact size and entry counts in `c`.
+    fn evict_locked(&self, shard: u8, target: u64, c: &mut Counters) {
+        let mut entries = self.scan_shard(shard);
+        entries.sort();
+        let mut total: u64 = entries.iter().map(|e| e.1).sum();
+        let mut count = entries.len() as u64;
+        let mut evicted = 0u64;
+        for (_, size, path) in &entries {
+            if total <= target {
+                break;
+            }
+            match fs::remove_file(path) {
+                Ok(()) => {
+                    total -= size;
+                    count -= 1;
+                    evicted += 1;
+                }
+                Err(e) => log::warn!("eviction: cannot remove {}: {e}", path.display()),
+            }
+        }
+        log::debug!("shard {shard:x}: evicted {evicted} entries, {total} bytes left");
+        c.0.insert(stats::SIZE.to_string(), total);
+        c.0.insert(stats::ENTRIES.to_string(), count);
+        c.add("evictions", evicted);
+    }
+
+    /// `--cleanup`: bring every shard within its share now.
+    pub fn cleanup(&self) -> Result<(), Fault> {
+        for shard in 0..SHARDS {
+            if !self.shard_dir(shard).is_dir() {
+                continue;
+            }
+            let _lock = self.lock(shard)?;
+            let mut c = self.read_counters(shard);
+            let total: u64 = self.scan_shard(shard).iter().map(|e| e.1).sum();
+            let target = if total > self.share() {
+                (self.share() as f64 * EVICT_TO) as u64
+            } else {
+                self.share()
+            };
+            self.evict_locked(shard, target, &mut c);
+            self.write_counters(shard, &c)?;
+        }
+        Ok(())
+    }
+
+    /// `--clear`: drop every entry, keep the statistics.
+    pub fn clear(&self) -> Result<(), Fault> {
+        for shard in 0..SHARDS {
+            if !self.shard_dir(shard).is_dir() {
+                continue;
+            }
+            let _lock = self.lock(shard)?;
+            let mut c = self.read_counters(shard);
+            self.evict_locked(shard, 0, &mut c);
+            c.0.remove("evictions");
+            let mut prev = self.read_counters(shard);
+            prev.0.insert(stats::SIZE.to_string(), c.get(stats::SIZE));
+            prev.0
+                .insert(stats::ENTRIES.to_string(), c.get(stats::ENTRIES));
+            self.write_counters(shard, &prev)?;
+        }
+        Ok(())
+    }
+
+    /// `--zero-stats`.
+    pub fn zero_stats(&self) -> Result<(), Fault> {
+        for shard in 0..SHARDS {
+            if !self.shard_dir(shard).is_dir() {
+                continue;
+            }
+            let _lock = self.lock(shard)?;
+            let c = self.read_counters(shard).zeroed();
+            self.write_counters(shard, &c)?;
+        }
+        Ok(())
+    }
+
+    /// Sum of every shard's counters (no locks: a display may be a moment stale).
+    pub fn counters(&self) -> Counters {
+        let mut total = Counters::default();
+        for shard in 0..SHARDS {
+            total.merge(&self.read_counters(shard));
+        }
+        total
+    }
+
+    /// Exact size and entry count, by walking (maintenance commands only).
+    pub fn usage(&self) -> (u64, u64) {
+        let mut size = 0;
+        let mut n = 0;
+        for shard in 0..SHARDS {
+            for (_, s, _) in self.scan_shard(shard) {
+                size += s;
+                n += 1;
+            }
+        }
+        (size, n)
+    }
+}
+
+impl Storage for LocalStore {
+    fn name(&self) -> &str {
+        "local"
+    }
+
+    fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, Fault> {
+        let path = self.entry_path(key);
+        match fs::read(&path) {
+            Ok(data) => {
+                // LRU: a hit makes the entry young again. Failure only costs eviction order.
+                let _ = filetime::set_file_mtime(&path, filetime::FileTime::now());
+                Ok(Some(data))
+            }
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    || e.kind() == io::ErrorKind::NotADirectory =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(Fault::io("read", &path, &e)),
+        }
+    }
+
+    fn put(&self, key: &Key, entry: &[u8]) -> Result<(), Fault> {
+        self.put_with_stats(key, entry, &Counters::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::digest;
+
+    fn store(max: u64) -> (LocalStore, PathBuf) {
+        let d = std::env::temp_dir().join(format!("cachepot-local-{}-{}", std::process::id(), max));
+        let _ = fs::remove_dir_all(&d);
+        (LocalStore::new(&d, max), d)
+    }
+
+    #[test]
+    fn put_get_and_account() {
+        let (s, d) = store(1 << 30);
+        let k = digest(b"a");
+        assert!(s.get(&k).unwrap().is_none());
+        s.put(&k, b"hello").unwrap();
+        assert_eq!(s.get(&k).unwrap().unwrap(), b"hello");
+        s.put(&k, b"hello!").unwrap();
+        assert_eq!(s.counters().get(stats::SIZE), 6);
+        assert_eq!(s.counters().get(stats::ENTRIES), 1);
+        assert_eq!(s.usage(), (6, 1));
+        assert!(d.join("CACHEDIR.TAG").exists());
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn eviction_holds_the_bound() {
+        let (s, d) = store(16 * 10_000);
+        for i in 0..200u32 {
+            s.put(&digest(&i.to_le_bytes()), &[0u8; 3000]).unwrap();
+        }
+        let (size, _) = s.usage();
+        assert!(size <= 16 * 10_000, "{size}");
+        assert_eq!(s.counters().get(stats::SIZE), size);
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn clear_keeps_stats() {
+        let (s, d) = store(1 << 30);
+        let k = digest(b"x");
+        let mut delta = Counters::default();
+        delta.incr(stats::CACHE_MISSES);
+        s.put_with_stats(&k, b"data", &delta).unwrap();
+        s.clear().unwrap();
+        assert!(s.get(&k).unwrap().is_none());
+        assert_eq!(s.counters().get(stats::CACHE_MISSES), 1);
+        assert_eq!(s.usage(), (0, 0));
+        fs::remove_dir_all(d).unwrap();
+    }
+}

@@ -1,0 +1,18 @@
+//! Where entries live. [`Storage`] is the whole interface a backend implements: three
+//! blocking methods, no policy and no statistics. The local disk cache ([`local`]) is
+//! always the first level and also owns size bounds, eviction and the statistics files;
+//! remote backends (later) are one file each behind the same trait.
+
+pub mod local;
+
+use crate::error::Fault;
+use crate::hash::Key;
+
+pub trait Storage {
+    /// Short name for logs and statistics ("local", "redis"...).
+    fn name(&self) -> &str;
+    /// The entry stored under `key`, if any. The caller verifies it.
+    fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, Fault>;
+    /// Store a complete entry under `key` (atomically: readers never see a part).
+    fn put(&self, key: &Key, entry: &[u8]) -> Result<(), Fault>;
+}

@@ -63,3 +63,69 @@ mod tests {
         );
     }
 }
+
+/// The prerequisites of every rule in a dep file, in order, unescaped and deduplicated.
+/// Phony rules (`-MP`: `header.h:` with nothing after) add nothing new.
+pub fn prerequisites(content: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(content);
+    let mut out: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    // Join continuation lines, then split rules.
+    let joined = text.replace("\\\r\n", " ").replace("\\\n", " ");
+    for line in joined.lines() {
+        let Some(colon) = find_rule_colon(line) else {
+            continue;
+        };
+        let mut cur = String::new();
+        let mut chars = line[colon + 1..].chars().peekable();
+        let mut push = |cur: &mut String| {
+            if !cur.is_empty() {
+                let s = std::mem::take(cur);
+                if seen.insert(s.clone()) {
+                    out.push(s);
+                }
+            }
+        };
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' if matches!(chars.peek(), Some(' ') | Some('#') | Some('\t')) => {
+                    cur.push(chars.next().expect("peeked"))
+                }
+                '$' if chars.peek() == Some(&'$') => {
+                    chars.next();
+                    cur.push('$');
+                }
+                ' ' | '\t' => push(&mut cur),
+                _ => cur.push(c),
+            }
+        }
+        push(&mut cur);
+    }
+    out
+}
+
+/// The colon that ends a rule's targets: the first one followed by whitespace or the
+/// end of the line, not escaped.
+fn find_rule_colon(line: &str) -> Option<usize> {
+    let b = line.as_bytes();
+    (0..b.len()).find(|&i| {
+        b[i] == b':'
+            && (i + 1 == b.len() || b[i + 1] == b' ' || b[i + 1] == b'\t')
+            && (i == 0 || b[i - 1] != b'\\')
+    })
+}
+
+#[cfg(test)]
+mod prereq_tests {
+    use super::*;
+
+    #[test]
+    fn parses_gcc_dep_files() {
+        let d = b"build/a.o: src/a.c inc/a\\ b.h \\\n /usr/include/stdio.h inc/c$$.h\ninc/a\\ b.h:\n\n/usr/include/stdio.h:\n";
+        assert_eq!(
+            prerequisites(d),
+            ["src/a.c", "inc/a b.h", "/usr/include/stdio.h", "inc/c$.h"]
+        );
+        assert!(prerequisites(b"").is_empty());
+    }
+}

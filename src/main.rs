@@ -11,6 +11,7 @@ mod error;
 mod exec;
 mod hash;
 mod logging;
+mod manifest;
 mod pipeline;
 mod stats;
 mod storage;

@@ -13,10 +13,12 @@
 
 use crate::compiler::{self, gcc, identity, Language, Parsed, ResolvedCompiler};
 use crate::config::Config;
+use crate::depfile;
 use crate::entry::{self, EntryKind, FileKind, Sealer};
 use crate::error::{Fatal, Fault, Reason};
 use crate::exec::{self, Captured};
 use crate::hash::{Key, KeyHasher};
+use crate::manifest::{self, Manifest};
 use crate::stats::{self, Counters};
 use crate::storage::local::LocalStore;
 use crate::storage::Storage;
@@ -194,7 +196,8 @@ struct Done {
     entry: Option<Vec<u8>>,
 }
 
-/// The cacheable path.
+/// The cacheable path: direct mode first (no process on a hit), then either depend mode
+/// (compile at once, key from the dep file) or preprocessor mode (key from `-E` output).
 fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed: &Parsed) -> Done {
     let language = parsed.language.expect("parsed commands have a language");
     let ident = match identity::identity(compiler, &ctx.cfg.dir) {
@@ -204,7 +207,7 @@ fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed: &Parsed) -
                 "identity",
                 format!("{}: {e}", compiler.path.display()),
             ));
-            let (outcome, code, _) = compile_and_store(ctx, compiler, parsed, None);
+            let (outcome, code, _) = compile_and_store(ctx, compiler, parsed, None, &[]);
             return Done {
                 outcome,
                 code,
@@ -213,11 +216,164 @@ fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed: &Parsed) -
             };
         }
     };
-    let source_text = match preprocess(compiler, parsed, &ctx.cwd) {
+
+    let mut direct = None;
+    if ctx.cfg.direct && language.is_preprocessed_by_compiler() {
+        match std::fs::read(ctx.cwd.join(&parsed.input)) {
+            Ok(src) => {
+                let mkey = manifest_key(ctx, compiler, parsed, &ident, &src);
+                let manifest = load_manifest(ctx, &mkey);
+                if !ctx.cfg.recache {
+                    if let Some(done) = direct_lookup(ctx, parsed, &manifest, language) {
+                        return done;
+                    }
+                }
+                direct = Some((mkey, manifest));
+            }
+            Err(e) => log::debug!(
+                "direct mode off: cannot read {}: {e}",
+                parsed.input.display()
+            ),
+        }
+    }
+
+    if let Some((mkey, manifest)) = &direct {
+        let complete_deps = parsed.dep_file.as_ref().is_none_or(|d| d.complete);
+        if complete_deps {
+            return depend_miss(ctx, compiler, parsed, mkey, manifest.clone());
+        }
+    }
+    preprocessor_mode(ctx, compiler, parsed, &ident, direct)
+}
+
+/// A direct hit: the first include set that still holds, restored. No process runs.
+fn direct_lookup(
+    ctx: &mut Ctx,
+    parsed: &Parsed,
+    manifest: &Manifest,
+    language: Language,
+) -> Option<Done> {
+    for set in &manifest.sets {
+        if !manifest::still_valid(set, &ctx.cwd) {
+            continue;
+        }
+        let key = Key::from_hex(&set.result)?;
+        if let Some(code) = from_cache(ctx, parsed, &key) {
+            ctx.delta.incr(stats::DIRECT_HITS);
+            return Some(Done {
+                outcome: Outcome::Hit(language),
+                code,
+                key: Some(key),
+                entry: None,
+            });
+        }
+        log::debug!(
+            "manifest names result {} which is not in the cache",
+            set.result
+        );
+    }
+    None
+}
+
+/// Depend mode: compile at once with a dep file, and key the result on the files it lists.
+fn depend_miss(
+    ctx: &mut Ctx,
+    compiler: &ResolvedCompiler,
+    parsed: &Parsed,
+    mkey: &Key,
+    mut manifest: Manifest,
+) -> Done {
+    let language = parsed.language.expect("has language");
+    let (dep_path, temp_dep) = match &parsed.dep_file {
+        Some(d) => (ctx.cwd.join(&d.path), None),
+        None => {
+            let t = std::env::temp_dir().join(format!(
+                "cachepot-{}-{}.d",
+                std::process::id(),
+                manifest::now_ns()
+            ));
+            (t.clone(), Some(t))
+        }
+    };
+    let extra: Vec<OsString> = match &temp_dep {
+        Some(t) => vec!["-MD".into(), "-MF".into(), t.clone().into_os_string()],
+        None => Vec::new(),
+    };
+    let start = manifest::now_ns();
+    let (outcome, code, run_files) = compile(ctx, compiler, parsed, &extra);
+    let deps = std::fs::read(&dep_path);
+    if let Some(t) = &temp_dep {
+        let _ = std::fs::remove_file(t);
+    }
+    let Some((files, stdout, stderr)) = run_files else {
+        return Done {
+            outcome,
+            code,
+            key: None,
+            entry: None,
+        };
+    };
+    let record = deps
+        .map_err(|e| format!("dep file {}: {e}", dep_path.display()))
+        .and_then(|d| {
+            let search = search_dirs(ctx, compiler, parsed)
+                .ok_or_else(|| "no include search list".to_string())?;
+            manifest::record(
+                &depfile::prerequisites(&d),
+                &search,
+                &ctx.cwd,
+                start,
+                &Key([0; 32]),
+            )
+            .map_err(|e| format!("{e:?}"))
+        });
+    let mut set = match record {
+        Ok(s) => s,
+        Err(why) => {
+            log::info!("not cached: {why}");
+            return Done {
+                outcome: Outcome::Miss(language),
+                code,
+                key: None,
+                entry: None,
+            };
+        }
+    };
+    let key = manifest::set_key(mkey, &set);
+    set.result = key.hex();
+    manifest.add(set);
+    store_manifest(ctx, mkey, &manifest);
+    let entry = seal_result(ctx, parsed, &key, files, stdout, stderr);
+    Done {
+        outcome: Outcome::Miss(language),
+        code,
+        key: Some(key),
+        entry: Some(entry),
+    }
+}
+
+/// Preprocessor mode: key on the preprocessed text. With direct mode on, the preprocessor
+/// also writes a complete dep file so the compile can be recorded in the manifest.
+fn preprocessor_mode(
+    ctx: &mut Ctx,
+    compiler: &ResolvedCompiler,
+    parsed: &Parsed,
+    ident: &Key,
+    direct: Option<(Key, Manifest)>,
+) -> Done {
+    let language = parsed.language.expect("has language");
+    let start = manifest::now_ns();
+    let temp_dep = direct
+        .as_ref()
+        .map(|_| std::env::temp_dir().join(format!("cachepot-{}-{}.d", std::process::id(), start)));
+    let source_text = match preprocess(compiler, parsed, &ctx.cwd, temp_dep.as_deref()) {
         Ok(t) => t,
         Err(_) => {
+            if let Some(t) = &temp_dep {
+                let _ = std::fs::remove_file(t);
+            }
             // The compile will most likely fail the same way; let it speak for itself.
-            let (outcome, code, _) = compile_and_store(ctx, compiler, parsed, None);
+            let (outcome, code, _) = compile_and_store(ctx, compiler, parsed, None, &[]);
             let outcome = match outcome {
                 Outcome::Miss(_) => Outcome::NotCacheable(Reason::PreprocessorFailed),
                 o => o,
@@ -230,37 +386,160 @@ fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed: &Parsed) -
             };
         }
     };
-    let key = result_key(ctx, compiler, parsed, &ident, &source_text);
+    let deps = temp_dep.as_ref().and_then(|t| {
+        let d = std::fs::read(t).ok();
+        let _ = std::fs::remove_file(t);
+        d
+    });
+    let key = result_key(ctx, compiler, parsed, ident, &source_text);
     log::debug!("result key {}", key.hex());
 
+    let mut done = None;
     if !ctx.cfg.recache {
         if let Some(code) = from_cache(ctx, parsed, &key) {
             ctx.delta.incr(stats::PREPROCESSED_HITS);
-            return Done {
+            done = Some(Done {
                 outcome: Outcome::Hit(language),
                 code,
                 key: Some(key),
                 entry: None,
-            };
+            });
         }
     }
-    // The entry is stored by `finish`, merged with the statistics update.
-    let (outcome, code, entry) = compile_and_store(ctx, compiler, parsed, Some(&key));
-    Done {
-        outcome,
-        code,
-        key: Some(key),
-        entry,
+    let done = match done {
+        Some(d) => d,
+        None => {
+            let (outcome, code, entry) = compile_and_store(ctx, compiler, parsed, Some(&key), &[]);
+            Done {
+                outcome,
+                code,
+                key: Some(key),
+                entry,
+            }
+        }
+    };
+    if let (Some((mkey, mut manifest)), Some(deps), Outcome::Hit(_) | Outcome::Miss(_)) =
+        (direct, deps, &done.outcome)
+    {
+        if done.key.is_some() {
+            let recorded = search_dirs(ctx, compiler, parsed)
+                .ok_or_else(|| "no include search list".to_string())
+                .and_then(|search| {
+                    manifest::record(
+                        &depfile::prerequisites(&deps),
+                        &search,
+                        &ctx.cwd,
+                        start,
+                        &key,
+                    )
+                    .map_err(|e| format!("{e:?}"))
+                });
+            match recorded {
+                Ok(set) => {
+                    manifest.add(set);
+                    store_manifest(ctx, &mkey, &manifest);
+                }
+                Err(why) => log::info!("no manifest entry: {why}"),
+            }
+        }
+    }
+    done
+}
+
+fn load_manifest(ctx: &mut Ctx, mkey: &Key) -> Manifest {
+    let bytes = match ctx.store.get(mkey) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Manifest::default(),
+        Err(f) => {
+            ctx.fault(f);
+            return Manifest::default();
+        }
+    };
+    match ctx
+        .sealer()
+        .open(EntryKind::Manifest, mkey, &bytes)
+        .ok()
+        .and_then(|raw| Manifest::decode(&raw))
+    {
+        Some(m) => m,
+        None => {
+            ctx.fault(Fault::new(
+                "corrupt_entry",
+                format!("manifest {}", ctx.store.entry_path(mkey).display()),
+            ));
+            if let Err(f) = ctx.store.remove_with_stats(mkey, &Counters::default()) {
+                log::warn!("cannot remove corrupt manifest: {f}");
+            }
+            Manifest::default()
+        }
     }
 }
 
+fn store_manifest(ctx: &mut Ctx, mkey: &Key, manifest: &Manifest) {
+    let entry = ctx
+        .sealer()
+        .seal(EntryKind::Manifest, mkey, &manifest.encode());
+    if let Err(f) = ctx.store.put(mkey, &entry) {
+        ctx.fault(f);
+    }
+}
+
+/// The include search list of this command, from the compiler's `-v` output, kept on
+/// disk per (compiler, arguments, environment, cwd) so only the first miss pays a spawn.
+fn search_dirs(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed: &Parsed) -> Option<Vec<String>> {
+    let args = gcc::search_list_args(parsed);
+    let mut h = KeyHasher::new("search-list");
+    h.str("compiler", &compiler.path.to_string_lossy());
+    if let Ok(id) = identity::identity(compiler, &ctx.cfg.dir) {
+        h.field("identity", &id.0);
+    }
+    for a in &args {
+        h.field("arg", a.as_encoded_bytes());
+    }
+    for var in KEYED_ENV {
+        if let Some(v) = std::env::var_os(var) {
+            h.field(var, v.as_encoded_bytes());
+        }
+    }
+    h.field("cwd", ctx.cwd.as_os_str().as_encoded_bytes());
+    let file = ctx.cfg.dir.join("search-v1").join(h.finish().hex());
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        if let Some(rest) = text.strip_prefix("ok\n") {
+            return Some(rest.lines().map(str::to_string).collect());
+        }
+    }
+    let out = exec::run_captured(&compiler.path, &args, None, true).ok()?;
+    let dirs = gcc::parse_search_list(&out.stderr)?;
+    let text = format!(
+        "ok\n{}",
+        dirs.iter().map(|d| format!("{d}\n")).collect::<String>()
+    );
+    let _ = crate::util::fs::create_dir_all_private(file.parent().expect("has parent")).and_then(
+        |_| crate::util::fs::atomic_write(&file, text.as_bytes(), crate::util::fs::FILE_MODE),
+    );
+    Some(dirs)
+}
+
 /// Preprocessed text (or the source itself for languages the compiler does not preprocess).
-fn preprocess(compiler: &ResolvedCompiler, parsed: &Parsed, cwd: &Path) -> Result<Vec<u8>, ()> {
+fn preprocess(
+    compiler: &ResolvedCompiler,
+    parsed: &Parsed,
+    cwd: &Path,
+    dep_file: Option<&Path>,
+) -> Result<Vec<u8>, ()> {
     let language = parsed.language.expect("has language");
     if !language.is_preprocessed_by_compiler() {
         return std::fs::read(cwd.join(&parsed.input)).map_err(|_| ());
     }
-    match exec::run_captured(&compiler.path, &parsed.preprocess_args, None, true) {
+    let mut args = parsed.preprocess_args.clone();
+    if let Some(d) = dep_file {
+        args.extend([
+            OsString::from("-MD"),
+            OsString::from("-MF"),
+            d.as_os_str().to_owned(),
+        ]);
+    }
+    match exec::run_captured(&compiler.path, &args, None, true) {
         Ok(Captured { status, stdout, .. }) if status.success() => Ok(stdout),
         Ok(c) => {
             log::debug!("preprocessor failed with {}", c.status);
@@ -273,15 +552,15 @@ fn preprocess(compiler: &ResolvedCompiler, parsed: &Parsed, cwd: &Path) -> Resul
     }
 }
 
-/// Every ingredient of the result key; docs/how-it-works.md lists them with reasons.
-fn result_key(
-    ctx: &mut Ctx,
+/// The ingredients shared by the result key and the manifest key: everything but the
+/// source text. docs/how-it-works.md lists them with reasons.
+fn common_ingredients(
+    h: &mut KeyHasher,
+    ctx: &Ctx,
     compiler: &ResolvedCompiler,
     parsed: &Parsed,
     ident: &Key,
-    source_text: &[u8],
-) -> Key {
-    let mut h = KeyHasher::new("result");
+) {
     h.str("key-version", KEY_VERSION);
     h.field("compiler", &ident.0);
     h.str("driver", &compiler.invoked_name);
@@ -290,7 +569,6 @@ fn result_key(
         h.field("arg", a.as_encoded_bytes());
     }
     h.field("input", parsed.input.as_os_str().as_encoded_bytes());
-    h.blob("source", source_text);
     for var in KEYED_ENV {
         if let Some(v) = std::env::var_os(var) {
             h.field(var, v.as_encoded_bytes());
@@ -318,6 +596,34 @@ fn result_key(
     if parsed.needs_cpu_info {
         h.str("cpu", &cpu_description());
     }
+}
+
+/// Preprocessor-mode result key: the common ingredients plus the preprocessed text.
+fn result_key(
+    ctx: &Ctx,
+    compiler: &ResolvedCompiler,
+    parsed: &Parsed,
+    ident: &Key,
+    source_text: &[u8],
+) -> Key {
+    let mut h = KeyHasher::new("result");
+    common_ingredients(&mut h, ctx, compiler, parsed, ident);
+    h.blob("source", source_text);
+    h.finish()
+}
+
+/// Direct-mode manifest key: the common ingredients plus the source file's content.
+fn manifest_key(
+    ctx: &Ctx,
+    compiler: &ResolvedCompiler,
+    parsed: &Parsed,
+    ident: &Key,
+    source: &[u8],
+) -> Key {
+    let mut h = KeyHasher::new("manifest");
+    h.str("manifest-version", "1");
+    common_ingredients(&mut h, ctx, compiler, parsed, ident);
+    h.blob("source-file", source);
     h.finish()
 }
 
@@ -347,7 +653,10 @@ fn cpu_description() -> String {
 fn from_cache(ctx: &mut Ctx, parsed: &Parsed, key: &Key) -> Option<i32> {
     let bytes = match ctx.store.get(key) {
         Ok(Some(b)) => b,
-        Ok(None) => return None,
+        Ok(None) => {
+            log::debug!("{}: no entry {}", ctx.store.name(), key.hex());
+            return None;
+        }
         Err(f) => {
             ctx.fault(f);
             return None;
@@ -429,13 +738,17 @@ fn stamp(path: &Path) -> Option<(i64, i64, u64)> {
         .map(|m| (m.mtime(), m.mtime_nsec(), m.ino()))
 }
 
-/// Run the real compile; on success with a key, build the entry (stored by `finish`).
-fn compile_and_store(
-    ctx: &mut Ctx,
+/// Output files of a successful compile, with its stdout and stderr.
+type Produced = (Vec<(FileKind, Vec<u8>)>, Vec<u8>, Vec<u8>);
+
+/// Run the real compile (with `extra` arguments appended) and collect its outputs.
+/// `None` in the third place when it failed or an expected output is missing.
+fn compile(
+    ctx: &Ctx,
     compiler: &ResolvedCompiler,
     parsed: &Parsed,
-    key: Option<&Key>,
-) -> (Outcome, i32, Option<Vec<u8>>) {
+    extra: &[OsString],
+) -> (Outcome, i32, Option<Produced>) {
     let language = parsed.language.expect("has language");
     let before: Vec<_> = parsed
         .outputs
@@ -443,7 +756,9 @@ fn compile_and_store(
         .map(|o| stamp(&ctx.cwd.join(&o.path)))
         .collect();
     let prefix = ctx.cfg.prefix_command.as_deref();
-    let run = match exec::run_captured(&compiler.path, &parsed.compile_args, prefix, false) {
+    let mut args = parsed.compile_args.clone();
+    args.extend(extra.iter().cloned());
+    let run = match exec::run_captured(&compiler.path, &args, prefix, false) {
         Ok(r) => r,
         Err(e) => {
             eprintln!(
@@ -458,9 +773,6 @@ fn compile_and_store(
     if !run.status.success() {
         return (Outcome::CompileFailed, code, None);
     }
-    let Some(key) = key else {
-        return (Outcome::Miss(language), code, None);
-    };
     let mut files: Vec<(FileKind, Vec<u8>)> = Vec::new();
     for (out, before) in parsed.outputs.iter().zip(before) {
         let path = ctx.cwd.join(&out.path);
@@ -479,16 +791,46 @@ fn compile_and_store(
             }
         }
     }
-    files.push((FileKind::Stdout, run.stdout));
-    files.push((FileKind::Stderr, run.stderr));
+    (
+        Outcome::Miss(language),
+        code,
+        Some((files, run.stdout, run.stderr)),
+    )
+}
+
+/// The entry for a compile's outputs under `key`.
+fn seal_result(
+    ctx: &Ctx,
+    parsed: &Parsed,
+    key: &Key,
+    mut files: Vec<(FileKind, Vec<u8>)>,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+) -> Vec<u8> {
+    files.push((FileKind::Stdout, stdout));
+    files.push((FileKind::Stderr, stderr));
     files.push((
         FileKind::ObjectPathHint,
         parsed.main_output().as_os_str().as_encoded_bytes().to_vec(),
     ));
-    let entry = ctx
-        .sealer()
-        .seal(EntryKind::Result, key, &entry::encode_result(&files));
-    (Outcome::Miss(language), code, Some(entry))
+    ctx.sealer()
+        .seal(EntryKind::Result, key, &entry::encode_result(&files))
+}
+
+/// Compile; with a key, also build the entry (stored by `finish`).
+fn compile_and_store(
+    ctx: &mut Ctx,
+    compiler: &ResolvedCompiler,
+    parsed: &Parsed,
+    key: Option<&Key>,
+    extra: &[OsString],
+) -> (Outcome, i32, Option<Vec<u8>>) {
+    let (outcome, code, produced) = compile(ctx, compiler, parsed, extra);
+    let entry = match (key, produced) {
+        (Some(k), Some((files, out, err))) => Some(seal_result(ctx, parsed, k, files, out, err)),
+        _ => None,
+    };
+    (outcome, code, entry)
 }
 
 /// Resolve the compiler to run, never ourselves (masquerade links may be on PATH).

@@ -216,6 +216,7 @@ pub fn parse(
     let mut x_lang: Result<Option<Language>, Reason> = Ok(None);
     let mut inputs: Vec<(OsString, Result<Option<Language>, Reason>)> = Vec::new();
     let mut dep_requested = false;
+    let mut dep_complete = true;
     let mut dep_output: Option<OsString> = None;
     let mut wp_dep_output: Option<OsString> = None;
     let mut dep_target_given = false;
@@ -263,6 +264,7 @@ pub fn parse(
             "-M" | "-MM" => dep_to_stdout = true,
             "-MD" | "-MMD" => {
                 dep_requested = true;
+                dep_complete = s == "-MD";
                 keep_for_cpp = false;
             }
             "-MP" | "-MG" => keep_for_cpp = false,
@@ -336,6 +338,7 @@ pub fn parse(
                     let parts: Vec<&str> = rest.split(',').collect();
                     if parts.len() >= 2 && (parts[0] == "-MD" || parts[0] == "-MMD") {
                         wp_dep_output = Some(OsString::from(parts[1..].join(",")));
+                        dep_complete = parts[0] == "-MD";
                         p.hashed_args
                             .push(OsString::from(format!("-Wp,{}", parts[0])));
                         continue;
@@ -459,6 +462,7 @@ pub fn parse(
         p.dep_file = Some(DepFile {
             path: path.clone(),
             target_fixed: dep_target_given,
+            complete: dep_complete,
         });
         p.outputs.push(Output {
             kind: FileKind::DepFile,
@@ -526,8 +530,63 @@ pub fn parse(
     Ok(p)
 }
 
+/// Arguments that make the compiler print its include search list for this command
+/// (`-v` on an empty input), to be parsed by [`parse_search_list`].
+pub fn search_list_args(parsed: &Parsed) -> Vec<OsString> {
+    let mut args: Vec<OsString> = parsed
+        .preprocess_args
+        .iter()
+        .filter(|a| Path::new(a) != parsed.input)
+        .cloned()
+        .collect();
+    let lang = parsed.language.map(|l| l.x_name()).unwrap_or("c");
+    args.extend(["-v", "-x", lang, "/dev/null"].map(OsString::from));
+    args
+}
+
+/// The directories between `#include "..." search starts here:` and
+/// `End of search list.` in `-v` output, in search order (quote-only dirs first).
+pub fn parse_search_list(stderr: &[u8]) -> Option<Vec<String>> {
+    let text = String::from_utf8_lossy(stderr);
+    let mut dirs = Vec::new();
+    let mut inside = false;
+    let mut found_end = false;
+    for line in text.lines() {
+        if line.starts_with("#include \"...\" search starts here") {
+            inside = true;
+        } else if line.starts_with("End of search list") {
+            found_end = true;
+            break;
+        } else if inside && line.starts_with(' ') {
+            let d = line.trim().trim_end_matches(" (framework directory)");
+            let d = d.trim_end_matches('/');
+            dirs.push(if d.is_empty() {
+                "/".to_string()
+            } else {
+                d.to_string()
+            });
+        }
+    }
+    (inside && found_end).then_some(dirs)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn search_list_from_v_output() {
+        let out = b"ignoring nonexistent directory \"/x\"\n#include \"...\" search starts here:\n q\n#include <...> search starts here:\n inc\n /usr/lib/gcc/x86_64-linux-gnu/12/include\n /usr/include\nEnd of search list.\n";
+        assert_eq!(
+            super::parse_search_list(out).unwrap(),
+            [
+                "q",
+                "inc",
+                "/usr/lib/gcc/x86_64-linux-gnu/12/include",
+                "/usr/include"
+            ]
+        );
+        assert!(super::parse_search_list(b"garbage").is_none());
+    }
+
     use super::*;
 
     fn gcc(name: &str) -> ResolvedCompiler {

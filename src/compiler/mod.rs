@@ -103,6 +103,9 @@ pub struct DepFile {
     pub path: PathBuf,
     /// `-MT`/`-MQ` fixed the target: never rewrite it.
     pub target_fixed: bool,
+    /// `-MD` (all headers) rather than `-MMD` (user headers only): the dep file is a
+    /// complete list of what the compile read, usable for direct mode.
+    pub complete: bool,
 }
 
 /// What a command line means, as plain data.

@@ -77,14 +77,6 @@ impl LocalStore {
         }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    pub fn max_size(&self) -> u64 {
-        self.max_size
-    }
-
     /// The shard a key belongs to.
     pub fn shard_of(key: &Key) -> u8 {
         key.0[0] >> 4

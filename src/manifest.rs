@@ -1,0 +1,522 @@
+//! Direct-mode manifests: for one (compiler, arguments, source) they list the include
+//! sets of earlier compiles, each mapping to a result key. A hit is one set whose files
+//! still have the recorded content and whose include lookup would still find the same
+//! files; it needs no process at all.
+//!
+//! An include set records:
+//! * every file the compile read (from its dep file) with size, mtime, ctime and digest.
+//!   Equal (size, mtime, ctime) is trusted only when the mtime was at least
+//!   [`RACY_NS`] older than the recording (a file rewritten within the same clock tick
+//!   keeps its mtime); otherwise the content is hashed again;
+//! * the include search path and the directories of the files read, and the mtime of
+//!   every directory where a new file could *shadow* a recorded header (the same relative
+//!   name in a directory searched earlier, or beside an includer for quoted includes;
+//!   caching-spec A1). An unchanged directory mtime proves nothing was added; only a
+//!   changed directory costs the exact existence checks;
+//! * the literal names probed by `__has_include` and which candidate paths existed;
+//! * the date when `__DATE__` is used, and whether `__TIMESTAMP__` is (then mtimes must
+//!   match exactly). A file using `__TIME__` is never recorded (caching-spec A2).
+//!
+//! Files modified at or after the compile started are never recorded (A3).
+//! Manifests are stored as entries (kind 2) with a JSON payload, replaced atomically:
+//! concurrent writers may lose an update (a later miss re-adds it) but never tear one.
+
+use crate::hash::{digest, Key, KeyHasher};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Files whose mtime is this close to the recording time are re-hashed on validation.
+const RACY_NS: i64 = 2_000_000_000;
+/// Caps (ccache's): past them the oldest include sets are dropped.
+const MAX_SETS: usize = 100;
+const MAX_FILES: usize = 10_000;
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+pub struct Manifest {
+    /// Newest first.
+    pub sets: Vec<IncludeSet>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct FileRec {
+    pub path: String,
+    pub size: u64,
+    pub mtime: i64,
+    pub ctime: i64,
+    pub digest: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct DirRec {
+    pub path: String,
+    pub mtime: i64,
+    pub ctime: i64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct IncludeSet {
+    pub result: String,
+    pub recorded: i64,
+    pub files: Vec<FileRec>,
+    pub search_dirs: Vec<String>,
+    pub watches: Vec<DirRec>,
+    pub has_include: Vec<String>,
+    pub has_include_present: Vec<String>,
+    pub date: Option<String>,
+    pub timestamp: bool,
+}
+
+/// Why a compile cannot be recorded in a manifest.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotRecordable {
+    ModifiedDuringCompile(String),
+    UsesTime(String),
+    UnreadableInput(String),
+    ComputedHasInclude(String),
+}
+
+fn ns(secs: i64, nsec: i64) -> i64 {
+    secs.saturating_mul(1_000_000_000).saturating_add(nsec)
+}
+
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// The date `__DATE__` would expand to: from SOURCE_DATE_EPOCH when set (UTC, as gcc),
+/// else today's local date (so TZ matters).
+pub fn current_date() -> String {
+    if let Some(sde) = std::env::var_os("SOURCE_DATE_EPOCH") {
+        return format!("sde:{}", sde.to_string_lossy());
+    }
+    let t = (now_ns() / 1_000_000_000) as libc::time_t;
+    // SAFETY: localtime_r writes only into `tm`, which we own; `t` is a valid time_t.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    unsafe { libc::localtime_r(&t, &mut tm) };
+    format!(
+        "{}-{:02}-{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday
+    )
+}
+
+/// Tokens whose expansion depends on when or where compiling happens.
+struct Scan {
+    time: bool,
+    date: bool,
+    timestamp: bool,
+    has_include: Vec<String>,
+    computed_has_include: bool,
+}
+
+fn find_all<'a>(hay: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if needle.is_empty() || start >= hay.len() {
+            return None;
+        }
+        let pos = hay[start..]
+            .windows(needle.len())
+            .position(|w| w == needle)?
+            + start;
+        start = pos + needle.len();
+        Some(pos)
+    })
+}
+
+fn scan(content: &[u8]) -> Scan {
+    let mut s = Scan {
+        time: false,
+        date: false,
+        timestamp: false,
+        has_include: Vec::new(),
+        computed_has_include: false,
+    };
+    // Cheap pre-check: almost no file has "__" followed by these letters.
+    if !content.windows(2).any(|w| w == b"__") {
+        return s;
+    }
+    s.timestamp = find_all(content, b"__TIMESTAMP__").next().is_some();
+    s.time = find_all(content, b"__TIME__").next().is_some();
+    s.date = find_all(content, b"__DATE__").next().is_some();
+    for pos in find_all(content, b"__has_include") {
+        let mut rest = &content[pos + b"__has_include".len()..];
+        if rest.starts_with(b"_next") {
+            rest = &rest[5..];
+        }
+        let rest = trim_start(rest);
+        if !rest.starts_with(b"(") {
+            continue; // `#ifdef __has_include`, or prose in a comment
+        }
+        let rest = trim_start(&rest[1..]);
+        let close = match rest.first() {
+            Some(b'<') => b'>',
+            Some(b'"') => b'"',
+            _ => {
+                s.computed_has_include = true;
+                continue;
+            }
+        };
+        match rest[1..].iter().position(|&c| c == close || c == b'\n') {
+            Some(end) if rest[1 + end] == close => s
+                .has_include
+                .push(String::from_utf8_lossy(&rest[1..1 + end]).into_owned()),
+            _ => s.computed_has_include = true,
+        }
+    }
+    s
+}
+
+fn trim_start(b: &[u8]) -> &[u8] {
+    let n = b.iter().take_while(|c| **c == b' ' || **c == b'\t').count();
+    &b[n..]
+}
+
+fn stat_ns(p: &Path) -> Option<(u64, i64, i64)> {
+    let m = std::fs::metadata(p).ok()?;
+    Some((
+        m.size(),
+        ns(m.mtime(), m.mtime_nsec()),
+        ns(m.ctime(), m.ctime_nsec()),
+    ))
+}
+
+/// The nearest existing directory at or above `p` (a new subdirectory changes it).
+fn existing_ancestor(p: &Path) -> PathBuf {
+    let mut cur = p.to_path_buf();
+    loop {
+        if cur.is_dir() || cur.parent().is_none() {
+            return cur;
+        }
+        cur.pop();
+        if cur.as_os_str().is_empty() {
+            return PathBuf::from(".");
+        }
+    }
+}
+
+fn dir_of(path: &str) -> String {
+    match Path::new(path).parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_string_lossy().into_owned(),
+        _ => ".".to_string(),
+    }
+}
+
+/// Paths whose (non-)existence the set depends on: (path relative to cwd, must exist).
+/// Shadow candidates must not exist; `__has_include` candidates must be as recorded.
+fn probes(set: &IncludeSet) -> Vec<(String, bool)> {
+    let includer_dirs: BTreeSet<String> = set.files.iter().map(|f| dir_of(&f.path)).collect();
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for f in set.files.iter().skip(1) {
+        let Some((k, rel)) = set.search_dirs.iter().enumerate().find_map(|(k, d)| {
+            f.path
+                .strip_prefix(d.as_str())
+                .and_then(|r| r.strip_prefix('/'))
+                .map(|r| (k, r))
+        }) else {
+            continue;
+        };
+        let own = &f.path;
+        for c in set.search_dirs[..k].iter().chain(includer_dirs.iter()) {
+            let cand = format!("{c}/{rel}");
+            if &cand != own && seen.insert(cand.clone()) {
+                out.push((cand, false));
+            }
+        }
+    }
+    let present: HashSet<&String> = set.has_include_present.iter().collect();
+    for name in &set.has_include {
+        for c in set.search_dirs.iter().chain(includer_dirs.iter()) {
+            let cand = format!("{c}/{name}");
+            if seen.insert(cand.clone()) {
+                let exists = present.contains(&cand);
+                out.push((cand, exists));
+            }
+        }
+    }
+    out
+}
+
+/// Build the include set of a finished compile. `files` are the dep file's prerequisites
+/// (the source first), `start` the time just before the compiler ran.
+pub fn record(
+    files: &[String],
+    search_dirs: &[String],
+    cwd: &Path,
+    start: i64,
+    result: &Key,
+) -> Result<IncludeSet, NotRecordable> {
+    let mut set = IncludeSet {
+        result: result.hex(),
+        recorded: now_ns(),
+        files: Vec::with_capacity(files.len()),
+        search_dirs: search_dirs.to_vec(),
+        watches: Vec::new(),
+        has_include: Vec::new(),
+        has_include_present: Vec::new(),
+        date: None,
+        timestamp: false,
+    };
+    let mut names = BTreeSet::new();
+    for f in files {
+        let full = cwd.join(f);
+        let content =
+            std::fs::read(&full).map_err(|_| NotRecordable::UnreadableInput(f.clone()))?;
+        let (size, mtime, ctime) =
+            stat_ns(&full).ok_or_else(|| NotRecordable::UnreadableInput(f.clone()))?;
+        if mtime >= start || ctime >= start {
+            return Err(NotRecordable::ModifiedDuringCompile(f.clone()));
+        }
+        let s = scan(&content);
+        if s.time {
+            return Err(NotRecordable::UsesTime(f.clone()));
+        }
+        if s.computed_has_include {
+            return Err(NotRecordable::ComputedHasInclude(f.clone()));
+        }
+        if s.date {
+            set.date = Some(current_date());
+        }
+        set.timestamp |= s.timestamp;
+        names.extend(s.has_include);
+        set.files.push(FileRec {
+            path: f.clone(),
+            size,
+            mtime,
+            ctime,
+            digest: digest(&content).hex(),
+        });
+    }
+    set.has_include = names.into_iter().collect();
+    let includer_dirs: BTreeSet<String> = set.files.iter().map(|f| dir_of(&f.path)).collect();
+    for name in &set.has_include {
+        for c in set.search_dirs.iter().chain(includer_dirs.iter()) {
+            let cand = format!("{c}/{name}");
+            if cwd.join(&cand).exists() {
+                set.has_include_present.push(cand);
+            }
+        }
+    }
+    let mut watches: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (p, _) in probes(&set) {
+        let parent = cwd.join(dir_of(&p));
+        let w = existing_ancestor(&parent);
+        let key = w.to_string_lossy().into_owned();
+        if watches.contains_key(&key) {
+            continue;
+        }
+        if let Some((_, m, c)) = stat_ns(&w) {
+            watches.insert(key, (m, c));
+        }
+    }
+    set.watches = watches
+        .into_iter()
+        .map(|(path, (mtime, ctime))| DirRec { path, mtime, ctime })
+        .collect();
+    Ok(set)
+}
+
+/// What a set contributes to a depend-mode result key: every file's path and digest,
+/// the `__has_include` outcome, the date.
+pub fn set_key(manifest_key: &Key, set: &IncludeSet) -> Key {
+    let mut h = KeyHasher::new("depend");
+    h.str("depend-version", "1");
+    h.field("manifest", &manifest_key.0);
+    for f in &set.files {
+        h.str("file", &f.path);
+        h.str("digest", &f.digest);
+        if set.timestamp {
+            h.str("mtime", &f.mtime.to_string());
+        }
+    }
+    for p in &set.has_include_present {
+        h.str("has-include", p);
+    }
+    if let Some(d) = &set.date {
+        h.str("date", d);
+    }
+    h.finish()
+}
+
+/// Does `set` still describe what the compiler would read now?
+pub fn still_valid(set: &IncludeSet, cwd: &Path) -> bool {
+    if let Some(d) = &set.date {
+        if *d != current_date() {
+            return false;
+        }
+    }
+    for f in &set.files {
+        let full = cwd.join(&f.path);
+        let Some((size, mtime, ctime)) = stat_ns(&full) else {
+            return false;
+        };
+        if size != f.size || (set.timestamp && mtime != f.mtime) {
+            return false;
+        }
+        let same_stat = mtime == f.mtime && ctime == f.ctime;
+        let trusted =
+            same_stat && f.mtime < set.recorded - RACY_NS && f.ctime < set.recorded - RACY_NS;
+        if !trusted {
+            match std::fs::read(&full) {
+                Ok(c) if digest(&c).hex() == f.digest => {}
+                _ => return false,
+            }
+        }
+    }
+    let changed: HashSet<&str> = set
+        .watches
+        .iter()
+        .filter(|w| stat_ns(&cwd.join(&w.path)).map(|(_, m, c)| (m, c)) != Some((w.mtime, w.ctime)))
+        .map(|w| w.path.as_str())
+        .collect();
+    if changed.is_empty() {
+        return true;
+    }
+    let watched: HashSet<&str> = set.watches.iter().map(|w| w.path.as_str()).collect();
+    for (p, must_exist) in probes(set) {
+        // The watch recorded for this probe: its nearest recorded ancestor directory.
+        let parent = cwd.join(dir_of(&p));
+        let mut cur: &Path = &parent;
+        let watch = loop {
+            let s = cur.to_string_lossy();
+            if watched.contains(s.as_ref()) {
+                break Some(s.into_owned());
+            }
+            match cur.parent() {
+                Some(up) if !up.as_os_str().is_empty() => cur = up,
+                _ => break None,
+            }
+        };
+        let needs_check = match &watch {
+            Some(w) => changed.contains(w.as_str()),
+            None => true,
+        };
+        if needs_check && cwd.join(&p).exists() != must_exist {
+            log::debug!("direct mode: {p} appeared or vanished; include set invalid");
+            return false;
+        }
+    }
+    true
+}
+
+impl Manifest {
+    /// Add a set (newest first), replacing one with the same result, within the caps.
+    pub fn add(&mut self, set: IncludeSet) {
+        self.sets.retain(|s| s.result != set.result);
+        self.sets.insert(0, set);
+        self.sets.truncate(MAX_SETS);
+        let mut files = 0;
+        let keep = self.sets.iter().take_while(|s| {
+            files += s.files.len();
+            files <= MAX_FILES
+        });
+        let n = keep.count().max(1);
+        self.sets.truncate(n);
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn decode(raw: &[u8]) -> Option<Manifest> {
+        serde_json::from_slice(raw).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scans_time_tokens_and_has_include() {
+        let s = scan(b"#if __has_include(<a/b.h>)\n#ifdef __has_include\n# if __has_include (\"x.h\")\nconst char *d = __DATE__;");
+        assert!(s.date && !s.time && !s.timestamp && !s.computed_has_include);
+        assert_eq!(s.has_include, ["a/b.h", "x.h"]);
+        assert!(scan(b"__has_include(MACRO)").computed_has_include);
+        assert!(scan(b"x = __TIME__;").time);
+        assert!(scan(b"__TIMESTAMP__").timestamp);
+    }
+
+    #[test]
+    fn manifest_caps_and_replaces() {
+        let set = |r: &str, n: usize| IncludeSet {
+            result: r.into(),
+            recorded: 0,
+            files: vec![
+                FileRec {
+                    path: "a".into(),
+                    size: 0,
+                    mtime: 0,
+                    ctime: 0,
+                    digest: String::new()
+                };
+                n
+            ],
+            search_dirs: vec![],
+            watches: vec![],
+            has_include: vec![],
+            has_include_present: vec![],
+            date: None,
+            timestamp: false,
+        };
+        let mut m = Manifest::default();
+        for i in 0..150 {
+            m.add(set(&i.to_string(), 1));
+        }
+        assert_eq!(m.sets.len(), MAX_SETS);
+        assert_eq!(m.sets[0].result, "149");
+        m.add(set("149", 1));
+        assert_eq!(m.sets.len(), MAX_SETS);
+        m.add(set("big", MAX_FILES));
+        assert_eq!(m.sets.len(), 1);
+        let round = Manifest::decode(&m.encode()).unwrap();
+        assert_eq!(round.sets, m.sets);
+    }
+
+    #[test]
+    fn shadowing_header_invalidates() {
+        let d = std::env::temp_dir().join(format!("cachepot-man-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("inc1")).unwrap();
+        std::fs::create_dir_all(d.join("inc2")).unwrap();
+        std::fs::create_dir_all(d.join("src")).unwrap();
+        std::fs::write(d.join("src/a.c"), "#include \"foo.h\"\n").unwrap();
+        std::fs::write(d.join("inc2/foo.h"), "int x;\n").unwrap();
+        let files = vec!["src/a.c".to_string(), "inc2/foo.h".to_string()];
+        let search = vec!["inc1".to_string(), "inc2".to_string()];
+        let set = record(&files, &search, &d, now_ns() + 1_000_000_000, &digest(b"r")).unwrap();
+        assert!(still_valid(&set, &d));
+        // An unrelated new file in inc1 is fine.
+        std::fs::write(d.join("inc1/other.h"), "").unwrap();
+        assert!(still_valid(&set, &d));
+        std::fs::write(d.join("inc1/foo.h"), "int y;\n").unwrap();
+        assert!(!still_valid(&set, &d));
+        std::fs::remove_file(d.join("inc1/foo.h")).unwrap();
+        assert!(still_valid(&set, &d));
+        // Beside the source, for quoted includes.
+        std::fs::write(d.join("src/foo.h"), "int z;\n").unwrap();
+        assert!(!still_valid(&set, &d));
+        std::fs::remove_file(d.join("src/foo.h")).unwrap();
+        // Content change of a recorded file.
+        std::fs::write(d.join("inc2/foo.h"), "int q;\n").unwrap();
+        assert!(!still_valid(&set, &d));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn files_modified_after_start_are_not_recorded() {
+        let d = std::env::temp_dir().join(format!("cachepot-man2-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("a.c"), "int a;").unwrap();
+        let r = record(&["a.c".to_string()], &[], &d, 0, &digest(b"r"));
+        assert!(matches!(r, Err(NotRecordable::ModifiedDuringCompile(_))));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

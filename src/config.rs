@@ -139,9 +139,7 @@ pub struct Config {
     pub dir: PathBuf,
     pub cache_size: u64,
     pub recache: bool,
-    /// CACHEPOT_BASEDIR; parsed and validated, applied to keys by direct mode's base-dir
-    /// support (not implemented yet: see README caveats).
-    #[allow(dead_code)]
+    /// CACHEPOT_BASEDIR: absolute paths under these are keyed relative to the cwd.
     pub basedirs: Vec<PathBuf>,
     pub direct: bool,
     pub hash_dir: bool,

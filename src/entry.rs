@@ -174,7 +174,9 @@ impl Sealer<'_> {
             1 => {
                 let mut dec =
                     zstd::stream::read::Decoder::new(data).map_err(|_| DecodeError("zstd init"))?;
-                let mut out = Vec::with_capacity((raw_len as usize).min(64 << 20));
+                // Grow with what actually decompresses; raw_len only bounds it.
+                let mut out =
+                    Vec::with_capacity((raw_len as usize).min(data.len().saturating_mul(4)));
                 (&mut dec)
                     .take(raw_len + 1)
                     .read_to_end(&mut out)

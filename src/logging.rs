@@ -7,6 +7,7 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -28,9 +29,13 @@ impl log::Log for FileLogger {
             return;
         };
         if guard.is_none() {
+            if let Some(dir) = self.path.parent() {
+                let _ = crate::util::fs::create_dir_all_private(dir);
+            }
             *guard = OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(crate::util::fs::FILE_MODE)
                 .open(&self.path)
                 .ok();
         }

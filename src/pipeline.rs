@@ -22,6 +22,7 @@ use crate::manifest::{self, Manifest};
 use crate::stats::{self, Counters};
 use crate::storage::local::LocalStore;
 use crate::storage::Storage;
+use crate::util::path::{dep_from_portable, rewrite_arg};
 use std::ffi::{OsStr, OsString};
 use std::io::IsTerminal;
 use std::os::unix::fs::MetadataExt;
@@ -174,6 +175,10 @@ fn finish(mut ctx: Ctx, outcome: Outcome, key: Option<Key>, entry: Option<Vec<u8
         .unwrap_or((std::process::id() % 16) as u8);
     let result = match (key, entry) {
         (Some(k), Some(e)) => ctx.store.put_with_stats(&k, &e, &ctx.delta).or_else(|f| {
+            // After a lock timeout, waiting on the same lock again would double the stall.
+            if f.kind == "lock" {
+                return Err(f);
+            }
             // The entry could not be stored: still try to keep the counts.
             log::warn!("cache fault: {f}");
             let mut d = ctx.delta.clone();
@@ -315,18 +320,7 @@ fn depend_miss(
     };
     let record = deps
         .map_err(|e| format!("dep file {}: {e}", dep_path.display()))
-        .and_then(|d| {
-            let search = search_dirs(ctx, compiler, parsed)
-                .ok_or_else(|| "no include search list".to_string())?;
-            manifest::record(
-                &depfile::prerequisites(&d),
-                &search,
-                &ctx.cwd,
-                start,
-                &Key([0; 32]),
-            )
-            .map_err(|e| format!("{e:?}"))
-        });
+        .and_then(|d| record_set(ctx, compiler, parsed, &d, start, &Key([0; 32])));
     let mut set = match record {
         Ok(s) => s,
         Err(why) => {
@@ -422,18 +416,7 @@ fn preprocessor_mode(
         (direct, deps, &done.outcome)
     {
         if done.key.is_some() {
-            let recorded = search_dirs(ctx, compiler, parsed)
-                .ok_or_else(|| "no include search list".to_string())
-                .and_then(|search| {
-                    manifest::record(
-                        &depfile::prerequisites(&deps),
-                        &search,
-                        &ctx.cwd,
-                        start,
-                        &key,
-                    )
-                    .map_err(|e| format!("{e:?}"))
-                });
+            let recorded = record_set(ctx, compiler, parsed, &deps, start, &key);
             match recorded {
                 Ok(set) => {
                     manifest.add(set);
@@ -444,6 +427,29 @@ fn preprocessor_mode(
         }
     }
     done
+}
+
+/// The include set of a finished compile from its complete dep file. Paths under a base
+/// directory are stored relative to the working directory (resolved against the
+/// current one at lookup, so each checkout validates its own files: caching-spec A5).
+fn record_set(
+    ctx: &mut Ctx,
+    compiler: &ResolvedCompiler,
+    parsed: &Parsed,
+    deps: &[u8],
+    start: i64,
+    result: &Key,
+) -> Result<manifest::IncludeSet, String> {
+    let search =
+        search_dirs(ctx, compiler, parsed).ok_or_else(|| "no include search list".to_string())?;
+    let bases = &ctx.cfg.basedirs;
+    let portable = |p: String| crate::util::path::relativize(&p, &ctx.cwd, bases).unwrap_or(p);
+    let files: Vec<String> = depfile::prerequisites(deps)
+        .into_iter()
+        .map(portable)
+        .collect();
+    let search: Vec<String> = search.into_iter().map(portable).collect();
+    manifest::record(&files, &search, &ctx.cwd, start, result).map_err(|e| format!("{e:?}"))
 }
 
 fn load_manifest(ctx: &mut Ctx, mkey: &Key) -> Manifest {
@@ -562,13 +568,17 @@ fn common_ingredients(
     ident: &Key,
 ) {
     h.str("key-version", KEY_VERSION);
-    h.field("compiler", &ident.0);
+    h.str("compiler", &ident.hex());
     h.str("driver", &compiler.invoked_name);
     h.str("language", parsed.language.expect("has language").x_name());
+    let bases = &ctx.cfg.basedirs;
     for a in &parsed.hashed_args {
-        h.field("arg", a.as_encoded_bytes());
+        h.field("arg", rewrite_arg(a, &ctx.cwd, bases).as_encoded_bytes());
     }
-    h.field("input", parsed.input.as_os_str().as_encoded_bytes());
+    h.field(
+        "input",
+        rewrite_arg(parsed.input.as_os_str(), &ctx.cwd, bases).as_encoded_bytes(),
+    );
     for var in KEYED_ENV {
         if let Some(v) = std::env::var_os(var) {
             h.field(var, v.as_encoded_bytes());
@@ -608,8 +618,33 @@ fn result_key(
 ) -> Key {
     let mut h = KeyHasher::new("result");
     common_ingredients(&mut h, ctx, compiler, parsed, ident);
-    h.blob("source", source_text);
+    let mut text = std::borrow::Cow::Borrowed(source_text);
+    if !ctx.cfg.hash_dir {
+        // With -g, gcc -E names the working directory in a `# 1 "<cwd>//"` marker.
+        text = std::borrow::Cow::Owned(strip_cwd_marker(&text));
+    }
+    if !ctx.cfg.basedirs.is_empty() {
+        text = std::borrow::Cow::Owned(crate::util::path::rewrite_line_markers(
+            &text,
+            &ctx.cwd,
+            &ctx.cfg.basedirs,
+        ));
+    }
+    h.blob("source", &text);
     h.finish()
+}
+
+/// Drop gcc's working-directory line marker (`# 1 "/dir//"`, emitted with -g).
+fn strip_cwd_marker(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        let t = line.strip_suffix(b"\n").unwrap_or(line);
+        if t.starts_with(b"# ") && t.ends_with(b"//\"") {
+            continue;
+        }
+        out.extend_from_slice(line);
+    }
+    out
 }
 
 /// Direct-mode manifest key: the common ingredients plus the source file's content.
@@ -702,7 +737,8 @@ fn from_cache(ctx: &mut Ctx, parsed: &Parsed, key: &Key) -> Option<i32> {
 /// Write every output of the current command line from an entry's files.
 fn restore(ctx: &Ctx, parsed: &Parsed, files: &[(FileKind, Vec<u8>)]) -> Result<(), Fault> {
     let find = |k: FileKind| files.iter().find(|(kind, _)| *kind == k).map(|(_, d)| d);
-    let hint = find(FileKind::ObjectPathHint).map(|h| String::from_utf8_lossy(h).into_owned());
+    let hint = find(FileKind::ObjectPathHint)
+        .map(|h| String::from_utf8_lossy(&dep_from_portable(h, &ctx.cwd)).into_owned());
     // Check completeness before writing anything, so a bad entry leaves no partial result.
     for out in &parsed.outputs {
         if !out.optional && find(out.kind).is_none() {
@@ -717,9 +753,14 @@ fn restore(ctx: &Ctx, parsed: &Parsed, files: &[(FileKind, Vec<u8>)]) -> Result<
         let dest = ctx.cwd.join(&out.path);
         let retargeted;
         let data = match (&parsed.dep_file, out.kind, &hint) {
-            (Some(dep), FileKind::DepFile, Some(old)) if !dep.target_fixed => {
+            (Some(dep), FileKind::DepFile, Some(old)) => {
+                let here = dep_from_portable(data, &ctx.cwd);
                 let new = parsed.main_output().to_string_lossy();
-                retargeted = crate::depfile::retarget(data, old, &new);
+                retargeted = if dep.target_fixed {
+                    here
+                } else {
+                    crate::depfile::retarget(&here, old, &new)
+                };
                 &retargeted
             }
             _ => data,
@@ -813,6 +854,14 @@ fn seal_result(
         FileKind::ObjectPathHint,
         parsed.main_output().as_os_str().as_encoded_bytes().to_vec(),
     ));
+    if !ctx.cfg.basedirs.is_empty() {
+        // Store dep files (and the target hint) with base-dir paths portable.
+        for (kind, data) in files.iter_mut() {
+            if matches!(kind, FileKind::DepFile | FileKind::ObjectPathHint) {
+                *data = crate::util::path::dep_to_portable(data, &ctx.cwd, &ctx.cfg.basedirs);
+            }
+        }
+    }
     ctx.sealer()
         .seal(EntryKind::Result, key, &entry::encode_result(&files))
 }

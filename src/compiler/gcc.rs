@@ -324,7 +324,11 @@ pub fn parse(
                     .or_else(|| s.strip_prefix("-ffile-prefix-map="))
                 {
                     prefix_maps.push(map.to_string());
-                } else if s.starts_with("-g") && !s.starts_with("-gno-") && !s.starts_with("-gz") {
+                } else if s.starts_with("-g")
+                    && !s.starts_with("-gno-")
+                    && !s.starts_with("-gz")
+                    && !s.starts_with("-gcc-toolchain")
+                {
                     if s != "-gsplit-dwarf" && s != "-gcolumn-info" && s != "-grecord-gcc-switches"
                     {
                         debug = true;
@@ -332,7 +336,13 @@ pub fn parse(
                 } else if s == "-march=native" || s == "-mtune=native" || s == "-mcpu=native" {
                     p.needs_cpu_info = true;
                 } else if let Some(path) = s.strip_prefix("-fplugin=") {
-                    p.extra_input_files.push(ctx.cwd.join(path));
+                    // A plugin named without a path comes from the compiler's plugin
+                    // directory, which the identity does not cover: do not guess.
+                    let full = ctx.cwd.join(path);
+                    if !(ctx.exists)(&full) {
+                        return Err(Reason::UnsupportedOption);
+                    }
+                    p.extra_input_files.push(full);
                 } else if let Some(rest) = s.strip_prefix("-Wp,") {
                     // -Wp,-MD,<file> / -Wp,-MMD,<file>: the preprocessor writes a dep file.
                     let parts: Vec<&str> = rest.split(',').collect();
@@ -397,10 +407,14 @@ pub fn parse(
                             if o.name == "-Xpreprocessor" && vs.starts_with("-M") {
                                 return Err(Reason::UnsupportedOption);
                             }
-                            if o.name.ends_with("specs=")
-                                && (ctx.exists)(&ctx.cwd.join(Path::new(&value)))
-                            {
-                                p.extra_input_files.push(ctx.cwd.join(Path::new(&value)));
+                            if o.name.ends_with("specs=") {
+                                // Like plugins: a specs file found on gcc's own search path
+                                // is not covered by the key.
+                                let full = ctx.cwd.join(Path::new(&value));
+                                if !(ctx.exists)(&full) {
+                                    return Err(Reason::UnsupportedOption);
+                                }
+                                p.extra_input_files.push(full);
                             }
                         }
                     }
@@ -416,11 +430,11 @@ pub fn parse(
         }
     }
 
-    if !compile_only && !assemble_only {
-        return Err(Reason::Linking);
-    }
     if dep_to_stdout && !dep_requested && wp_dep_output.is_none() {
         return Err(Reason::DepToStdout);
+    }
+    if !compile_only && !assemble_only {
+        return Err(Reason::Linking);
     }
     if arch_count > 1 {
         return Err(Reason::MultipleArch);
@@ -863,6 +877,33 @@ mod tests {
             p(&["-c", "-x", "c", "a.txt"]).unwrap().language,
             Some(Language::C)
         );
+    }
+
+    #[test]
+    fn toolchain_option_is_not_debug_info() {
+        let r = p(&["-c", "a.c", "-gcc-toolchain", "/opt/gcc"]).unwrap();
+        assert!(!r.cwd_matters);
+        assert_eq!(r.input, PathBuf::from("a.c"));
+    }
+
+    #[test]
+    fn plugins_and_specs_must_be_files_we_can_hash() {
+        assert_eq!(
+            p(&["-c", "a.c", "-fplugin=annobin"]).unwrap_err(),
+            Reason::UnsupportedOption
+        );
+        assert_eq!(
+            p(&["-c", "a.c", "-specs=foo.specs"]).unwrap_err(),
+            Reason::UnsupportedOption
+        );
+        let r = parse_with(
+            "gcc",
+            &["-c", "a.c", "-fplugin=./p.so"],
+            &[],
+            &["/w/./p.so"],
+        )
+        .unwrap();
+        assert_eq!(r.extra_input_files, [PathBuf::from("/w/./p.so")]);
     }
 
     #[test]

@@ -30,6 +30,7 @@ use crate::util::fs::{
 use fs2::FileExt;
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -121,6 +122,7 @@ impl LocalStore {
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(crate::util::fs::FILE_MODE)
             .open(&path)
             .map_err(|e| Fault::io("lock", &path, &e))?;
         let start = Instant::now();
@@ -206,12 +208,15 @@ impl LocalStore {
             return Err(Fault::io("write", &dest, &e));
         }
         let mut c = self.read_counters(shard);
+        // A lost or damaged stats file has no size bookkeeping: recount by walking.
+        // (A shard whose size is 0 has no line either; walking it is cheap.)
+        let size_unknown = !c.0.contains_key(stats::SIZE);
         c.merge(delta);
         c.add_signed(stats::SIZE, data.len() as i64 - old.unwrap_or(0) as i64);
         if old.is_none() {
             c.incr(stats::ENTRIES);
         }
-        if c.get(stats::SIZE) > self.share() {
+        if size_unknown || c.get(stats::SIZE) > self.share() {
             self.evict_locked(shard, (self.share() as f64 * EVICT_TO) as u64, &mut c);
         }
         let r = self.write_counters(shard, &c);

@@ -1,6 +1,7 @@
 //! Small helpers with no cache knowledge: file system operations and hex encoding.
 
 pub mod fs;
+pub mod path;
 
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {

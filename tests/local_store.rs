@@ -1,0 +1,551 @@
+//! The local disk store seen from outside: corrupt entries and stats files, read-only and
+//! impossible cache dirs never fail a build; the size bound holds while compiling;
+//! --clear, --zero-stats and --cleanup do what the contract says; the cache dir is tagged
+//! and owner-only.
+//!
+//! Entries are found as the contract's layout documents them: files named by 64 hex
+//! digits under `$CACHEPOT_DIR/v1`, and per-shard counter files named `stats`.
+
+#[macro_use]
+mod common;
+
+use common::*;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+const ARGS: [&str; 4] = ["-c", "hello.c", "-o", "hello.o"];
+const HELLO_OUTPUT: &str = "hello, world! 42\n";
+
+/// A sandbox holding the C hello fixture and the bare compiler's object for ARGS.
+fn hello_sandbox() -> (Sandbox, Vec<u8>) {
+    let s = Sandbox::new();
+    s.hello(&GCC);
+    let bare = s.bare("gcc", &["-c", "hello.c", "-o", "ref.o"]);
+    s.assert_success(&bare, "bare compile");
+    let reference = s.read("ref.o");
+    s.remove("ref.o");
+    (s, reference)
+}
+
+/// Compiles ARGS through cachepot, checks the object against `reference`, returns the
+/// compile's output.
+fn compile_hello(s: &Sandbox, reference: &[u8]) -> std::process::Output {
+    s.remove("hello.o");
+    let out = s.compile("gcc", &ARGS);
+    assert!(
+        s.read("hello.o") == reference,
+        "object differs from the bare compiler's"
+    );
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Corrupt entries
+// ---------------------------------------------------------------------------------------
+
+/// Caches hello.o, damages every entry file with `corrupt`, and checks that the next
+/// compile succeeds with a correct object, counts a cache error, rewrites the entry, and
+/// that the run after it is a hit.
+/// Done in the default mode and again with direct mode off (CACHEPOT_DIRECT=0), since
+/// the two read different entries on a hit.
+fn corrupted_entries_are_misses_and_rewritten(corrupt: fn(&Path)) {
+    require!("gcc");
+    corrupted_entries_scenario(corrupt);
+    with_sandbox_env("CACHEPOT_DIRECT", "0", || {
+        corrupted_entries_scenario(corrupt)
+    });
+}
+
+fn corrupted_entries_scenario(corrupt: fn(&Path)) {
+    let (s, reference) = hello_sandbox();
+    compile_hello(&s, &reference);
+    let entries = s.entry_files();
+    assert!(
+        !entries.is_empty(),
+        "no entry file (64 hex digits) under {}/v1",
+        s.cache.display()
+    );
+    for e in &entries {
+        corrupt(e);
+    }
+
+    let before = s.stats();
+    let out = compile_hello(&s, &reference);
+    assert!(
+        out.stderr.is_empty(),
+        "a cache fault must not reach the compiler's stderr: {}",
+        lossy(&out.stderr)
+    );
+    let after = s.stats();
+    assert!(
+        stat_of(&after, "cache_errors") > stat_of(&before, "cache_errors"),
+        "a corrupt entry must count a cache error: {after}"
+    );
+    assert_eq!(
+        stat_of(&after, "cache_hits"),
+        stat_of(&before, "cache_hits"),
+        "a corrupt entry must not be a hit"
+    );
+
+    compile_hello(&s, &reference);
+    let last = s.stats();
+    assert_eq!(
+        stat_of(&last, "cache_hits"),
+        stat_of(&after, "cache_hits") + 1,
+        "the rewritten entry must hit: {last}"
+    );
+    assert_eq!(s.link_and_run("gcc", &["hello.o"], "hello"), HELLO_OUTPUT);
+}
+
+#[test]
+fn corrupt_entry_flipped_bytes() {
+    corrupted_entries_are_misses_and_rewritten(|p| {
+        let mut data = fs::read(p).unwrap();
+        let n = data.len();
+        assert!(n > 0);
+        data[n / 2] ^= 0xff;
+        data[n - 1] ^= 0x55;
+        fs::write(p, data).unwrap();
+    });
+}
+
+#[test]
+fn corrupt_entry_truncated() {
+    corrupted_entries_are_misses_and_rewritten(|p| {
+        let n = fs::metadata(p).unwrap().len();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_len(n / 2)
+            .unwrap();
+    });
+}
+
+#[test]
+fn corrupt_entry_replaced_with_garbage() {
+    corrupted_entries_are_misses_and_rewritten(|p| {
+        let n = fs::metadata(p).unwrap().len() as usize;
+        fs::write(p, XorShift::new(n as u64).bytes(n.max(64))).unwrap();
+    });
+}
+
+#[test]
+fn corrupt_entry_empty_file() {
+    corrupted_entries_are_misses_and_rewritten(|p| {
+        fs::write(p, b"").unwrap();
+    });
+}
+
+#[test]
+fn garbage_stats_files_do_not_break_anything() {
+    require!("gcc");
+    let (s, reference) = hello_sandbox();
+    compile_hello(&s, &reference);
+    let stats_files: Vec<_> = walk_files(&s.cache)
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "stats"))
+        .collect();
+    assert!(
+        !stats_files.is_empty(),
+        "no `stats` file under {}",
+        s.cache.display()
+    );
+    for (i, p) in stats_files.iter().enumerate() {
+        let mut garbage = b"not a counter \xff\x00\n{{{ -17 1e99\n".to_vec();
+        garbage.extend(XorShift::new(i as u64 + 7).bytes(300));
+        fs::write(p, garbage).unwrap();
+    }
+
+    let out = compile_hello(&s, &reference);
+    assert!(out.stderr.is_empty(), "stderr: {}", lossy(&out.stderr));
+    let v = s.stats();
+    assert!(
+        stat_of(&v, "cache_hits") >= 1,
+        "the hit after the garbage must be counted: {v}"
+    );
+    compile_hello(&s, &reference);
+    assert_eq!(
+        s.stat("cache_hits"),
+        stat_of(&v, "cache_hits") + 1,
+        "counting must go on after garbage"
+    );
+    let human = s.cachepot(&["--show-stats"]);
+    s.assert_success(&human, "--show-stats after garbage stats files");
+}
+
+// ---------------------------------------------------------------------------------------
+// Unusable cache directories
+// ---------------------------------------------------------------------------------------
+
+/// Runs `cachepot gcc ARGS` as an unprivileged user when the tests run as root (setpriv
+/// to nobody), as the current user otherwise.
+fn compile_unprivileged(s: &Sandbox) -> std::process::Output {
+    let mut cmd = if euid() == 0 {
+        // A copy of the binary inside the sandbox, so that nobody can run it whatever
+        // the permissions of the directories above the cargo target dir.
+        let bin = s.root().join("cachepot-copy");
+        if !bin.exists() {
+            fs::copy(CACHEPOT, &bin).unwrap();
+            fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let mut c = s.command("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin);
+        c
+    } else {
+        s.cachepot_cmd()
+    };
+    cmd.arg("gcc").args(ARGS);
+    run(&mut cmd)
+}
+
+#[test]
+fn read_only_cache_dir() {
+    require!("gcc");
+    if euid() == 0 {
+        require!("setpriv");
+    }
+    let (mut s, reference) = hello_sandbox();
+    // nobody must reach the work dir (tempfile makes the root 0700) and write there.
+    fs::set_permissions(s.root(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&s.work, fs::Permissions::from_mode(0o777)).unwrap();
+    let log = s.work.join("unprivileged.log");
+    s.set_env("CACHEPOT_ERROR_LOG", &log);
+    s.set_env("HOME", s.work.clone());
+    // A cache dir this user cannot write: owned by root 0755 (or 0555 when not root).
+    fs::create_dir(&s.cache).unwrap();
+    let mode = if euid() == 0 { 0o755 } else { 0o555 };
+    fs::set_permissions(&s.cache, fs::Permissions::from_mode(mode)).unwrap();
+
+    // Empty and unwritable.
+    let out = compile_unprivileged(&s);
+    s.assert_success(&out, "compile with an unwritable cache dir");
+    assert!(out.stderr.is_empty(), "stderr: {}", lossy(&out.stderr));
+    assert!(
+        s.read("hello.o") == reference,
+        "object differs from the bare compiler's"
+    );
+    s.remove("hello.o");
+
+    // Populated (by its owner), readable, still unwritable.
+    if euid() == 0 {
+        fs::set_permissions(&s.cache, fs::Permissions::from_mode(0o700)).unwrap();
+        compile_hello(&s, &reference);
+        for d in walk_dirs(&s.cache) {
+            fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        for f in walk_files(&s.cache) {
+            fs::set_permissions(&f, fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        s.remove("hello.o");
+        let out = compile_unprivileged(&s);
+        s.assert_success(&out, "compile with a read-only populated cache dir");
+        assert!(out.stderr.is_empty(), "stderr: {}", lossy(&out.stderr));
+        assert!(
+            s.read("hello.o") == reference,
+            "object differs from the bare compiler's"
+        );
+    }
+}
+
+#[test]
+fn cache_dir_under_a_regular_file() {
+    require!("gcc");
+    let (mut s, reference) = hello_sandbox();
+    let blocker = s.write("blocker", "a regular file, not a directory\n");
+    s.set_env("CACHEPOT_DIR", blocker.join("cache"));
+    for round in 1..=2 {
+        let out = compile_hello(&s, &reference);
+        assert!(
+            out.stderr.is_empty(),
+            "round {round}: stderr: {}",
+            lossy(&out.stderr)
+        );
+    }
+    assert_eq!(s.link_and_run("gcc", &["hello.o"], "hello"), HELLO_OUTPUT);
+}
+
+// ---------------------------------------------------------------------------------------
+// Size bound, maintenance flags
+// ---------------------------------------------------------------------------------------
+
+/// A C source defining `const unsigned char <name>[n]` of incompressible bytes, so that
+/// its object is about `n` bytes and so is its (compressed) cache entry.
+fn blob_source(name: &str, n: usize, seed: u64) -> String {
+    let bytes = XorShift::new(seed).bytes(n);
+    let mut src = String::with_capacity(n * 4 + 100);
+    src.push_str(&format!("const unsigned char {name}[{n}] = {{\n"));
+    for chunk in bytes.chunks(32) {
+        for b in chunk {
+            src.push_str(&b.to_string());
+            src.push(',');
+        }
+        src.push('\n');
+    }
+    src.push_str("};\n");
+    src
+}
+
+#[test]
+fn size_bound_held_while_compiling_sixty_100k_objects() {
+    require!("gcc");
+    let mut s = Sandbox::new();
+    s.set_env("CACHEPOT_CACHE_SIZE", "2M");
+    const BOUND: u64 = 2_000_000;
+    for i in 0..60u64 {
+        let src = format!("blob{i}.c");
+        let obj = format!("blob{i}.o");
+        s.write(&src, blob_source(&format!("blob{i}"), 100_000, i + 1));
+        s.compile("gcc", &["-c", src.as_str(), "-o", obj.as_str()]);
+        assert!(
+            s.read(&obj).len() >= 100_000,
+            "test premise: a 100 KB object"
+        );
+        s.remove(&obj);
+        if i % 5 == 4 || i >= 55 {
+            let v = s.stats();
+            let size = v["cache"]["size_bytes"].as_u64().expect("size_bytes");
+            assert!(
+                size <= BOUND,
+                "after {} compiles size_bytes {size} > {BOUND}: {v}",
+                i + 1
+            );
+            let on_disk = s.entries_size();
+            assert!(
+                on_disk <= BOUND,
+                "after {} compiles the entries take {on_disk} bytes > {BOUND}",
+                i + 1
+            );
+            assert_eq!(v["cache"]["max_size_bytes"].as_u64(), Some(BOUND), "{v}");
+        }
+    }
+    let v = s.stats();
+    assert_eq!(stat_of(&v, "cache_misses"), 60, "{v}");
+    assert_eq!(stat_of(&v, "compile_errors"), 0, "{v}");
+
+    // LRU: the entry written last is still there.
+    let bare = s.bare("gcc", &["-c", "blob59.c", "-o", "ref.o"]);
+    s.assert_success(&bare, "bare compile");
+    s.compile("gcc", &["-c", "blob59.c", "-o", "blob59.o"]);
+    assert_eq!(
+        s.stat("cache_hits"),
+        1,
+        "the most recent entry must survive eviction"
+    );
+    assert!(s.read("blob59.o") == s.read("ref.o"));
+}
+
+#[test]
+fn clear_drops_entries_and_keeps_stats() {
+    require!("gcc");
+    let (s, reference) = hello_sandbox();
+    compile_hello(&s, &reference);
+    compile_hello(&s, &reference);
+    assert!(!s.entry_files().is_empty());
+    let before = s.stats();
+    assert_eq!(
+        (
+            stat_of(&before, "cache_misses"),
+            stat_of(&before, "cache_hits")
+        ),
+        (1, 1),
+        "{before}"
+    );
+
+    let out = s.cachepot(&["--clear"]);
+    s.assert_success(&out, "--clear");
+    let after = s.stats();
+    assert!(
+        s.entry_files().is_empty(),
+        "--clear left entries: {:?}",
+        s.entry_files()
+    );
+    assert_eq!(after["cache"]["entries"].as_u64(), Some(0), "{after}");
+    assert_eq!(after["cache"]["size_bytes"].as_u64(), Some(0), "{after}");
+    for key in ["compile_requests", "cache_hits", "cache_misses"] {
+        assert_eq!(
+            stat_of(&after, key),
+            stat_of(&before, key),
+            "--clear must keep {key}: {after}"
+        );
+    }
+
+    compile_hello(&s, &reference);
+    assert_eq!(
+        s.stat("cache_misses"),
+        2,
+        "after --clear the compile is a miss"
+    );
+}
+
+#[test]
+fn zero_stats_resets_counters_and_keeps_entries() {
+    require!("gcc");
+    let (s, reference) = hello_sandbox();
+    compile_hello(&s, &reference);
+    compile_hello(&s, &reference);
+    s.cachepot(&["gcc", "hello.o", "-o", "prog"]); // a non-cacheable request (linking)
+    let v = s.stats();
+    assert_eq!(stat_of(&v, "compile_requests"), 3, "{v}");
+
+    let out = s.cachepot(&["--zero-stats"]);
+    s.assert_success(&out, "--zero-stats");
+    let z = s.stats();
+    for key in [
+        "compile_requests",
+        "cache_hits",
+        "cache_misses",
+        "non_cacheable",
+        "compile_errors",
+        "cache_errors",
+    ] {
+        assert_eq!(stat_of(&z, key), 0, "--zero-stats must reset {key}: {z}");
+    }
+    for map in [
+        "hits_by_language",
+        "misses_by_language",
+        "non_cacheable_reasons",
+    ] {
+        let sum: u64 = z["stats"][map]
+            .as_object()
+            .expect(map)
+            .values()
+            .filter_map(|n| n.as_u64())
+            .sum();
+        assert_eq!(sum, 0, "--zero-stats must reset {map}: {z}");
+    }
+    assert!(
+        !s.entry_files().is_empty(),
+        "--zero-stats must keep the entries"
+    );
+
+    compile_hello(&s, &reference);
+    let w = s.stats();
+    assert_eq!(
+        (stat_of(&w, "cache_hits"), stat_of(&w, "compile_requests")),
+        (1, 1),
+        "{w}"
+    );
+}
+
+#[test]
+fn cleanup_evicts_down_to_a_smaller_bound() {
+    require!("gcc");
+    let mut s = Sandbox::new();
+    for i in 0..40u64 {
+        let src = format!("small{i}.c");
+        s.write(&src, blob_source(&format!("small{i}"), 5_000, 1000 + i));
+        s.compile("gcc", &["-c", src.as_str(), "-o", "small.o"]);
+    }
+    let entries_before = s.entry_files().len();
+    assert!(
+        s.cache_field("size_bytes") > 100_000,
+        "test premise: over 100 KB cached"
+    );
+
+    s.set_env("CACHEPOT_CACHE_SIZE", "100K");
+    let out = s.cachepot(&["--cleanup"]);
+    s.assert_success(&out, "--cleanup");
+    let v = s.stats();
+    assert_eq!(v["cache"]["max_size_bytes"].as_u64(), Some(100_000), "{v}");
+    let size = v["cache"]["size_bytes"].as_u64().unwrap();
+    assert!(
+        size <= 100_000,
+        "--cleanup left size_bytes {size} > 100000: {v}"
+    );
+    assert!(
+        s.entries_size() <= 100_000,
+        "--cleanup left {} bytes of entries",
+        s.entries_size()
+    );
+    assert!(
+        s.entry_files().len() < entries_before,
+        "--cleanup evicted nothing"
+    );
+    assert_eq!(
+        stat_of(&v, "cache_misses"),
+        40,
+        "--cleanup must keep the stats: {v}"
+    );
+}
+
+#[test]
+fn recache_compiles_and_overwrites() {
+    require!("gcc");
+    let (mut s, reference) = hello_sandbox();
+    compile_hello(&s, &reference);
+    s.set_env("CACHEPOT_RECACHE", "1");
+    compile_hello(&s, &reference);
+    assert_eq!(
+        s.stat("cache_hits"),
+        0,
+        "CACHEPOT_RECACHE=1 must not read the cache"
+    );
+    s.remove_env("CACHEPOT_RECACHE");
+    compile_hello(&s, &reference);
+    assert_eq!(s.stat("cache_hits"), 1);
+}
+
+#[test]
+fn cache_dir_is_tagged_and_owner_only() {
+    require!("gcc");
+    let (s, reference) = hello_sandbox();
+    compile_hello(&s, &reference);
+    s.write("other.c", "int other(void) { return 5; }\n");
+    s.compile("gcc", &["-c", "other.c", "-o", "other.o"]);
+
+    let tag =
+        fs::read_to_string(s.cache.join("CACHEDIR.TAG")).expect("CACHEDIR.TAG in the cache dir");
+    assert!(
+        tag.starts_with("Signature: 8a477f597d28d172789f06886806bc55"),
+        "CACHEDIR.TAG must start with the standard signature: {tag:?}"
+    );
+    let files = walk_files(&s.cache);
+    assert!(
+        files.len() >= 3,
+        "expected entries, stats and the tag: {files:?}"
+    );
+    // Every directory and file (entries, stats, locks, the tag, anything else) owner-only.
+    let not_private: Vec<String> = walk_dirs(&s.cache)
+        .into_iter()
+        .chain(files)
+        .filter_map(|p| {
+            let mode = fs::metadata(&p).unwrap().permissions().mode();
+            (mode & 0o077 != 0).then(|| format!("{} {:o}", p.display(), mode & 0o777))
+        })
+        .collect();
+    assert!(
+        not_private.is_empty(),
+        "not owner-only (mode & 0o077 != 0):\n{}",
+        not_private.join("\n")
+    );
+    // Entries sit two one-hex-digit levels below v1.
+    for e in s.entry_files() {
+        let rel = e.strip_prefix(s.cache.join("v1")).unwrap();
+        let parts: Vec<_> = rel
+            .iter()
+            .map(|c| c.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            parts.len(),
+            3,
+            "entry not at v1/<h>/<h>/<key>: {}",
+            e.display()
+        );
+    }
+
+    let v = s.stats();
+    assert_eq!(
+        v["cache"]["size_bytes"].as_u64(),
+        Some(s.entries_size()),
+        "size_bytes must be the sum of the entry files: {v}"
+    );
+    let loc = v["cache"]["location"].as_str().expect("cache.location");
+    assert_eq!(
+        fs::canonicalize(loc).ok(),
+        fs::canonicalize(&s.cache).ok(),
+        "cache.location must be the cache dir: {v}"
+    );
+}

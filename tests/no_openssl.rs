@@ -1,0 +1,21 @@
+//! Issue 2 item 8: no OpenSSL anywhere — neither linked into the binary nor in the
+//! dependency tree (TLS, when remotes need it, comes from rustls).
+
+#[test]
+fn binary_links_no_libssl_or_libcrypto() {
+    let out = std::process::Command::new("ldd")
+        .arg(env!("CARGO_BIN_EXE_cachepot"))
+        .output()
+        .expect("ldd runs (binutils/libc-bin are part of every Debian install)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("libc.so"), "ldd output looks wrong: {text}");
+    assert!(!text.contains("libssl") && !text.contains("libcrypto"), "OpenSSL is linked:\n{text}");
+}
+
+#[test]
+fn lock_file_has_no_openssl_crates() {
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock")).unwrap();
+    for name in ["openssl", "openssl-sys", "native-tls"] {
+        assert!(!lock.contains(&format!("name = \"{name}\"")), "{name} is in Cargo.lock");
+    }
+}

@@ -52,6 +52,13 @@ pub enum FileKind {
     CallgraphInfo = 8,
     /// The object path the entry was compiled for, used only to retarget the dep file.
     ObjectPathHint = 9,
+    Rlib = 10,
+    Rmeta = 11,
+    Staticlib = 12,
+    /// rustc's `.d` dep-info file.
+    RustDepInfo = 13,
+    /// The `--out-dir` a Rust entry was compiled for, to rewrite paths in stderr.
+    OutDirHint = 14,
 }
 
 impl FileKind {
@@ -66,6 +73,11 @@ impl FileKind {
             7 => FileKind::StackUsage,
             8 => FileKind::CallgraphInfo,
             9 => FileKind::ObjectPathHint,
+            10 => FileKind::Rlib,
+            11 => FileKind::Rmeta,
+            12 => FileKind::Staticlib,
+            13 => FileKind::RustDepInfo,
+            14 => FileKind::OutDirHint,
             _ => return None,
         })
     }

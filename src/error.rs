@@ -40,6 +40,15 @@ pub enum Reason {
     MissingOutput,
     /// The preprocessor failed while the compile succeeded: nothing sound to key on.
     PreprocessorFailed,
+    /// rustc asked for its version, target info (`--print`), or reading stdin: cargo's probes.
+    RustProbe,
+    /// A crate type that links or is loaded by the compiler: bin, dylib, cdylib,
+    /// proc-macro, and test harnesses (build scripts are bins).
+    RustCrateType,
+    /// `-C incremental=...`: rustc's own incremental cache is the better tool.
+    Incremental,
+    /// No `--out-dir`, or `-o`: outputs we cannot place.
+    RustOutputs,
 }
 
 impl Reason {
@@ -64,6 +73,10 @@ impl Reason {
             Reason::UnknownCompiler => "unknown_compiler",
             Reason::MissingOutput => "missing_output",
             Reason::PreprocessorFailed => "preprocessor_failed",
+            Reason::RustProbe => "rust_probe",
+            Reason::RustCrateType => "rust_crate_type",
+            Reason::Incremental => "incremental",
+            Reason::RustOutputs => "rust_outputs",
         }
     }
 }

@@ -62,3 +62,53 @@ pub fn replay(stdout: &[u8], stderr: &[u8]) {
     let _ = io::stderr().write_all(stderr);
     let _ = io::stderr().flush();
 }
+
+/// Run and capture like [`run_captured`], but forward stdout and stderr as they arrive:
+/// cargo reads rustc's artifact notifications from stderr while rustc still runs, to
+/// start dependent crates early (pipelining).
+pub fn run_tee(
+    program: &Path,
+    args: &[OsString],
+    prefix: Option<&[String]>,
+) -> io::Result<Captured> {
+    use std::io::Read;
+    let mut cmd = match prefix {
+        Some([first, rest @ ..]) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(program);
+            c
+        }
+        _ => Command::new(program),
+    };
+    let mut child = cmd
+        .args(args)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    fn pump(mut from: impl Read, to: fn() -> Box<dyn Write>) -> Vec<u8> {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 8192];
+        let mut out = to();
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+            let _ = out.write_all(&buf[..n]);
+            let _ = out.flush();
+        }
+        all
+    }
+    let out = child.stdout.take().expect("piped");
+    let err = child.stderr.take().expect("piped");
+    let t = std::thread::spawn(move || pump(err, || Box::new(io::stderr())));
+    let stdout = pump(out, || Box::new(io::stdout()));
+    let stderr = t.join().unwrap_or_default();
+    let status = child.wait()?;
+    Ok(Captured {
+        status,
+        stdout,
+        stderr,
+    })
+}

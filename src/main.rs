@@ -6,6 +6,7 @@ mod cli;
 mod compiler;
 mod config;
 mod depfile;
+mod digest_cache;
 mod entry;
 mod error;
 mod exec;

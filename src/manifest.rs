@@ -66,6 +66,12 @@ pub struct IncludeSet {
     pub has_include_present: Vec<String>,
     pub date: Option<String>,
     pub timestamp: bool,
+    /// rustc's `# env-dep` lines: each variable's value as rustc wrote it, or unset.
+    #[serde(default)]
+    pub env: Vec<(String, Option<String>)>,
+    /// Paths that must not exist (the other file a Rust `mod` could resolve to).
+    #[serde(default)]
+    pub absent: Vec<String>,
 }
 
 /// Why a compile cannot be recorded in a manifest.
@@ -245,13 +251,15 @@ fn probes(set: &IncludeSet) -> Vec<(String, bool)> {
 }
 
 /// Build the include set of a finished compile. `files` are the dep file's prerequisites
-/// (the source first), `start` the time just before the compiler ran.
+/// (the source first), `start` the time just before the compiler ran. `c_tokens`: scan
+/// for the C preprocessor's time macros and `__has_include` (not for Rust sources).
 pub fn record(
     files: &[String],
     search_dirs: &[String],
     cwd: &Path,
     start: i64,
     result: &Key,
+    c_tokens: bool,
 ) -> Result<IncludeSet, NotRecordable> {
     let mut set = IncludeSet {
         result: result.hex(),
@@ -263,6 +271,8 @@ pub fn record(
         has_include_present: Vec::new(),
         date: None,
         timestamp: false,
+        env: Vec::new(),
+        absent: Vec::new(),
     };
     let mut names = BTreeSet::new();
     for f in files {
@@ -274,7 +284,7 @@ pub fn record(
         if mtime >= start || ctime >= start {
             return Err(NotRecordable::ModifiedDuringCompile(f.clone()));
         }
-        let s = scan(&content);
+        let s = if c_tokens { scan(&content) } else { scan(b"") };
         if s.time {
             return Err(NotRecordable::UsesTime(f.clone()));
         }
@@ -342,6 +352,13 @@ pub fn set_key(manifest_key: &Key, set: &IncludeSet) -> Key {
     if let Some(d) = &set.date {
         h.str("date", d);
     }
+    for (name, value) in &set.env {
+        h.str("env-dep", name);
+        h.str("env-value", value.as_deref().unwrap_or("\0unset"));
+    }
+    for p in &set.absent {
+        h.str("absent", p);
+    }
     h.finish()
 }
 
@@ -351,6 +368,17 @@ pub fn still_valid(set: &IncludeSet, cwd: &Path) -> bool {
         if *d != current_date() {
             return false;
         }
+    }
+    for (name, value) in &set.env {
+        let now = std::env::var(name)
+            .ok()
+            .map(|v| crate::compiler::rustc::escape_env(&v));
+        if now != *value {
+            return false;
+        }
+    }
+    if set.absent.iter().any(|p| cwd.join(p).exists()) {
+        return false;
     }
     for f in &set.files {
         let full = cwd.join(&f.path);
@@ -465,6 +493,8 @@ mod tests {
             has_include_present: vec![],
             date: None,
             timestamp: false,
+            env: vec![],
+            absent: vec![],
         };
         let mut m = Manifest::default();
         for i in 0..150 {
@@ -491,7 +521,15 @@ mod tests {
         std::fs::write(d.join("inc2/foo.h"), "int x;\n").unwrap();
         let files = vec!["src/a.c".to_string(), "inc2/foo.h".to_string()];
         let search = vec!["inc1".to_string(), "inc2".to_string()];
-        let set = record(&files, &search, &d, now_ns() + 1_000_000_000, &digest(b"r")).unwrap();
+        let set = record(
+            &files,
+            &search,
+            &d,
+            now_ns() + 1_000_000_000,
+            &digest(b"r"),
+            true,
+        )
+        .unwrap();
         assert!(still_valid(&set, &d));
         // An unrelated new file in inc1 is fine.
         std::fs::write(d.join("inc1/other.h"), "").unwrap();
@@ -515,7 +553,7 @@ mod tests {
         let d = std::env::temp_dir().join(format!("cachepot-man2-{}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join("a.c"), "int a;").unwrap();
-        let r = record(&["a.c".to_string()], &[], &d, 0, &digest(b"r"));
+        let r = record(&["a.c".to_string()], &[], &d, 0, &digest(b"r"), true);
         assert!(matches!(r, Err(NotRecordable::ModifiedDuringCompile(_))));
         std::fs::remove_dir_all(&d).unwrap();
     }

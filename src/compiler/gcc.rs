@@ -533,8 +533,8 @@ pub fn parse(
         // We capture stderr through a pipe, so the compiler would not colour it; force
         // colour and key on it, so terminal users keep coloured diagnostics.
         let flag = match compiler.family {
-            Family::Gcc => "-fdiagnostics-color=always",
             Family::Clang => "-fcolor-diagnostics",
+            _ => "-fdiagnostics-color=always",
         };
         p.compile_args.push(OsString::from(flag));
         p.hashed_args.push(OsString::from(flag));

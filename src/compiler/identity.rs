@@ -56,7 +56,11 @@ pub fn file_digest(path: &Path) -> std::io::Result<Key> {
 /// `cache_dir` None or unwritable: computed every time (slower, still correct).
 pub fn identity(compiler: &ResolvedCompiler, cache_dir: &Path) -> std::io::Result<Key> {
     let resolved = fs::canonicalize(&compiler.path)?;
-    let own = stat_line(&resolved).ok_or_else(|| std::io::Error::other("cannot stat compiler"))?;
+    let mut own =
+        stat_line(&resolved).ok_or_else(|| std::io::Error::other("cannot stat compiler"))?;
+    if compiler.family == Family::Rustc {
+        own.push_str(&toolchain_selectors());
+    }
     let record_dir = cache_dir.join("compilers-v1");
     let record_path =
         record_dir.join(digest(format!("{IDENTITY_VERSION}\n{own}").as_bytes()).hex());
@@ -106,7 +110,78 @@ fn run_stdout(compiler: &Path, args: &[&str]) -> std::io::Result<Vec<u8>> {
     Ok(out.stdout)
 }
 
+/// What picks the toolchain a rustup proxy runs (caching-spec D): the proxy is the same
+/// binary for every toolchain, so its stat alone would conflate stable and nightly.
+fn toolchain_selectors() -> String {
+    let mut s = String::new();
+    for var in ["RUSTUP_TOOLCHAIN", "RUSTUP_HOME", "RUSTC", "CARGO_HOME"] {
+        if let Some(v) = std::env::var_os(var) {
+            s.push_str(&format!("\n{var}={}", v.to_string_lossy()));
+        }
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        for dir in cwd.ancestors() {
+            for name in ["rust-toolchain.toml", "rust-toolchain"] {
+                let f = dir.join(name);
+                if let Ok(content) = fs::read(&f) {
+                    s.push_str(&format!("\n{}={}", f.display(), digest(&content).hex()));
+                }
+            }
+        }
+    }
+    s
+}
+
+/// rustc: `-vV`, the sysroot it resolves to, and the sysroot's libraries (name, size,
+/// mtime: a toolchain install or update rewrites them).
+fn compute_rustc(compiler: &ResolvedCompiler) -> std::io::Result<Key> {
+    let mut h = KeyHasher::new("identity");
+    h.str("identity-version", IDENTITY_VERSION);
+    h.str("family", "rustc");
+    let vv = run_stdout(&compiler.path, &["-vV"])?;
+    if vv.is_empty() {
+        return Err(std::io::Error::other("rustc -vV printed nothing"));
+    }
+    h.field("version", &vv);
+    let sysroot = run_stdout(&compiler.path, &["--print", "sysroot"])?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot).trim());
+    h.str("sysroot", &sysroot.to_string_lossy());
+    let host = String::from_utf8_lossy(&vv)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .unwrap_or_default();
+    for dir in [
+        sysroot.join("lib"),
+        sysroot.join("lib/rustlib").join(&host).join("lib"),
+    ] {
+        let mut entries: Vec<(String, u64, i64)> = fs::read_dir(&dir)
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| {
+                        let m = e.metadata().ok()?;
+                        m.is_file().then(|| {
+                            (
+                                e.file_name().to_string_lossy().into_owned(),
+                                m.size(),
+                                m.mtime(),
+                            )
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        entries.sort();
+        for (name, size, mtime) in entries {
+            h.str("sysroot-file", &format!("{name} {size} {mtime}"));
+        }
+    }
+    Ok(h.finish())
+}
+
 fn compute(compiler: &ResolvedCompiler, resolved: &Path) -> std::io::Result<(Key, Vec<PathBuf>)> {
+    if compiler.family == Family::Rustc {
+        return Ok((compute_rustc(compiler)?, Vec::new()));
+    }
     let mut h = KeyHasher::new("identity");
     h.str("identity-version", IDENTITY_VERSION);
     h.str("family", compiler.family.name());

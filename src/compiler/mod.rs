@@ -10,6 +10,7 @@
 pub mod args;
 pub mod gcc;
 pub mod identity;
+pub mod rustc;
 
 use crate::entry::FileKind;
 use std::ffi::OsString;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 pub enum Family {
     Gcc,
     Clang,
+    Rustc,
 }
 
 impl Family {
@@ -26,6 +28,7 @@ impl Family {
         match self {
             Family::Gcc => "gcc",
             Family::Clang => "clang",
+            Family::Rustc => "rustc",
         }
     }
 }
@@ -48,6 +51,7 @@ pub enum Language {
     /// `.mi` / `.mii`.
     ObjCPreprocessed,
     ObjCxxPreprocessed,
+    Rust,
 }
 
 impl Language {
@@ -59,6 +63,7 @@ impl Language {
             Language::ObjC | Language::ObjCPreprocessed => "objective-c",
             Language::ObjCxx | Language::ObjCxxPreprocessed => "objective-c++",
             Language::Asm | Language::AsmCpp => "assembler",
+            Language::Rust => "rust",
         }
     }
 
@@ -75,6 +80,7 @@ impl Language {
             Language::CxxPreprocessed => "c++-cpp-output",
             Language::ObjCPreprocessed => "objective-c-cpp-output",
             Language::ObjCxxPreprocessed => "objective-c++-cpp-output",
+            Language::Rust => "rust",
         }
     }
 
@@ -132,6 +138,13 @@ pub struct Parsed {
     pub needs_cpu_info: bool,
     /// Colour was forced because stderr is a terminal.
     pub colour_forced: bool,
+    /// Forward the compiler's output while it runs (rustc: cargo pipelines on it).
+    pub stream_output: bool,
+    /// A directory whose path outputs mention (rustc's `--out-dir` in artifact notices and
+    /// dep-info): stored as a marker, restored as the current command's directory.
+    pub relocatable_dir: Option<PathBuf>,
+    /// rustc only: what the Rust flow needs beyond the common fields.
+    pub rust: Option<rustc::RustInfo>,
 }
 
 impl Parsed {
@@ -209,6 +222,7 @@ fn family_of(name: &str) -> Option<Family> {
     }
     match last {
         "gcc" | "g++" | "cc" | "c++" => Some(Family::Gcc),
+        "rustc" => Some(Family::Rustc),
         _ => None,
     }
 }
@@ -226,7 +240,7 @@ mod tests {
         assert_eq!(family_of("clang"), Some(Family::Clang));
         assert_eq!(family_of("clang++-14"), Some(Family::Clang));
         assert_eq!(family_of("clang-14"), Some(Family::Clang));
-        assert_eq!(family_of("rustc"), None);
+        assert_eq!(family_of("rustc"), Some(Family::Rustc));
         assert_eq!(family_of("ld"), None);
         assert_eq!(family_of("clang-cl"), None);
     }

@@ -224,3 +224,50 @@ mod tests {
         );
     }
 }
+
+/// Stands for the relocatable directory (rustc's `--out-dir`) in stored output.
+const DIR_MARK: &[u8] = b"\x01D\x01";
+
+fn replace_bytes(data: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    if from.is_empty() {
+        return data.to_vec();
+    }
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    while i < data.len() {
+        if data[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(data[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Replace every mention of `dir` by a marker (for storing).
+pub fn mark_dir(data: &[u8], dir: &Path) -> Vec<u8> {
+    replace_bytes(data, dir.as_os_str().as_encoded_bytes(), DIR_MARK)
+}
+
+/// Replace the marker by `dir` (for restoring).
+pub fn unmark_dir(data: &[u8], dir: &Path) -> Vec<u8> {
+    replace_bytes(data, DIR_MARK, dir.as_os_str().as_encoded_bytes())
+}
+
+#[cfg(test)]
+mod dir_mark_tests {
+    use super::*;
+
+    #[test]
+    fn out_dir_moves() {
+        let s = br#"{"artifact":"/a/t/deps/libx.rmeta","emit":"metadata"}"#;
+        let m = mark_dir(s, Path::new("/a/t/deps"));
+        assert!(!m.windows(4).any(|w| w == b"/a/t"));
+        assert_eq!(
+            unmark_dir(&m, Path::new("/b/deps")),
+            br#"{"artifact":"/b/deps/libx.rmeta","emit":"metadata"}"#.to_vec()
+        );
+    }
+}

@@ -11,6 +11,8 @@
 //! Statistics for the request are gathered in one [`Counters`] delta and written once,
 //! at the end, under the shard lock (together with the entry on a miss).
 
+mod rust;
+
 use crate::compiler::{self, gcc, identity, Language, Parsed, ResolvedCompiler};
 use crate::config::Config;
 use crate::depfile;
@@ -115,6 +117,16 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
     let Some(compiler) = compiler::detect(&path) else {
         return passthrough(ctx, &path, &req.args, Reason::UnknownCompiler);
     };
+    if compiler.family == compiler::Family::Rustc {
+        let exists = |p: &Path| p.is_file();
+        let parsed = match compiler::rustc::parse(&req.args, &ctx.cwd, &exists) {
+            Ok(p) => p,
+            Err(reason) => return passthrough(ctx, &path, &req.args, reason),
+        };
+        let done = rust::cached_compile(&mut ctx, &compiler, &parsed);
+        finish(ctx, done.outcome, done.key, done.entry);
+        return done.code;
+    }
     let expanded = compiler::args::expand_response_files(&req.args, &ctx.cwd);
     let env = |k: &str| std::env::var_os(k);
     let exists = |p: &Path| p.exists();
@@ -449,7 +461,7 @@ fn record_set(
         .map(portable)
         .collect();
     let search: Vec<String> = search.into_iter().map(portable).collect();
-    manifest::record(&files, &search, &ctx.cwd, start, result).map_err(|e| format!("{e:?}"))
+    manifest::record(&files, &search, &ctx.cwd, start, result, true).map_err(|e| format!("{e:?}"))
 }
 
 fn load_manifest(ctx: &mut Ctx, mkey: &Key) -> Manifest {
@@ -724,7 +736,10 @@ fn from_cache(ctx: &mut Ctx, parsed: &Parsed, key: &Key) -> Option<i32> {
                     .map(|(_, d)| d.as_slice())
                     .unwrap_or(&[])
             };
-            exec::replay(get(FileKind::Stdout), get(FileKind::Stderr));
+            exec::replay(
+                &unmark(ctx, parsed, get(FileKind::Stdout)),
+                &unmark(ctx, parsed, get(FileKind::Stderr)),
+            );
             Some(0)
         }
         Err(f) => {
@@ -754,7 +769,7 @@ fn restore(ctx: &Ctx, parsed: &Parsed, files: &[(FileKind, Vec<u8>)]) -> Result<
         let retargeted;
         let data = match (&parsed.dep_file, out.kind, &hint) {
             (Some(dep), FileKind::DepFile, Some(old)) => {
-                let here = dep_from_portable(data, &ctx.cwd);
+                let here = unmark(ctx, parsed, &dep_from_portable(data, &ctx.cwd));
                 let new = parsed.main_output().to_string_lossy();
                 retargeted = if dep.target_fixed {
                     here
@@ -763,12 +778,24 @@ fn restore(ctx: &Ctx, parsed: &Parsed, files: &[(FileKind, Vec<u8>)]) -> Result<
                 };
                 &retargeted
             }
+            (_, FileKind::RustDepInfo | FileKind::DepFile, _) => {
+                retargeted = unmark(ctx, parsed, &dep_from_portable(data, &ctx.cwd));
+                &retargeted
+            }
             _ => data,
         };
         crate::util::fs::atomic_write(&dest, data, 0o666)
             .map_err(|e| Fault::io("restore", &dest, &e))?;
     }
     Ok(())
+}
+
+/// Put the current relocatable directory (rustc's out-dir) back into stored text.
+fn unmark(ctx: &Ctx, parsed: &Parsed, data: &[u8]) -> Vec<u8> {
+    match &parsed.relocatable_dir {
+        Some(dir) => crate::util::path::unmark_dir(data, &ctx.cwd.join(dir)),
+        None => data.to_vec(),
+    }
 }
 
 /// (mtime, inode) of a file that may exist before a compile, to tell whether the compile
@@ -799,7 +826,12 @@ fn compile(
     let prefix = ctx.cfg.prefix_command.as_deref();
     let mut args = parsed.compile_args.clone();
     args.extend(extra.iter().cloned());
-    let run = match exec::run_captured(&compiler.path, &args, prefix, false) {
+    let run = if parsed.stream_output {
+        exec::run_tee(&compiler.path, &args, prefix)
+    } else {
+        exec::run_captured(&compiler.path, &args, prefix, false)
+    };
+    let run = match run {
         Ok(r) => r,
         Err(e) => {
             eprintln!(
@@ -809,7 +841,9 @@ fn compile(
             return (Outcome::CompileFailed, 127, None);
         }
     };
-    exec::replay(&run.stdout, &run.stderr);
+    if !parsed.stream_output {
+        exec::replay(&run.stdout, &run.stderr);
+    }
     let code = exec::exit_code(&run.status);
     if !run.status.success() {
         return (Outcome::CompileFailed, code, None);
@@ -854,12 +888,22 @@ fn seal_result(
         FileKind::ObjectPathHint,
         parsed.main_output().as_os_str().as_encoded_bytes().to_vec(),
     ));
-    if !ctx.cfg.basedirs.is_empty() {
-        // Store dep files (and the target hint) with base-dir paths portable.
-        for (kind, data) in files.iter_mut() {
-            if matches!(kind, FileKind::DepFile | FileKind::ObjectPathHint) {
-                *data = crate::util::path::dep_to_portable(data, &ctx.cwd, &ctx.cfg.basedirs);
-            }
+    for (kind, data) in files.iter_mut() {
+        let textual = matches!(
+            kind,
+            FileKind::DepFile | FileKind::RustDepInfo | FileKind::Stdout | FileKind::Stderr
+        );
+        if let (true, Some(dir)) = (textual, &parsed.relocatable_dir) {
+            *data = crate::util::path::mark_dir(data, &ctx.cwd.join(dir));
+        }
+        // Dep files (and the target hint) keep base-dir paths portable.
+        if !ctx.cfg.basedirs.is_empty()
+            && matches!(
+                kind,
+                FileKind::DepFile | FileKind::RustDepInfo | FileKind::ObjectPathHint
+            )
+        {
+            *data = crate::util::path::dep_to_portable(data, &ctx.cwd, &ctx.cfg.basedirs);
         }
     }
     ctx.sealer()

@@ -1,0 +1,454 @@
+//! rustc as cargo's `RUSTC_WRAPPER` calls it: which invocations are cacheable, what the
+//! outputs are, and which arguments and files go into the key (caching-spec.md part D).
+//!
+//! Cacheable: crate types lib/rlib/staticlib with `--out-dir` and any `--emit` of
+//! link/metadata/dep-info. Passed through, counted: version and `--print` probes, stdin,
+//! bin/dylib/cdylib/proc-macro crates (they link or are loaded by rustc), `--test`,
+//! `-C incremental`, `-o` or no `--out-dir`. The dep-info file is always produced (added
+//! to `--emit` when cargo did not ask for it) because it lists every source file and
+//! environment variable the crate read: the Rust flow is always "depend mode".
+
+use super::{Language, Output, Parsed};
+use crate::entry::FileKind;
+use crate::error::Reason;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// Rust-specific facts the pipeline needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RustInfo {
+    pub out_dir: PathBuf,
+    /// `--extern` crate files: their content goes into the key.
+    pub externs: Vec<PathBuf>,
+    /// `-l static=name` libraries found in the `-L` dirs (bundled into the rlib).
+    pub static_libs: Vec<PathBuf>,
+    /// The `.d` file rustc writes.
+    pub dep_info: PathBuf,
+    /// cargo did not ask for dep-info: we added it and delete the file afterwards.
+    pub dep_info_added: bool,
+}
+
+/// Options that take a value (as `--opt value`, `--opt=value`, or glued for short ones).
+const WITH_VALUE: &[&str] = &[
+    "--crate-name",
+    "--crate-type",
+    "--edition",
+    "--emit",
+    "--out-dir",
+    "-o",
+    "-C",
+    "--codegen",
+    "-L",
+    "-l",
+    "--extern",
+    "--cfg",
+    "--check-cfg",
+    "--cap-lints",
+    "--error-format",
+    "--json",
+    "--color",
+    "--target",
+    "-Z",
+    "--remap-path-prefix",
+    "--explain",
+    "--print",
+    "-A",
+    "-W",
+    "-D",
+    "-F",
+    "--force-warn",
+    "--allow",
+    "--warn",
+    "--deny",
+    "--forbid",
+    "--sysroot",
+    "--diagnostic-width",
+    "--env-set",
+    "--crate-attr",
+    "--extern-location",
+    "--cap-lints",
+];
+
+/// Split `args` into (option, value) pairs and positionals.
+fn normalize(args: &[OsString]) -> Result<Vec<(String, Option<String>)>, Reason> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i]
+            .to_str()
+            .ok_or(Reason::UnsupportedOption)?
+            .to_string();
+        i += 1;
+        if a.starts_with('@') {
+            // rustc's response files (one argument per line): not modelled yet.
+            return Err(Reason::UnsupportedOption);
+        }
+        if !a.starts_with('-') || a == "-" {
+            out.push((a, None));
+            continue;
+        }
+        if let Some((name, value)) = a
+            .split_once('=')
+            .filter(|(n, _)| n.starts_with("--") && WITH_VALUE.contains(n))
+        {
+            out.push((name.to_string(), Some(value.to_string())));
+            continue;
+        }
+        if WITH_VALUE.contains(&a.as_str()) {
+            let v = args
+                .get(i)
+                .and_then(|v| v.to_str())
+                .ok_or(Reason::UnsupportedOption)?
+                .to_string();
+            i += 1;
+            out.push((a, Some(v)));
+            continue;
+        }
+        // Glued short options: -Copt-level=3, -Ldependency=/x, -lstatic=foo, -Zflag, -Awarnings.
+        if a.len() > 2 && !a.starts_with("--") {
+            let (name, value) = a.split_at(2);
+            if WITH_VALUE.contains(&name) {
+                out.push((name.to_string(), Some(value.to_string())));
+                continue;
+            }
+        }
+        out.push((a, None));
+    }
+    Ok(out)
+}
+
+/// Parse a rustc command line. `exists` finds static libraries in `-L` dirs.
+pub fn parse(
+    args: &[OsString],
+    cwd: &Path,
+    exists: &dyn Fn(&Path) -> bool,
+) -> Result<Parsed, Reason> {
+    let opts = normalize(args)?;
+    let mut crate_name = None;
+    let mut crate_types: Vec<String> = Vec::new();
+    let mut emit: Option<Vec<String>> = None;
+    let mut out_dir = None;
+    let mut extra_filename = String::new();
+    let mut inputs = Vec::new();
+    let mut externs = Vec::new();
+    let mut lib_dirs = Vec::new();
+    let mut static_names = Vec::new();
+    let mut debuginfo = false;
+    let mut remaps = false;
+    for (name, value) in &opts {
+        let v = value.as_deref().unwrap_or("");
+        match name.as_str() {
+            "-V" | "--version" | "-vV" | "--print" | "--explain" | "-" => {
+                return Err(Reason::RustProbe)
+            }
+            "--test" => return Err(Reason::RustCrateType),
+            "-o" => return Err(Reason::RustOutputs),
+            "--crate-name" => crate_name = Some(v.to_string()),
+            "--crate-type" => crate_types.extend(v.split(',').map(str::to_string)),
+            "--emit" => emit
+                .get_or_insert_with(Vec::new)
+                .extend(v.split(',').map(str::to_string)),
+            "--out-dir" => out_dir = Some(PathBuf::from(v)),
+            "-C" | "--codegen" => {
+                let (k, val) = v.split_once('=').unwrap_or((v, ""));
+                match k {
+                    "incremental" => return Err(Reason::Incremental),
+                    "extra-filename" => extra_filename = val.to_string(),
+                    "debuginfo" => debuginfo = !matches!(val, "0" | "none" | "false"),
+                    _ => {}
+                }
+            }
+            "-g" => debuginfo = true,
+            "--remap-path-prefix" => remaps = true,
+            "--extern" => {
+                if let Some((_, path)) = v.split_once('=') {
+                    externs.push(cwd.join(path));
+                }
+            }
+            "-L" => lib_dirs.push(cwd.join(v.split_once('=').map_or(v, |(_, p)| p))),
+            "-l" => {
+                if let Some((kind, lib)) = v.split_once('=') {
+                    if kind.split(':').next() == Some("static") {
+                        static_names.push(lib.split(':').next().unwrap_or(lib).to_string());
+                    }
+                }
+            }
+            n if !n.starts_with('-') => inputs.push(n.to_string()),
+            _ => {}
+        }
+    }
+    let input = match inputs.as_slice() {
+        [] => return Err(Reason::RustProbe),
+        [one] => PathBuf::from(one),
+        _ => return Err(Reason::MultipleSources),
+    };
+    if crate_types.is_empty() {
+        crate_types.push("bin".into());
+    }
+    if crate_types
+        .iter()
+        .any(|t| !matches!(t.as_str(), "lib" | "rlib" | "staticlib"))
+    {
+        return Err(Reason::RustCrateType);
+    }
+    let out_dir = out_dir.ok_or(Reason::RustOutputs)?;
+    let crate_name = crate_name.unwrap_or_else(|| {
+        input
+            .file_stem()
+            .map(|s| s.to_string_lossy().replace('-', "_"))
+            .unwrap_or_default()
+    });
+    let emit = emit.unwrap_or_else(|| vec!["link".into()]);
+    if emit
+        .iter()
+        .any(|e| e.contains('=') || !matches!(e.as_str(), "link" | "metadata" | "dep-info"))
+    {
+        return Err(Reason::UnsupportedOption);
+    }
+    let stem = format!("{crate_name}{extra_filename}");
+    let mut outputs = Vec::new();
+    if emit.iter().any(|e| e == "link") {
+        for t in &crate_types {
+            let (kind, ext) = if t == "staticlib" {
+                (FileKind::Staticlib, "a")
+            } else {
+                (FileKind::Rlib, "rlib")
+            };
+            let o = Output {
+                kind,
+                path: out_dir.join(format!("lib{stem}.{ext}")),
+                optional: false,
+            };
+            if !outputs.contains(&o) {
+                outputs.push(o);
+            }
+        }
+    }
+    if emit.iter().any(|e| e == "metadata") {
+        outputs.push(Output {
+            kind: FileKind::Rmeta,
+            path: out_dir.join(format!("lib{stem}.rmeta")),
+            optional: false,
+        });
+    }
+    let dep_info = out_dir.join(format!("{stem}.d"));
+    let dep_info_added = !emit.iter().any(|e| e == "dep-info");
+    if !dep_info_added {
+        outputs.push(Output {
+            kind: FileKind::RustDepInfo,
+            path: dep_info.clone(),
+            optional: false,
+        });
+    }
+    if outputs.is_empty() {
+        return Err(Reason::RustOutputs);
+    }
+    let mut static_libs = Vec::new();
+    for name in &static_names {
+        let found = lib_dirs
+            .iter()
+            .map(|d| d.join(format!("lib{name}.a")))
+            .find(|p| exists(p));
+        static_libs.push(found.ok_or(Reason::UnsupportedOption)?);
+    }
+
+    // Hashed: every argument except the output directory (the outputs' paths are derived
+    // from it; the artifact paths rustc prints are rewritten on restore).
+    let mut hashed_args = Vec::new();
+    let mut skip_next = false;
+    for a in args {
+        if skip_next {
+            skip_next = false;
+            continue;
+        }
+        let s = a.to_string_lossy();
+        if s == "--out-dir" {
+            skip_next = true;
+            continue;
+        }
+        if s.starts_with("--out-dir=") {
+            continue;
+        }
+        hashed_args.push(a.clone());
+    }
+    let mut compile_args = args.to_vec();
+    if dep_info_added {
+        compile_args.push(OsString::from("--emit=dep-info"));
+    }
+    Ok(Parsed {
+        language: Some(Language::Rust),
+        input,
+        outputs,
+        hashed_args,
+        compile_args,
+        cwd_matters: debuginfo && !remaps,
+        stream_output: true,
+        relocatable_dir: Some(out_dir.clone()),
+        rust: Some(RustInfo {
+            out_dir,
+            externs,
+            static_libs,
+            dep_info,
+            dep_info_added,
+        }),
+        ..Parsed::default()
+    })
+}
+
+/// The `# env-dep:NAME=value` lines of a dep-info file: (name, value as written).
+pub fn env_deps(dep_info: &[u8]) -> Vec<(String, Option<String>)> {
+    String::from_utf8_lossy(dep_info)
+        .lines()
+        .filter_map(|l| l.strip_prefix("# env-dep:"))
+        .map(|rest| match rest.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (rest.to_string(), None),
+        })
+        .collect()
+}
+
+/// An environment value as rustc writes it into dep-info.
+pub fn escape_env(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r")
+}
+
+/// Environment variables that go into a Rust key: cargo's (but not its jobserver) and
+/// the few rustc reads itself. Paths among them are base-dir rewritten by the caller.
+pub fn keyed_env(name: &str) -> bool {
+    (name.starts_with("CARGO") && name != "CARGO_MAKEFLAGS")
+        || matches!(
+            name,
+            "OUT_DIR" | "RUSTC_BOOTSTRAP" | "SOURCE_DATE_EPOCH" | "RUSTC_BREAK_ON_ICE"
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &str) -> Result<Parsed, Reason> {
+        let v: Vec<OsString> = args.split_whitespace().map(OsString::from).collect();
+        parse(&v, Path::new("/w"), &|p| p.ends_with("libnative.a"))
+    }
+
+    const LIB: &str = "--crate-name foo --edition=2021 src/lib.rs --error-format=json --json=diagnostic-rendered-ansi,artifacts,future-incompat --crate-type lib --emit=dep-info,metadata,link -C embed-bitcode=no -C debuginfo=2 -C metadata=abc -C extra-filename=-abc --out-dir /t/deps -L dependency=/t/deps --extern bar=/t/deps/libbar-1.rmeta";
+
+    #[test]
+    fn cargo_lib_build() {
+        let r = p(LIB).unwrap();
+        let outs: Vec<_> = r
+            .outputs
+            .iter()
+            .map(|o| (o.kind, o.path.to_string_lossy().into_owned()))
+            .collect();
+        assert_eq!(
+            outs,
+            [
+                (FileKind::Rlib, "/t/deps/libfoo-abc.rlib".to_string()),
+                (FileKind::Rmeta, "/t/deps/libfoo-abc.rmeta".into()),
+                (FileKind::RustDepInfo, "/t/deps/foo-abc.d".into())
+            ]
+        );
+        let info = r.rust.unwrap();
+        assert_eq!(info.externs, [PathBuf::from("/t/deps/libbar-1.rmeta")]);
+        assert!(!info.dep_info_added);
+        assert!(r.cwd_matters);
+        assert!(!r.hashed_args.iter().any(|a| a == "/t/deps"));
+    }
+
+    #[test]
+    fn cargo_check_adds_nothing_and_emits_rmeta_only() {
+        let r = p("--crate-name foo src/lib.rs --crate-type lib --emit=dep-info,metadata --out-dir /t/deps").unwrap();
+        assert_eq!(r.outputs.len(), 2);
+        let r = p("--crate-name foo src/lib.rs --crate-type rlib --out-dir /t").unwrap();
+        assert!(r.rust.unwrap().dep_info_added);
+        assert_eq!(r.compile_args.last().unwrap(), "--emit=dep-info");
+    }
+
+    #[test]
+    fn passthrough_cases() {
+        assert_eq!(p("-vV").unwrap_err(), Reason::RustProbe);
+        assert_eq!(
+            p("- --crate-name ___ --print=file-names --crate-type bin").unwrap_err(),
+            Reason::RustProbe
+        );
+        assert_eq!(
+            p("--crate-name b src/main.rs --crate-type bin --out-dir /t").unwrap_err(),
+            Reason::RustCrateType
+        );
+        assert_eq!(
+            p("--crate-name build_script_build build.rs --crate-type bin --out-dir /t")
+                .unwrap_err(),
+            Reason::RustCrateType
+        );
+        assert_eq!(
+            p("--crate-name m src/lib.rs --crate-type proc-macro --out-dir /t").unwrap_err(),
+            Reason::RustCrateType
+        );
+        assert_eq!(
+            p("--crate-name m src/lib.rs --crate-type cdylib --out-dir /t").unwrap_err(),
+            Reason::RustCrateType
+        );
+        assert_eq!(
+            p("--crate-name m src/lib.rs --crate-type lib --out-dir /t -C incremental=/t/inc")
+                .unwrap_err(),
+            Reason::Incremental
+        );
+        assert_eq!(
+            p("--crate-name m src/lib.rs --crate-type lib").unwrap_err(),
+            Reason::RustOutputs
+        );
+        assert_eq!(
+            p("--crate-name m src/lib.rs --crate-type lib --out-dir /t --test").unwrap_err(),
+            Reason::RustCrateType
+        );
+        assert_eq!(
+            p("--crate-name m src/lib.rs --crate-type lib --out-dir /t --emit=asm").unwrap_err(),
+            Reason::UnsupportedOption
+        );
+    }
+
+    #[test]
+    fn static_libs_are_found_in_lib_dirs() {
+        let r = p(
+            "--crate-name m src/lib.rs --crate-type lib --out-dir /t -L native=/n -l static=native",
+        )
+        .unwrap();
+        assert_eq!(
+            r.rust.unwrap().static_libs,
+            [PathBuf::from("/n/libnative.a")]
+        );
+        assert_eq!(
+            p("--crate-name m src/lib.rs --crate-type lib --out-dir /t -l static=missing")
+                .unwrap_err(),
+            Reason::UnsupportedOption
+        );
+    }
+
+    #[test]
+    fn staticlib_output() {
+        let r = p("--crate-name m src/lib.rs --crate-type staticlib --out-dir /t").unwrap();
+        assert_eq!(r.outputs[0].path, PathBuf::from("/t/libm.a"));
+    }
+
+    #[test]
+    fn env_dep_lines() {
+        let d = b"/t/foo.d: src/lib.rs\n\nsrc/lib.rs:\n\n# env-dep:CARGO_PKG_NAME=foo\n# env-dep:MAYBE\n";
+        assert_eq!(
+            env_deps(d),
+            [
+                ("CARGO_PKG_NAME".to_string(), Some("foo".to_string())),
+                ("MAYBE".to_string(), None)
+            ]
+        );
+        assert_eq!(escape_env("a\nb\\"), "a\\nb\\\\");
+        assert!(
+            keyed_env("CARGO_PKG_NAME")
+                && !keyed_env("CARGO_MAKEFLAGS")
+                && keyed_env("OUT_DIR")
+                && !keyed_env("HOME")
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! The rustc flow: always direct mode with a dep-info "depend" miss (there is no
+//! preprocessor to fall back on, and sccache's per-hit `--emit=dep-info` pass is exactly
+//! the cost we avoid). A hit validates the manifest's source files, `env-dep` values and
+//! module-file probes, and restores rlib/rmeta/.d and stderr without running rustc.
+//!
+//! Manifest key: the common ingredients (identity incl. the resolved toolchain, hashed
+//! arguments with base-dir rewriting, crate root path, cwd when debug info embeds it) +
+//! the crate root's content + cargo's environment (`CARGO_*` but the jobserver,
+//! `OUT_DIR`, `RUSTC_BOOTSTRAP`, `SOURCE_DATE_EPOCH`) + the content of every `--extern`
+//! crate and bundled static library (via the on-disk digest cache).
+
+use super::*;
+use crate::compiler::rustc;
+use crate::digest_cache;
+
+/// Bump when an ingredient of the Rust keys changes.
+const RUST_KEY_VERSION: &str = "rust-1";
+
+pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed: &Parsed) -> Done {
+    let key = identity::identity(compiler, &ctx.cfg.dir)
+        .map_err(|e| Fault::new("identity", format!("{}: {e}", compiler.path.display())))
+        .and_then(|ident| manifest_key(ctx, compiler, parsed, &ident));
+    let mkey = match key {
+        Ok(k) => k,
+        Err(f) => {
+            ctx.fault(f);
+            let (outcome, code, _) = compile_and_store(ctx, compiler, parsed, None, &[]);
+            return Done {
+                outcome,
+                code,
+                key: None,
+                entry: None,
+            };
+        }
+    };
+    let manifest = load_manifest(ctx, &mkey);
+    if !ctx.cfg.recache {
+        if let Some(done) = direct_lookup(ctx, parsed, &manifest, Language::Rust) {
+            return done;
+        }
+    }
+    miss(ctx, compiler, parsed, &mkey, manifest)
+}
+
+fn manifest_key(
+    ctx: &Ctx,
+    compiler: &ResolvedCompiler,
+    parsed: &Parsed,
+    ident: &Key,
+) -> Result<Key, Fault> {
+    let info = parsed.rust.as_ref().expect("rustc::parse sets rust info");
+    let root = ctx.cwd.join(&parsed.input);
+    let src = std::fs::read(&root).map_err(|e| Fault::io("read", &root, &e))?;
+    let mut h = KeyHasher::new("rust-manifest");
+    h.str("rust-key-version", RUST_KEY_VERSION);
+    common_ingredients(&mut h, ctx, compiler, parsed, ident);
+    h.blob("crate-root", &src);
+    let mut vars: Vec<(String, OsString)> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            k.into_string()
+                .ok()
+                .filter(|k| rustc::keyed_env(k))
+                .map(|k| (k, v))
+        })
+        .collect();
+    vars.sort();
+    for (k, v) in vars {
+        h.str("env", &k);
+        h.field(
+            "env-value",
+            rewrite_arg(&v, &ctx.cwd, &ctx.cfg.basedirs).as_encoded_bytes(),
+        );
+    }
+    for (tag, files) in [("extern", &info.externs), ("static-lib", &info.static_libs)] {
+        for f in files {
+            let d =
+                digest_cache::digest_file(&ctx.cfg.dir, f).map_err(|e| Fault::io("read", f, &e))?;
+            h.field(tag, &d.0);
+        }
+    }
+    Ok(h.finish())
+}
+
+/// The file a `mod` declaration could also resolve to: `a/b.rs` <-> `a/b/mod.rs`.
+/// If it appears, rustc fails with E0761, so a hit would be wrong (caching-spec D1).
+fn module_alternative(path: &str) -> Option<String> {
+    let stem = path.strip_suffix(".rs")?;
+    match stem.strip_suffix("/mod") {
+        Some(dir) => Some(format!("{dir}.rs")),
+        None => Some(format!("{stem}/mod.rs")),
+    }
+}
+
+fn miss(
+    ctx: &mut Ctx,
+    compiler: &ResolvedCompiler,
+    parsed: &Parsed,
+    mkey: &Key,
+    mut manifest: Manifest,
+) -> Done {
+    let info = parsed.rust.as_ref().expect("rustc::parse sets rust info");
+    let start = manifest::now_ns();
+    let (outcome, code, produced) = compile(ctx, compiler, parsed, &[]);
+    let dep_path = ctx.cwd.join(&info.dep_info);
+    let dep = std::fs::read(&dep_path);
+    if info.dep_info_added {
+        let _ = std::fs::remove_file(&dep_path);
+    }
+    let Some((files, stdout, stderr)) = produced else {
+        return Done {
+            outcome,
+            code,
+            key: None,
+            entry: None,
+        };
+    };
+    let bases = &ctx.cfg.basedirs;
+    let recorded = dep
+        .map_err(|e| format!("dep-info {}: {e}", dep_path.display()))
+        .and_then(|dep| {
+            let sources: Vec<String> = depfile::prerequisites(&dep)
+                .into_iter()
+                .map(|p| crate::util::path::relativize(&p, &ctx.cwd, bases).unwrap_or(p))
+                .collect();
+            let mut set = manifest::record(&sources, &[], &ctx.cwd, start, &Key([0; 32]), false)
+                .map_err(|e| format!("{e:?}"))?;
+            set.env = rustc::env_deps(&dep);
+            set.absent = sources
+                .iter()
+                .filter_map(|s| module_alternative(s))
+                .filter(|alt| !sources.contains(alt))
+                .collect();
+            Ok(set)
+        });
+    let mut set = match recorded {
+        Ok(s) => s,
+        Err(why) => {
+            log::info!("not cached: {why}");
+            return Done {
+                outcome: Outcome::Miss(Language::Rust),
+                code,
+                key: None,
+                entry: None,
+            };
+        }
+    };
+    let key = manifest::set_key(mkey, &set);
+    set.result = key.hex();
+    manifest.add(set);
+    store_manifest(ctx, mkey, &manifest);
+    let entry = seal_result(ctx, parsed, &key, files, stdout, stderr);
+    Done {
+        outcome: Outcome::Miss(Language::Rust),
+        code,
+        key: Some(key),
+        entry: Some(entry),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn module_alternatives() {
+        assert_eq!(
+            super::module_alternative("src/foo.rs").as_deref(),
+            Some("src/foo/mod.rs")
+        );
+        assert_eq!(
+            super::module_alternative("src/foo/mod.rs").as_deref(),
+            Some("src/foo.rs")
+        );
+        assert_eq!(super::module_alternative("data.txt"), None);
+    }
+}

@@ -283,7 +283,12 @@ pub fn parse(
         compile_args,
         cwd_matters: debuginfo && !remaps,
         stream_output: true,
-        relocatable_dir: Some(out_dir.clone()),
+        // cargo's profile dir (`target/debug` above `deps`): --extern, -L and OUT_DIR
+        // paths under it name the build location, not what is compiled.
+        relocatable_dir: Some(match out_dir.parent() {
+            Some(p) if out_dir.file_name().is_some_and(|n| n == "deps") => p.to_path_buf(),
+            _ => out_dir.clone(),
+        }),
         rust: Some(RustInfo {
             out_dir,
             externs,

@@ -27,6 +27,7 @@ use crate::storage::Storage;
 use crate::util::path::{dep_from_portable, rewrite_arg};
 use std::ffi::{OsStr, OsString};
 use std::io::IsTerminal;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -583,14 +584,10 @@ fn common_ingredients(
     h.str("compiler", &ident.hex());
     h.str("driver", &compiler.invoked_name);
     h.str("language", parsed.language.expect("has language").x_name());
-    let bases = &ctx.cfg.basedirs;
     for a in &parsed.hashed_args {
-        h.field("arg", rewrite_arg(a, &ctx.cwd, bases).as_encoded_bytes());
+        h.field("arg", &key_path(ctx, parsed, a));
     }
-    h.field(
-        "input",
-        rewrite_arg(parsed.input.as_os_str(), &ctx.cwd, bases).as_encoded_bytes(),
-    );
+    h.field("input", &key_path(ctx, parsed, parsed.input.as_os_str()));
     for var in KEYED_ENV {
         if let Some(v) = std::env::var_os(var) {
             h.field(var, v.as_encoded_bytes());
@@ -788,6 +785,21 @@ fn restore(ctx: &Ctx, parsed: &Parsed, files: &[(FileKind, Vec<u8>)]) -> Result<
             .map_err(|e| Fault::io("restore", &dest, &e))?;
     }
     Ok(())
+}
+
+/// An argument or path as it goes into a key: the relocatable directory (rustc's target
+/// profile dir) as a marker, then paths under a base dir made relative to the cwd.
+fn key_path(ctx: &Ctx, parsed: &Parsed, arg: &OsStr) -> Vec<u8> {
+    let arg = match &parsed.relocatable_dir {
+        Some(dir) => {
+            let marked = crate::util::path::mark_dir(arg.as_encoded_bytes(), &ctx.cwd.join(dir));
+            OsString::from_vec(marked)
+        }
+        None => arg.to_os_string(),
+    };
+    rewrite_arg(&arg, &ctx.cwd, &ctx.cfg.basedirs)
+        .as_encoded_bytes()
+        .to_vec()
 }
 
 /// Put the current relocatable directory (rustc's out-dir) back into stored text.

@@ -66,10 +66,7 @@ fn manifest_key(
     vars.sort();
     for (k, v) in vars {
         h.str("env", &k);
-        h.field(
-            "env-value",
-            rewrite_arg(&v, &ctx.cwd, &ctx.cfg.basedirs).as_encoded_bytes(),
-        );
+        h.field("env-value", &key_path(ctx, parsed, &v));
     }
     for (tag, files) in [("extern", &info.externs), ("static-lib", &info.static_libs)] {
         for f in files {

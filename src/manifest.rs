@@ -63,6 +63,8 @@ pub struct IncludeSet {
     pub search_dirs: Vec<String>,
     pub watches: Vec<DirRec>,
     pub has_include: Vec<String>,
+    /// Probe paths (shadow candidates, `__has_include` names, `.gch` files) that existed
+    /// when the set was recorded: validation requires the same existence state.
     pub has_include_present: Vec<String>,
     pub date: Option<String>,
     pub timestamp: bool,
@@ -81,6 +83,8 @@ pub enum NotRecordable {
     UsesTime(String),
     UnreadableInput(String),
     ComputedHasInclude(String),
+    /// A header has a precompiled `.gch` beside it, which gcc reads instead.
+    PrecompiledHeader(String),
 }
 
 fn ns(secs: i64, nsec: i64) -> i64 {
@@ -179,6 +183,52 @@ fn scan(content: &[u8]) -> Scan {
     s
 }
 
+/// The header named by the first `#include` of a source, if it comes before any C token
+/// (the only place gcc uses a precompiled header). Comments are skipped roughly: a
+/// missed case only means a precompiled header we do not watch for, which the
+/// preprocessor-mode check and `-include` check still catch for their paths.
+fn first_include(content: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(content);
+    let mut in_block = false;
+    for raw in text.lines() {
+        let mut line = raw.trim();
+        if in_block {
+            match line.find("*/") {
+                Some(i) => {
+                    in_block = false;
+                    line = line[i + 2..].trim();
+                }
+                None => continue,
+            }
+        }
+        if let Some(rest) = line.strip_prefix("/*") {
+            match rest.find("*/") {
+                Some(i) => line = rest[i + 2..].trim(),
+                None => {
+                    in_block = true;
+                    continue;
+                }
+            }
+        }
+        if line.is_empty() || line.starts_with("//") {
+            continue;
+        }
+        let directive = line.strip_prefix('#')?;
+        let directive = directive.trim_start();
+        if let Some(rest) = directive.strip_prefix("include") {
+            let rest = rest.trim_start();
+            let close = match rest.chars().next()? {
+                '"' => '"',
+                '<' => '>',
+                _ => return None,
+            };
+            let end = rest[1..].find(close)?;
+            return Some(rest[1..1 + end].to_string());
+        }
+    }
+    None
+}
+
 fn trim_start(b: &[u8]) -> &[u8] {
     let n = b.iter().take_while(|c| **c == b' ' || **c == b'\t').count();
     &b[n..]
@@ -233,21 +283,53 @@ fn probes(set: &IncludeSet) -> Vec<(String, bool)> {
         for c in set.search_dirs[..k].iter().chain(includer_dirs.iter()) {
             let cand = format!("{c}/{rel}");
             if &cand != own && seen.insert(cand.clone()) {
-                out.push((cand, false));
+                out.push(cand);
             }
         }
     }
-    let present: HashSet<&String> = set.has_include_present.iter().collect();
+    // gcc silently reads `<header>.gch` instead of a header that has one beside it.
+    for f in set.files.iter().skip(1) {
+        let cand = format!("{}.gch", f.path);
+        if seen.insert(cand.clone()) {
+            out.push(cand);
+        }
+    }
     for name in &set.has_include {
         for c in set.search_dirs.iter().chain(includer_dirs.iter()) {
             let cand = format!("{c}/{name}");
             if seen.insert(cand.clone()) {
-                let exists = present.contains(&cand);
-                out.push((cand, exists));
+                out.push(cand);
             }
         }
     }
-    out
+    let present: HashSet<&String> = set.has_include_present.iter().collect();
+    out.into_iter()
+        .map(|c| {
+            let exists = present.contains(&c);
+            (c, exists)
+        })
+        .collect()
+}
+
+/// How a directory is named in a manifest: relative to the cwd when the probe that needs
+/// it was relative, or it is under the cwd or a base dir (so another checkout checks its
+/// own directories), else absolute.
+fn stored_form(abs: &Path, cwd: &Path, bases: &[PathBuf], probe_relative: bool) -> String {
+    let abs = crate::util::path::normalize(abs);
+    if let Ok(rel) = abs.strip_prefix(cwd) {
+        let r = rel.to_string_lossy();
+        return if r.is_empty() {
+            ".".to_string()
+        } else {
+            r.into_owned()
+        };
+    }
+    if probe_relative || bases.iter().any(|b| abs.starts_with(b)) {
+        return crate::util::path::relative_to(&abs, cwd)
+            .to_string_lossy()
+            .into_owned();
+    }
+    abs.to_string_lossy().into_owned()
 }
 
 /// Build the include set of a finished compile. `files` are the dep file's prerequisites
@@ -260,6 +342,7 @@ pub fn record(
     start: i64,
     result: &Key,
     c_tokens: bool,
+    bases: &[PathBuf],
 ) -> Result<IncludeSet, NotRecordable> {
     let mut set = IncludeSet {
         result: result.hex(),
@@ -296,6 +379,13 @@ pub fn record(
         }
         set.timestamp |= s.timestamp;
         names.extend(s.has_include);
+        if c_tokens && set.files.is_empty() {
+            // gcc may replace the source's first #include by a `.gch` found beside the
+            // header, and its dep file then names neither: watch for such files.
+            if let Some(first) = first_include(&content) {
+                names.insert(format!("{first}.gch"));
+            }
+        }
         set.files.push(FileRec {
             path: f.clone(),
             size,
@@ -305,20 +395,20 @@ pub fn record(
         });
     }
     set.has_include = names.into_iter().collect();
-    let includer_dirs: BTreeSet<String> = set.files.iter().map(|f| dir_of(&f.path)).collect();
-    for name in &set.has_include {
-        for c in set.search_dirs.iter().chain(includer_dirs.iter()) {
-            let cand = format!("{c}/{name}");
-            if cwd.join(&cand).exists() {
-                set.has_include_present.push(cand);
+    let all = probes(&set);
+    for (p, _) in &all {
+        if cwd.join(p).exists() {
+            if p.ends_with(".gch") {
+                return Err(NotRecordable::PrecompiledHeader(p.clone()));
             }
+            set.has_include_present.push(p.clone());
         }
     }
     let mut watches: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for (p, _) in probes(&set) {
-        let parent = cwd.join(dir_of(&p));
+    for (p, _) in &all {
+        let parent = crate::util::path::normalize(&cwd.join(dir_of(p)));
         let w = existing_ancestor(&parent);
-        let key = w.to_string_lossy().into_owned();
+        let key = stored_form(&w, cwd, bases, Path::new(p).is_relative());
         if watches.contains_key(&key) {
             continue;
         }
@@ -363,7 +453,7 @@ pub fn set_key(manifest_key: &Key, set: &IncludeSet) -> Key {
 }
 
 /// Does `set` still describe what the compiler would read now?
-pub fn still_valid(set: &IncludeSet, cwd: &Path) -> bool {
+pub fn still_valid(set: &IncludeSet, cwd: &Path, bases: &[PathBuf]) -> bool {
     if let Some(d) = &set.date {
         if *d != current_date() {
             return false;
@@ -401,7 +491,12 @@ pub fn still_valid(set: &IncludeSet, cwd: &Path) -> bool {
     let changed: HashSet<&str> = set
         .watches
         .iter()
-        .filter(|w| stat_ns(&cwd.join(&w.path)).map(|(_, m, c)| (m, c)) != Some((w.mtime, w.ctime)))
+        .filter(|w| {
+            // A directory changed within a clock tick of the recording may hide an entry
+            // added in that tick: treat it as changed.
+            let racy = w.mtime >= set.recorded - RACY_NS || w.ctime >= set.recorded - RACY_NS;
+            racy || stat_ns(&cwd.join(&w.path)).map(|(_, m, c)| (m, c)) != Some((w.mtime, w.ctime))
+        })
         .map(|w| w.path.as_str())
         .collect();
     if changed.is_empty() {
@@ -410,12 +505,12 @@ pub fn still_valid(set: &IncludeSet, cwd: &Path) -> bool {
     let watched: HashSet<&str> = set.watches.iter().map(|w| w.path.as_str()).collect();
     for (p, must_exist) in probes(set) {
         // The watch recorded for this probe: its nearest recorded ancestor directory.
-        let parent = cwd.join(dir_of(&p));
+        let parent = crate::util::path::normalize(&cwd.join(dir_of(&p)));
         let mut cur: &Path = &parent;
         let watch = loop {
-            let s = cur.to_string_lossy();
-            if watched.contains(s.as_ref()) {
-                break Some(s.into_owned());
+            let s = stored_form(cur, cwd, bases, Path::new(&p).is_relative());
+            if watched.contains(s.as_str()) {
+                break Some(s);
             }
             match cur.parent() {
                 Some(up) if !up.as_os_str().is_empty() => cur = up,
@@ -470,6 +565,19 @@ mod tests {
         assert!(scan(b"__has_include(MACRO)").computed_has_include);
         assert!(scan(b"x = __TIME__;").time);
         assert!(scan(b"__TIMESTAMP__").timestamp);
+    }
+
+    #[test]
+    fn first_include_before_any_token() {
+        assert_eq!(
+            first_include(b"// c\n/* x\n y */\n#define A 1\n#include \"pch.h\"\nint x;").as_deref(),
+            Some("pch.h")
+        );
+        assert_eq!(
+            first_include(b"#include <stdio.h>\n").as_deref(),
+            Some("stdio.h")
+        );
+        assert_eq!(first_include(b"int x;\n#include \"a.h\"\n"), None);
     }
 
     #[test]
@@ -528,23 +636,24 @@ mod tests {
             now_ns() + 1_000_000_000,
             &digest(b"r"),
             true,
+            &[],
         )
         .unwrap();
-        assert!(still_valid(&set, &d));
+        assert!(still_valid(&set, &d, &[]));
         // An unrelated new file in inc1 is fine.
         std::fs::write(d.join("inc1/other.h"), "").unwrap();
-        assert!(still_valid(&set, &d));
+        assert!(still_valid(&set, &d, &[]));
         std::fs::write(d.join("inc1/foo.h"), "int y;\n").unwrap();
-        assert!(!still_valid(&set, &d));
+        assert!(!still_valid(&set, &d, &[]));
         std::fs::remove_file(d.join("inc1/foo.h")).unwrap();
-        assert!(still_valid(&set, &d));
+        assert!(still_valid(&set, &d, &[]));
         // Beside the source, for quoted includes.
         std::fs::write(d.join("src/foo.h"), "int z;\n").unwrap();
-        assert!(!still_valid(&set, &d));
+        assert!(!still_valid(&set, &d, &[]));
         std::fs::remove_file(d.join("src/foo.h")).unwrap();
         // Content change of a recorded file.
         std::fs::write(d.join("inc2/foo.h"), "int q;\n").unwrap();
-        assert!(!still_valid(&set, &d));
+        assert!(!still_valid(&set, &d, &[]));
         std::fs::remove_dir_all(&d).unwrap();
     }
 
@@ -553,7 +662,7 @@ mod tests {
         let d = std::env::temp_dir().join(format!("cachepot-man2-{}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join("a.c"), "int a;").unwrap();
-        let r = record(&["a.c".to_string()], &[], &d, 0, &digest(b"r"), true);
+        let r = record(&["a.c".to_string()], &[], &d, 0, &digest(b"r"), true, &[]);
         assert!(matches!(r, Err(NotRecordable::ModifiedDuringCompile(_))));
         std::fs::remove_dir_all(&d).unwrap();
     }

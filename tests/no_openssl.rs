@@ -9,13 +9,19 @@ fn binary_links_no_libssl_or_libcrypto() {
         .expect("ldd runs (binutils/libc-bin are part of every Debian install)");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("libc.so"), "ldd output looks wrong: {text}");
-    assert!(!text.contains("libssl") && !text.contains("libcrypto"), "OpenSSL is linked:\n{text}");
+    assert!(
+        !text.contains("libssl") && !text.contains("libcrypto"),
+        "OpenSSL is linked:\n{text}"
+    );
 }
 
 #[test]
 fn lock_file_has_no_openssl_crates() {
     let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock")).unwrap();
     for name in ["openssl", "openssl-sys", "native-tls"] {
-        assert!(!lock.contains(&format!("name = \"{name}\"")), "{name} is in Cargo.lock");
+        assert!(
+            !lock.contains(&format!("name = \"{name}\"")),
+            "{name} is in Cargo.lock"
+        );
     }
 }

@@ -230,6 +230,9 @@ pub fn parse(
     let mut callgraph_info = false;
     let mut arch_count = 0;
     let mut record_switches = false;
+    let mut records_command_line = false;
+    let mut forced_includes: Vec<OsString> = Vec::new();
+    let mut include_dirs: Vec<OsString> = Vec::new();
     let mut colour_given = false;
 
     let mut i = 0;
@@ -284,6 +287,8 @@ pub fn parse(
             "-gsplit-dwarf" => split_dwarf = true,
             "-g0" | "-ggdb0" => debug = false,
             "-frecord-gcc-switches" => record_switches = true,
+            "-grecord-gcc-switches" | "-grecord-command-line" => records_command_line = true,
+            "-gno-record-gcc-switches" | "-gno-record-command-line" => records_command_line = false,
             "-fstack-usage" => stack_usage = true,
             "-fcallgraph-info" => callgraph_info = true,
             "-fdiagnostics-color"
@@ -386,16 +391,7 @@ pub fn parse(
                             p.hashed_args.extend(raw);
                             continue;
                         }
-                        IncludeFile => {
-                            let inc = ctx.cwd.join(Path::new(&value));
-                            let gch = [
-                                format!("{}.gch", inc.display()),
-                                format!("{}.pch", inc.display()),
-                            ];
-                            if gch.iter().any(|g| (ctx.exists)(Path::new(g))) {
-                                return Err(Reason::PrecompiledHeader);
-                            }
-                        }
+                        IncludeFile => forced_includes.push(value.clone()),
                         Arch => arch_count += 1,
                         TooHard(r) => return Err(r),
                         Other => {
@@ -403,6 +399,12 @@ pub fn parse(
                                 && matches!(vs.as_ref(), "-emit-pch" | "-emit-pth" | "-include-pch")
                             {
                                 return Err(Reason::PrecompiledHeader);
+                            }
+                            if matches!(
+                                o.name,
+                                "-I" | "-iquote" | "-isystem" | "-idirafter" | "-isystem-after"
+                            ) {
+                                include_dirs.push(value.clone());
                             }
                             if o.name == "-Xpreprocessor" && vs.starts_with("-M") {
                                 return Err(Reason::UnsupportedOption);
@@ -514,14 +516,37 @@ pub fn parse(
         });
     }
 
-    let cwd_str = ctx.cwd.to_string_lossy();
-    let cwd_mapped = prefix_maps.iter().any(|m| {
-        let old = m.split('=').next().unwrap_or("");
-        !old.is_empty() && cwd_str.starts_with(old)
+    // A forced include with a precompiled header beside it (in the cwd or any include
+    // dir gcc searches for it) is read from the .gch instead: not modelled.
+    for inc in &forced_includes {
+        let dirs = std::iter::once(OsString::from(".")).chain(include_dirs.iter().cloned());
+        for d in dirs {
+            let base = ctx.cwd.join(&d).join(Path::new(inc));
+            for ext in [".gch", ".pch"] {
+                let mut g = base.clone().into_os_string();
+                g.push(ext);
+                if (ctx.exists)(Path::new(&g)) {
+                    return Err(Reason::PrecompiledHeader);
+                }
+            }
+        }
+    }
+    // Debug info embeds the cwd as rewritten by the last matching prefix map (gcc
+    // applies them last to first): key on that, which is the raw cwd when none applies.
+    let cwd_str = ctx.cwd.to_string_lossy().into_owned();
+    let mapped_cwd = prefix_maps.iter().rev().find_map(|m| {
+        let (old, new) = m.split_once('=')?;
+        let old = old.trim_end_matches('/');
+        let rest = cwd_str.strip_prefix(old)?;
+        (rest.is_empty() || rest.starts_with('/')).then(|| format!("{new}{rest}"))
     });
-    p.cwd_matters = (debug && !cwd_mapped) || profile_paths || split_dwarf;
+    p.cwd_matters = debug || profile_paths || split_dwarf;
+    if debug && !profile_paths && !split_dwarf {
+        p.mapped_cwd = mapped_cwd;
+    }
+    p.records_command_line = record_switches || records_command_line;
     p.output_path_matters = profile_paths || split_dwarf;
-    if record_switches {
+    if record_switches || records_command_line {
         // The command line is stored in the object: every argument, outputs included.
         p.hashed_args = expanded.to_vec();
         p.cwd_matters = true;
@@ -563,10 +588,16 @@ pub fn search_list_args(parsed: &Parsed) -> Vec<OsString> {
 pub fn parse_search_list(stderr: &[u8]) -> Option<Vec<String>> {
     let text = String::from_utf8_lossy(stderr);
     let mut dirs = Vec::new();
+    // Directories that do not exist yet are left out of the list by the compiler, but a
+    // header created in one later would shadow: put them first (searched earliest is the
+    // conservative assumption).
+    let mut missing = Vec::new();
     let mut inside = false;
     let mut found_end = false;
     for line in text.lines() {
-        if line.starts_with("#include \"...\" search starts here") {
+        if let Some(rest) = line.strip_prefix("ignoring nonexistent directory \"") {
+            missing.push(rest.trim_end_matches('"').trim_end_matches('/').to_string());
+        } else if line.starts_with("#include \"...\" search starts here") {
             inside = true;
         } else if line.starts_with("End of search list") {
             found_end = true;
@@ -581,7 +612,8 @@ pub fn parse_search_list(stderr: &[u8]) -> Option<Vec<String>> {
             });
         }
     }
-    (inside && found_end).then_some(dirs)
+    missing.extend(dirs);
+    (inside && found_end).then_some(missing)
 }
 
 #[cfg(test)]
@@ -592,6 +624,7 @@ mod tests {
         assert_eq!(
             super::parse_search_list(out).unwrap(),
             [
+                "/x",
                 "q",
                 "inc",
                 "/usr/lib/gcc/x86_64-linux-gnu/12/include",
@@ -843,15 +876,22 @@ mod tests {
     fn debug_info_hashes_cwd_unless_mapped() {
         assert!(p(&["-c", "a.c", "-g"]).unwrap().cwd_matters);
         assert!(!p(&["-c", "a.c", "-g", "-g0"]).unwrap().cwd_matters);
-        assert!(
-            !p(&["-c", "a.c", "-g", "-fdebug-prefix-map=/w=."])
-                .unwrap()
-                .cwd_matters
-        );
-        assert!(
+        let exact = p(&["-c", "a.c", "-g", "-fdebug-prefix-map=/w=."]).unwrap();
+        assert_eq!(exact.mapped_cwd.as_deref(), Some("."));
+        // A map of a parent dir leaves the rest of the cwd in the debug info.
+        let parent = parse_with(
+            "gcc",
+            &["-c", "a.c", "-g", "-fdebug-prefix-map=/=/src"],
+            &[],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(parent.mapped_cwd.as_deref(), Some("/src/w"));
+        assert_eq!(
             p(&["-c", "a.c", "-g", "-fdebug-prefix-map=/elsewhere=."])
                 .unwrap()
-                .cwd_matters
+                .mapped_cwd,
+            None
         );
     }
 

@@ -138,6 +138,11 @@ pub struct Parsed {
     pub needs_cpu_info: bool,
     /// Colour was forced because stderr is a terminal.
     pub colour_forced: bool,
+    /// Debug info names the cwd through a prefix map: key on this instead of the cwd.
+    pub mapped_cwd: Option<String>,
+    /// The object records the command line (`-frecord-gcc-switches`,
+    /// `-grecord-command-line`): no internal arguments may be added to the compile.
+    pub records_command_line: bool,
     /// Forward the compiler's output while it runs (rustc: cargo pipelines on it).
     pub stream_output: bool,
     /// A directory whose path outputs mention (rustc's `--out-dir` in artifact notices and

@@ -256,7 +256,12 @@ fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed: &Parsed) -
     }
 
     if let Some((mkey, manifest)) = &direct {
-        let complete_deps = parsed.dep_file.as_ref().is_none_or(|d| d.complete);
+        // Depend mode needs a complete dep file: the user's -MD, or one we add, which we
+        // must not when the object records its command line.
+        let complete_deps = match &parsed.dep_file {
+            Some(d) => d.complete,
+            None => !parsed.records_command_line,
+        };
         if complete_deps {
             return depend_miss(ctx, compiler, parsed, mkey, manifest.clone());
         }
@@ -272,7 +277,7 @@ fn direct_lookup(
     language: Language,
 ) -> Option<Done> {
     for set in &manifest.sets {
-        if !manifest::still_valid(set, &ctx.cwd) {
+        if !manifest::still_valid(set, &ctx.cwd, &ctx.cfg.basedirs) {
             continue;
         }
         let key = Key::from_hex(&set.result)?;
@@ -370,9 +375,12 @@ fn preprocessor_mode(
 ) -> Done {
     let language = parsed.language.expect("has language");
     let start = manifest::now_ns();
-    let temp_dep = direct
-        .as_ref()
-        .map(|_| std::env::temp_dir().join(format!("cachepot-{}-{}.d", std::process::id(), start)));
+    // A complete dep file from the preprocessor: for the manifest, and to see whether a
+    // header has a precompiled .gch beside it (the compile would read that instead, while
+    // `-E` reads the header's text: the key would not cover it).
+    let temp_dep = language
+        .is_preprocessed_by_compiler()
+        .then(|| std::env::temp_dir().join(format!("cachepot-{}-{}.d", std::process::id(), start)));
     let source_text = match preprocess(compiler, parsed, &ctx.cwd, temp_dep.as_deref()) {
         Ok(t) => t,
         Err(_) => {
@@ -398,6 +406,26 @@ fn preprocessor_mode(
         let _ = std::fs::remove_file(t);
         d
     });
+    if let Some(d) = &deps {
+        let gch = depfile::prerequisites(d)
+            .into_iter()
+            .skip(1)
+            .find(|h| ctx.cwd.join(format!("{h}.gch")).exists());
+        if let Some(h) = gch {
+            log::info!("{h}.gch exists: not cached");
+            let (outcome, code, _) = compile_and_store(ctx, compiler, parsed, None, &[]);
+            let outcome = match outcome {
+                Outcome::Miss(_) => Outcome::NotCacheable(Reason::PrecompiledHeader),
+                o => o,
+            };
+            return Done {
+                outcome,
+                code,
+                key: None,
+                entry: None,
+            };
+        }
+    }
     let key = result_key(ctx, compiler, parsed, ident, &source_text);
     log::debug!("result key {}", key.hex());
 
@@ -462,7 +490,16 @@ fn record_set(
         .map(portable)
         .collect();
     let search: Vec<String> = search.into_iter().map(portable).collect();
-    manifest::record(&files, &search, &ctx.cwd, start, result, true).map_err(|e| format!("{e:?}"))
+    manifest::record(
+        &files,
+        &search,
+        &ctx.cwd,
+        start,
+        result,
+        true,
+        &ctx.cfg.basedirs,
+    )
+    .map_err(|e| format!("{e:?}"))
 }
 
 fn load_manifest(ctx: &mut Ctx, mkey: &Key) -> Manifest {
@@ -594,7 +631,10 @@ fn common_ingredients(
         }
     }
     if parsed.cwd_matters && ctx.cfg.hash_dir {
-        h.field("cwd", ctx.cwd.as_os_str().as_encoded_bytes());
+        match &parsed.mapped_cwd {
+            Some(m) => h.str("mapped-cwd", m),
+            None => h.field("cwd", ctx.cwd.as_os_str().as_encoded_bytes()),
+        }
     }
     if parsed.output_path_matters {
         h.field(

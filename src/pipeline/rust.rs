@@ -119,8 +119,9 @@ fn miss(
                 .into_iter()
                 .map(|p| crate::util::path::relativize(&p, &ctx.cwd, bases).unwrap_or(p))
                 .collect();
-            let mut set = manifest::record(&sources, &[], &ctx.cwd, start, &Key([0; 32]), false)
-                .map_err(|e| format!("{e:?}"))?;
+            let mut set =
+                manifest::record(&sources, &[], &ctx.cwd, start, &Key([0; 32]), false, bases)
+                    .map_err(|e| format!("{e:?}"))?;
             set.env = rustc::env_deps(&dep);
             set.absent = sources
                 .iter()

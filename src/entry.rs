@@ -8,8 +8,8 @@
 //!            raw_len:u64 data_len:u64
 //! payload  = data_len bytes; zstd frame when compression = 1, raw when 0;
 //!            decompresses to exactly raw_len bytes
-//! tag      = [u8;32]: SHA-256 of header and payload, or HMAC-SHA-256 with the shared
-//!            secret (CACHEPOT_HMAC_KEY) when one is configured
+//! tag      = [u8;32]: BLAKE3 of header and payload, or keyed BLAKE3 (a MAC) with a key
+//!            derived from the shared secret (CACHEPOT_HMAC_KEY) when one is configured
 //! kind     = 1 result | 2 manifest
 //! result payload (raw) = count:u32 { file_kind:u8 len:u64 bytes }*count
 //! ```
@@ -20,8 +20,6 @@
 //! current command line.
 
 use crate::hash::Key;
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
 use std::io::Read;
 
 const MAGIC: &[u8; 4] = b"CPOT";
@@ -92,7 +90,7 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
-/// Secret for authenticated entries; `None` = plain SHA-256 checksum.
+/// Secret for authenticated entries; `None` = plain BLAKE3 checksum.
 pub struct Sealer<'a> {
     pub hmac_key: Option<&'a [u8]>,
     pub compression_level: i32,
@@ -101,13 +99,12 @@ pub struct Sealer<'a> {
 impl Sealer<'_> {
     fn tag(&self, data: &[u8]) -> [u8; 32] {
         match self.hmac_key {
+            // A keyed BLAKE3 MAC; the secret of any length becomes a 256-bit key.
             Some(k) => {
-                let mut m = <Hmac<Sha256> as Mac>::new_from_slice(k)
-                    .expect("HMAC takes keys of any length");
-                m.update(data);
-                m.finalize().into_bytes().into()
+                let key = blake3::derive_key("cachepot 2026 entry authentication", k);
+                *blake3::keyed_hash(&key, data).as_bytes()
             }
-            None => Sha256::digest(data).into(),
+            None => *blake3::hash(data).as_bytes(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Compiler identity: a digest of what the compiler *is*, computed once and kept on disk.
 //!
-//! The identity of a gcc/clang binary is the SHA-256 of its resolved file plus its
+//! The identity of a gcc/clang binary is the BLAKE3 hash of its resolved file plus its
 //! `--version` output, and for gcc also the content of the `cc1`/`cc1plus` it runs
 //! (`-print-prog-name`), since an upgrade can replace those without touching the driver.
 //! Computing that costs process spawns and hashing ~30 MB, so the result is stored in
@@ -12,7 +12,6 @@
 use super::{Family, ResolvedCompiler};
 use crate::hash::{digest, Key, KeyHasher};
 use crate::util::fs::{atomic_write, create_dir_all_private, FILE_MODE};
-use sha2::{Digest, Sha256};
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
@@ -37,10 +36,10 @@ fn stat_line(path: &Path) -> Option<String> {
     ))
 }
 
-/// SHA-256 of a file's content, streamed.
+/// BLAKE3 of a file's content, streamed.
 pub fn file_digest(path: &Path) -> std::io::Result<Key> {
     let mut f = fs::File::open(path)?;
-    let mut h = Sha256::new();
+    let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = f.read(&mut buf)?;
@@ -49,7 +48,7 @@ pub fn file_digest(path: &Path) -> std::io::Result<Key> {
         }
         h.update(&buf[..n]);
     }
-    Ok(Key(h.finalize().into()))
+    Ok(Key(*h.finalize().as_bytes()))
 }
 
 /// The identity of `compiler`, from the on-disk record when it is still valid.

@@ -237,7 +237,9 @@ fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed: &Parsed) -
 
     let mut direct = None;
     if ctx.cfg.direct && language.is_preprocessed_by_compiler() {
-        match std::fs::read(ctx.cwd.join(&parsed.input)) {
+        // The source's digest comes from the stat-keyed digest cache: a hit does not
+        // re-read and re-hash an unchanged source (sqlite3.c is 9 MB).
+        match crate::digest_cache::digest_file(&ctx.cfg.dir, &ctx.cwd.join(&parsed.input)) {
             Ok(src) => {
                 let mkey = manifest_key(ctx, compiler, parsed, &ident, &src);
                 let manifest = load_manifest(ctx, &mkey);
@@ -702,12 +704,12 @@ fn manifest_key(
     compiler: &ResolvedCompiler,
     parsed: &Parsed,
     ident: &Key,
-    source: &[u8],
+    source: &Key,
 ) -> Key {
     let mut h = KeyHasher::new("manifest");
     h.str("manifest-version", "1");
     common_ingredients(&mut h, ctx, compiler, parsed, ident);
-    h.blob("source-file", source);
+    h.field("source-file", &source.0);
     h.finish()
 }
 

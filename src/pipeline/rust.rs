@@ -50,11 +50,12 @@ fn manifest_key(
 ) -> Result<Key, Fault> {
     let info = parsed.rust.as_ref().expect("rustc::parse sets rust info");
     let root = ctx.cwd.join(&parsed.input);
-    let src = std::fs::read(&root).map_err(|e| Fault::io("read", &root, &e))?;
+    let src =
+        digest_cache::digest_file(&ctx.cfg.dir, &root).map_err(|e| Fault::io("read", &root, &e))?;
     let mut h = KeyHasher::new("rust-manifest");
     h.str("rust-key-version", RUST_KEY_VERSION);
     common_ingredients(&mut h, ctx, compiler, parsed, ident);
-    h.blob("crate-root", &src);
+    h.field("crate-root", &src.0);
     let mut vars: Vec<(String, OsString)> = std::env::vars_os()
         .filter_map(|(k, v)| {
             k.into_string()

@@ -1527,3 +1527,45 @@ fn direct_mode_off_gives_preprocessed_hits() {
         assert_eq!(c.hits, 3);
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Base dir and debug info (caching-spec A9: the base dir is the opt-in to sharing)
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn basedir_shares_debug_objects_but_not_coverage() {
+    require!("gcc");
+    let mut s = Sandbox::new();
+    let base = s.work.clone();
+    s.set_env("CACHEPOT_BASEDIR", &base);
+    for ck in ["ck1", "ck2"] {
+        s.write(
+            &format!("{ck}/main.c"),
+            "#include \"v.h\"\nint main(void) { return V; }\n",
+        );
+        s.write(&format!("{ck}/v.h"), "#define V 0\n");
+    }
+    let g = ["-g", "-c", "main.c", "-o", "main.o"];
+    s.compile_in(&s.path("ck1"), "gcc", &g);
+    s.compile_in(&s.path("ck2"), "gcc", &g);
+    assert_eq!(
+        s.stat("cache_hits"),
+        1,
+        "-g under the base dir is shared: {}",
+        s.stats()
+    );
+    let cov = ["--coverage", "-c", "main.c", "-o", "main.o"];
+    s.compile_in(&s.path("ck1"), "gcc", &cov);
+    s.compile_in(&s.path("ck2"), "gcc", &cov);
+    assert_eq!(
+        s.stat("cache_hits"),
+        1,
+        "coverage notes name the cwd: never shared: {}",
+        s.stats()
+    );
+    let gcno = s.read("ck2/main.gcno");
+    let ck2 = s.path("ck2");
+    assert!(gcno
+        .windows(ck2.as_os_str().len())
+        .any(|w| w == ck2.as_os_str().as_encoded_bytes()));
+}

@@ -632,7 +632,12 @@ fn common_ingredients(
             h.field(var, v.as_encoded_bytes());
         }
     }
-    if parsed.cwd_matters && ctx.cfg.hash_dir {
+    // A cwd under a base dir is the user's opt-in to sharing across checkouts, debug info
+    // included (it then names the first checkout's paths unless a prefix map is used).
+    // Coverage and split DWARF write the absolute cwd into their own outputs: no sharing.
+    let cwd_in_base =
+        !parsed.output_path_matters && ctx.cfg.basedirs.iter().any(|b| ctx.cwd.starts_with(b));
+    if parsed.cwd_matters && ctx.cfg.hash_dir && !cwd_in_base {
         match &parsed.mapped_cwd {
             Some(m) => h.str("mapped-cwd", m),
             None => h.field("cwd", ctx.cwd.as_os_str().as_encoded_bytes()),

@@ -271,9 +271,29 @@ pub fn parse(
         }
         hashed_args.push(a.clone());
     }
-    let mut compile_args = args.to_vec();
+    // One combined --emit with dep-info added (rustc does not merge several --emit).
+    let mut compile_args = Vec::with_capacity(args.len() + 1);
+    let mut skip_next = false;
+    for a in args {
+        if skip_next {
+            skip_next = false;
+            continue;
+        }
+        let s = a.to_string_lossy();
+        if dep_info_added && s == "--emit" {
+            skip_next = true;
+            continue;
+        }
+        if dep_info_added && s.starts_with("--emit=") {
+            continue;
+        }
+        compile_args.push(a.clone());
+    }
     if dep_info_added {
-        compile_args.push(OsString::from("--emit=dep-info"));
+        compile_args.push(OsString::from(format!(
+            "--emit={},dep-info",
+            emit.join(",")
+        )));
     }
     Ok(Parsed {
         language: Some(Language::Rust),
@@ -322,7 +342,13 @@ pub fn escape_env(v: &str) -> String {
 /// Environment variables that go into a Rust key: cargo's (but not its jobserver) and
 /// the few rustc reads itself. Paths among them are base-dir rewritten by the caller.
 pub fn keyed_env(name: &str) -> bool {
-    (name.starts_with("CARGO") && name != "CARGO_MAKEFLAGS")
+    // CARGO_TARGET_DIR / CARGO_TARGET_TMPDIR only say where outputs go (a crate that
+    // reads them with env! gets them recorded as env-deps).
+    (name.starts_with("CARGO")
+        && !matches!(
+            name,
+            "CARGO_MAKEFLAGS" | "CARGO_TARGET_DIR" | "CARGO_TARGET_TMPDIR"
+        ))
         || matches!(
             name,
             "OUT_DIR" | "RUSTC_BOOTSTRAP" | "SOURCE_DATE_EPOCH" | "RUSTC_BREAK_ON_ICE"
@@ -369,7 +395,17 @@ mod tests {
         assert_eq!(r.outputs.len(), 2);
         let r = p("--crate-name foo src/lib.rs --crate-type rlib --out-dir /t").unwrap();
         assert!(r.rust.unwrap().dep_info_added);
-        assert_eq!(r.compile_args.last().unwrap(), "--emit=dep-info");
+        assert_eq!(r.compile_args.last().unwrap(), "--emit=link,dep-info");
+        let r = p("--crate-name foo src/lib.rs --crate-type rlib --emit metadata --out-dir /t")
+            .unwrap();
+        assert_eq!(
+            r.compile_args
+                .iter()
+                .filter(|a| a.to_string_lossy().starts_with("--emit"))
+                .count(),
+            1
+        );
+        assert_eq!(r.compile_args.last().unwrap(), "--emit=metadata,dep-info");
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed:
             };
         }
     };
+    // rustc creates its --out-dir; a hit must too (and so must a miss before the dep-info
+    // we may have added, which rustc writes before creating the directory).
+    let info = parsed.rust.as_ref().expect("rustc::parse sets rust info");
+    let _ = std::fs::create_dir_all(ctx.cwd.join(&info.out_dir));
     let manifest = load_manifest(ctx, &mkey);
     if !ctx.cfg.recache {
         if let Some(done) = direct_lookup(ctx, parsed, &manifest, Language::Rust) {

@@ -225,8 +225,9 @@ mod tests {
     }
 }
 
-/// Stands for the relocatable directory (rustc's `--out-dir`) in stored output.
-const DIR_MARK: &[u8] = b"\x01D\x01";
+/// Stands for the relocatable directory (rustc's `--out-dir`) in stored output. It must
+/// not start with [`REL_MARK`]: restoring resolves base-dir paths first, then this.
+const DIR_MARK: &[u8] = b"\x02D\x02";
 
 fn replace_bytes(data: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     if from.is_empty() {

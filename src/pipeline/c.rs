@@ -1,0 +1,389 @@
+//! The gcc/clang flow: direct mode first (no process on a hit), then depend mode
+//! (compile at once with a complete dep file, key on the files it lists) or
+//! preprocessor mode (key on `-E` output; -MMD commands and CACHEPOT_DIRECT=0).
+//! The shared stages (lookup, restore, compile, store, statistics) are in `mod.rs`.
+
+use super::*;
+
+/// The cacheable path: direct mode first (no process on a hit), then either depend mode
+/// (compile at once, key from the dep file) or preprocessor mode (key from `-E` output).
+pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed: &Parsed) -> Done {
+    let language = parsed.language.expect("parsed commands have a language");
+    let ident = match identity::identity(compiler, &ctx.cfg.dir) {
+        Ok(k) => k,
+        Err(e) => {
+            ctx.fault(Fault::new(
+                "identity",
+                format!("{}: {e}", compiler.path.display()),
+            ));
+            let (outcome, code, _) = compile_and_store(ctx, compiler, parsed, None, &[]);
+            return Done {
+                outcome,
+                code,
+                key: None,
+                entry: None,
+            };
+        }
+    };
+
+    let mut direct = None;
+    if ctx.cfg.direct && language.is_preprocessed_by_compiler() {
+        // The source's digest comes from the stat-keyed digest cache: a hit does not
+        // re-read and re-hash an unchanged source (sqlite3.c is 9 MB).
+        match crate::digest_cache::digest_file(&ctx.cfg.dir, &ctx.cwd.join(&parsed.input)) {
+            Ok(src) => {
+                let mkey = manifest_key(ctx, compiler, parsed, &ident, &src);
+                let manifest = load_manifest(ctx, &mkey);
+                if !ctx.cfg.recache {
+                    if let Some(done) = direct_lookup(ctx, parsed, &manifest, language) {
+                        return done;
+                    }
+                }
+                direct = Some((mkey, manifest));
+            }
+            Err(e) => log::debug!(
+                "direct mode off: cannot read {}: {e}",
+                parsed.input.display()
+            ),
+        }
+    }
+
+    if let Some((mkey, manifest)) = &direct {
+        // Depend mode needs a complete dep file: the user's -MD, or one we add, which we
+        // must not when the object records its command line.
+        let complete_deps = match &parsed.dep_file {
+            Some(d) => d.complete,
+            None => !parsed.records_command_line,
+        };
+        if complete_deps {
+            return depend_miss(ctx, compiler, parsed, mkey, manifest.clone());
+        }
+    }
+    preprocessor_mode(ctx, compiler, parsed, &ident, direct)
+}
+
+/// Depend mode: compile at once with a dep file, and key the result on the files it lists.
+fn depend_miss(
+    ctx: &mut Ctx,
+    compiler: &ResolvedCompiler,
+    parsed: &Parsed,
+    mkey: &Key,
+    mut manifest: Manifest,
+) -> Done {
+    let language = parsed.language.expect("has language");
+    let (dep_path, temp_dep) = match &parsed.dep_file {
+        Some(d) => (ctx.cwd.join(&d.path), None),
+        None => {
+            let t = std::env::temp_dir().join(format!(
+                "cachepot-{}-{}.d",
+                std::process::id(),
+                manifest::now_ns()
+            ));
+            (t.clone(), Some(t))
+        }
+    };
+    let extra: Vec<OsString> = match &temp_dep {
+        Some(t) => vec!["-MD".into(), "-MF".into(), t.clone().into_os_string()],
+        None => Vec::new(),
+    };
+    let start = manifest::now_ns();
+    let (outcome, code, run_files) = compile(ctx, compiler, parsed, &extra);
+    let deps = std::fs::read(&dep_path);
+    if let Some(t) = &temp_dep {
+        let _ = std::fs::remove_file(t);
+    }
+    let Some((files, stdout, stderr)) = run_files else {
+        return Done {
+            outcome,
+            code,
+            key: None,
+            entry: None,
+        };
+    };
+    let record = deps
+        .map_err(|e| format!("dep file {}: {e}", dep_path.display()))
+        .and_then(|d| record_set(ctx, compiler, parsed, &d, start, &Key([0; 32])));
+    let mut set = match record {
+        Ok(s) => s,
+        Err(why) => {
+            log::info!("not cached: {why}");
+            return Done {
+                outcome: Outcome::Miss(language),
+                code,
+                key: None,
+                entry: None,
+            };
+        }
+    };
+    let key = manifest::set_key(mkey, &set);
+    set.result = key.hex();
+    manifest.add(set);
+    store_manifest(ctx, mkey, &manifest);
+    let entry = seal_result(ctx, parsed, &key, files, stdout, stderr);
+    Done {
+        outcome: Outcome::Miss(language),
+        code,
+        key: Some(key),
+        entry: Some(entry),
+    }
+}
+
+/// Preprocessor mode: key on the preprocessed text. With direct mode on, the preprocessor
+/// also writes a complete dep file so the compile can be recorded in the manifest.
+fn preprocessor_mode(
+    ctx: &mut Ctx,
+    compiler: &ResolvedCompiler,
+    parsed: &Parsed,
+    ident: &Key,
+    direct: Option<(Key, Manifest)>,
+) -> Done {
+    let language = parsed.language.expect("has language");
+    let start = manifest::now_ns();
+    // A complete dep file from the preprocessor: for the manifest, and to see whether a
+    // header has a precompiled .gch beside it (the compile would read that instead, while
+    // `-E` reads the header's text: the key would not cover it).
+    let temp_dep = language
+        .is_preprocessed_by_compiler()
+        .then(|| std::env::temp_dir().join(format!("cachepot-{}-{}.d", std::process::id(), start)));
+    let source_text = match preprocess(compiler, parsed, &ctx.cwd, temp_dep.as_deref()) {
+        Ok(t) => t,
+        Err(_) => {
+            if let Some(t) = &temp_dep {
+                let _ = std::fs::remove_file(t);
+            }
+            // The compile will most likely fail the same way; let it speak for itself.
+            let (outcome, code, _) = compile_and_store(ctx, compiler, parsed, None, &[]);
+            let outcome = match outcome {
+                Outcome::Miss(_) => Outcome::NotCacheable(Reason::PreprocessorFailed),
+                o => o,
+            };
+            return Done {
+                outcome,
+                code,
+                key: None,
+                entry: None,
+            };
+        }
+    };
+    let deps = temp_dep.as_ref().and_then(|t| {
+        let d = std::fs::read(t).ok();
+        let _ = std::fs::remove_file(t);
+        d
+    });
+    if let Some(d) = &deps {
+        let gch = depfile::prerequisites(d)
+            .into_iter()
+            .skip(1)
+            .find(|h| ctx.cwd.join(format!("{h}.gch")).exists());
+        if let Some(h) = gch {
+            log::info!("{h}.gch exists: not cached");
+            let (outcome, code, _) = compile_and_store(ctx, compiler, parsed, None, &[]);
+            let outcome = match outcome {
+                Outcome::Miss(_) => Outcome::NotCacheable(Reason::PrecompiledHeader),
+                o => o,
+            };
+            return Done {
+                outcome,
+                code,
+                key: None,
+                entry: None,
+            };
+        }
+    }
+    let key = result_key(ctx, compiler, parsed, ident, &source_text);
+    log::debug!("result key {}", key.hex());
+
+    let mut done = None;
+    if !ctx.cfg.recache {
+        if let Some(code) = from_cache(ctx, parsed, &key) {
+            ctx.delta.incr(stats::PREPROCESSED_HITS);
+            done = Some(Done {
+                outcome: Outcome::Hit(language),
+                code,
+                key: Some(key),
+                entry: None,
+            });
+        }
+    }
+    let done = match done {
+        Some(d) => d,
+        None => {
+            let (outcome, code, entry) = compile_and_store(ctx, compiler, parsed, Some(&key), &[]);
+            Done {
+                outcome,
+                code,
+                key: Some(key),
+                entry,
+            }
+        }
+    };
+    if let (Some((mkey, mut manifest)), Some(deps), Outcome::Hit(_) | Outcome::Miss(_)) =
+        (direct, deps, &done.outcome)
+    {
+        if done.key.is_some() {
+            let recorded = record_set(ctx, compiler, parsed, &deps, start, &key);
+            match recorded {
+                Ok(set) => {
+                    manifest.add(set);
+                    store_manifest(ctx, &mkey, &manifest);
+                }
+                Err(why) => log::info!("no manifest entry: {why}"),
+            }
+        }
+    }
+    done
+}
+
+/// The include set of a finished compile from its complete dep file. Paths under a base
+/// directory are stored relative to the working directory (resolved against the
+/// current one at lookup, so each checkout validates its own files: caching-spec A5).
+fn record_set(
+    ctx: &mut Ctx,
+    compiler: &ResolvedCompiler,
+    parsed: &Parsed,
+    deps: &[u8],
+    start: i64,
+    result: &Key,
+) -> Result<manifest::IncludeSet, String> {
+    let search =
+        search_dirs(ctx, compiler, parsed).ok_or_else(|| "no include search list".to_string())?;
+    let bases = &ctx.cfg.basedirs;
+    let portable = |p: String| crate::util::path::relativize(&p, &ctx.cwd, bases).unwrap_or(p);
+    let files: Vec<String> = depfile::prerequisites(deps)
+        .into_iter()
+        .map(portable)
+        .collect();
+    let search: Vec<String> = search.into_iter().map(portable).collect();
+    manifest::record(
+        &files,
+        &search,
+        &ctx.cwd,
+        start,
+        result,
+        true,
+        &ctx.cfg.basedirs,
+    )
+    .map_err(|e| format!("{e:?}"))
+}
+
+/// The include search list of this command, from the compiler's `-v` output, kept on
+/// disk per (compiler, arguments, environment, cwd) so only the first miss pays a spawn.
+fn search_dirs(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed: &Parsed) -> Option<Vec<String>> {
+    let args = gcc::search_list_args(parsed);
+    let mut h = KeyHasher::new("search-list");
+    h.str("compiler", &compiler.path.to_string_lossy());
+    if let Ok(id) = identity::identity(compiler, &ctx.cfg.dir) {
+        h.field("identity", &id.0);
+    }
+    for a in &args {
+        h.field("arg", a.as_encoded_bytes());
+    }
+    for var in KEYED_ENV {
+        if let Some(v) = std::env::var_os(var) {
+            h.field(var, v.as_encoded_bytes());
+        }
+    }
+    h.field("cwd", ctx.cwd.as_os_str().as_encoded_bytes());
+    let file = ctx.cfg.dir.join("search-v1").join(h.finish().hex());
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        if let Some(rest) = text.strip_prefix("ok\n") {
+            return Some(rest.lines().map(str::to_string).collect());
+        }
+    }
+    let out = exec::run_captured(&compiler.path, &args, None, true).ok()?;
+    let dirs = gcc::parse_search_list(&out.stderr)?;
+    let text = format!(
+        "ok\n{}",
+        dirs.iter().map(|d| format!("{d}\n")).collect::<String>()
+    );
+    let _ = crate::util::fs::create_dir_all_private(file.parent().expect("has parent")).and_then(
+        |_| crate::util::fs::atomic_write(&file, text.as_bytes(), crate::util::fs::FILE_MODE),
+    );
+    Some(dirs)
+}
+
+/// Preprocessed text (or the source itself for languages the compiler does not preprocess).
+fn preprocess(
+    compiler: &ResolvedCompiler,
+    parsed: &Parsed,
+    cwd: &Path,
+    dep_file: Option<&Path>,
+) -> Result<Vec<u8>, ()> {
+    let language = parsed.language.expect("has language");
+    if !language.is_preprocessed_by_compiler() {
+        return std::fs::read(cwd.join(&parsed.input)).map_err(|_| ());
+    }
+    let mut args = parsed.preprocess_args.clone();
+    if let Some(d) = dep_file {
+        args.extend([
+            OsString::from("-MD"),
+            OsString::from("-MF"),
+            d.as_os_str().to_owned(),
+        ]);
+    }
+    match exec::run_captured(&compiler.path, &args, None, true) {
+        Ok(Captured { status, stdout, .. }) if status.success() => Ok(stdout),
+        Ok(c) => {
+            log::debug!("preprocessor failed with {}", c.status);
+            Err(())
+        }
+        Err(e) => {
+            log::warn!("cannot run preprocessor {}: {e}", compiler.path.display());
+            Err(())
+        }
+    }
+}
+
+/// Preprocessor-mode result key: the common ingredients plus the preprocessed text.
+fn result_key(
+    ctx: &Ctx,
+    compiler: &ResolvedCompiler,
+    parsed: &Parsed,
+    ident: &Key,
+    source_text: &[u8],
+) -> Key {
+    let mut h = KeyHasher::new("result");
+    common_ingredients(&mut h, ctx, compiler, parsed, ident);
+    let mut text = std::borrow::Cow::Borrowed(source_text);
+    if !ctx.cfg.hash_dir {
+        // With -g, gcc -E names the working directory in a `# 1 "<cwd>//"` marker.
+        text = std::borrow::Cow::Owned(strip_cwd_marker(&text));
+    }
+    if !ctx.cfg.basedirs.is_empty() {
+        text = std::borrow::Cow::Owned(crate::util::path::rewrite_line_markers(
+            &text,
+            &ctx.cwd,
+            &ctx.cfg.basedirs,
+        ));
+    }
+    h.blob("source", &text);
+    h.finish()
+}
+
+/// Drop gcc's working-directory line marker (`# 1 "/dir//"`, emitted with -g).
+fn strip_cwd_marker(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        let t = line.strip_suffix(b"\n").unwrap_or(line);
+        if t.starts_with(b"# ") && t.ends_with(b"//\"") {
+            continue;
+        }
+        out.extend_from_slice(line);
+    }
+    out
+}
+
+/// Direct-mode manifest key: the common ingredients plus the source file's content.
+fn manifest_key(
+    ctx: &Ctx,
+    compiler: &ResolvedCompiler,
+    parsed: &Parsed,
+    ident: &Key,
+    source: &Key,
+) -> Key {
+    let mut h = KeyHasher::new("manifest");
+    h.str("manifest-version", "1");
+    common_ingredients(&mut h, ctx, compiler, parsed, ident);
+    h.field("source-file", &source.0);
+    h.finish()
+}

@@ -74,6 +74,9 @@ pub struct IncludeSet {
     /// Paths that must not exist (the other file a Rust `mod` could resolve to).
     #[serde(default)]
     pub absent: Vec<String>,
+    /// With a base dir, a file using `__FILE__` ties the set to this working directory.
+    #[serde(default)]
+    pub file_macro_cwd: Option<String>,
 }
 
 /// Why a compile cannot be recorded in a manifest.
@@ -101,10 +104,15 @@ pub fn now_ns() -> i64 {
 /// The date `__DATE__` would expand to: from SOURCE_DATE_EPOCH when set (UTC, as gcc),
 /// else today's local date (so TZ matters).
 pub fn current_date() -> String {
+    date_at(now_ns())
+}
+
+/// The `__DATE__` of a compile that started at `at_ns`.
+fn date_at(at_ns: i64) -> String {
     if let Some(sde) = std::env::var_os("SOURCE_DATE_EPOCH") {
         return format!("sde:{}", sde.to_string_lossy());
     }
-    let t = (now_ns() / 1_000_000_000) as libc::time_t;
+    let t = (at_ns / 1_000_000_000) as libc::time_t;
     // SAFETY: localtime_r writes only into `tm`, which we own; `t` is a valid time_t.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     unsafe { libc::localtime_r(&t, &mut tm) };
@@ -119,6 +127,8 @@ pub fn current_date() -> String {
 /// Tokens whose expansion depends on when or where compiling happens.
 struct Scan {
     time: bool,
+    /// `__FILE__`/`__BASE_FILE__`: expands to paths as the compiler was given them.
+    file: bool,
     date: bool,
     timestamp: bool,
     has_include: Vec<String>,
@@ -143,6 +153,7 @@ fn find_all<'a>(hay: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize> 
 fn scan(content: &[u8]) -> Scan {
     let mut s = Scan {
         time: false,
+        file: false,
         date: false,
         timestamp: false,
         has_include: Vec::new(),
@@ -153,6 +164,8 @@ fn scan(content: &[u8]) -> Scan {
         return s;
     }
     s.timestamp = find_all(content, b"__TIMESTAMP__").next().is_some();
+    s.file = find_all(content, b"__FILE__").next().is_some()
+        || find_all(content, b"__BASE_FILE__").next().is_some();
     s.time = find_all(content, b"__TIME__").next().is_some();
     s.date = find_all(content, b"__DATE__").next().is_some();
     for pos in find_all(content, b"__has_include") {
@@ -271,19 +284,21 @@ fn probes(set: &IncludeSet) -> Vec<(String, bool)> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     for f in set.files.iter().skip(1) {
-        let Some((k, rel)) = set.search_dirs.iter().enumerate().find_map(|(k, d)| {
+        // Every search dir the header lies under is a way it may have been found
+        // (`-Iinc -Iinc/sub`: `inc/sub/foo.h` is `sub/foo.h` or `foo.h`).
+        let found_as = set.search_dirs.iter().enumerate().filter_map(|(k, d)| {
             f.path
                 .strip_prefix(d.as_str())
                 .and_then(|r| r.strip_prefix('/'))
                 .map(|r| (k, r))
-        }) else {
-            continue;
-        };
+        });
         let own = &f.path;
-        for c in set.search_dirs[..k].iter().chain(includer_dirs.iter()) {
-            let cand = format!("{c}/{rel}");
-            if &cand != own && seen.insert(cand.clone()) {
-                out.push(cand);
+        for (k, rel) in found_as {
+            for c in set.search_dirs[..k].iter().chain(includer_dirs.iter()) {
+                let cand = format!("{c}/{rel}");
+                if &cand != own && seen.insert(cand.clone()) {
+                    out.push(cand);
+                }
             }
         }
     }
@@ -356,6 +371,7 @@ pub fn record(
         timestamp: false,
         env: Vec::new(),
         absent: Vec::new(),
+        file_macro_cwd: None,
     };
     let mut names = BTreeSet::new();
     for f in files {
@@ -375,9 +391,14 @@ pub fn record(
             return Err(NotRecordable::ComputedHasInclude(f.clone()));
         }
         if s.date {
-            set.date = Some(current_date());
+            set.date = Some(date_at(start));
         }
         set.timestamp |= s.timestamp;
+        if s.file && !bases.is_empty() {
+            // Base-dir keys are path-independent, but `__FILE__` names this checkout:
+            // only the same working directory (hence the same absolute paths) may hit.
+            set.file_macro_cwd = Some(cwd.to_string_lossy().into_owned());
+        }
         names.extend(s.has_include);
         if c_tokens && set.files.is_empty() {
             // gcc may replace the source's first #include by a `.gch` found beside the
@@ -397,9 +418,14 @@ pub fn record(
     set.has_include = names.into_iter().collect();
     let all = probes(&set);
     for (p, _) in &all {
-        if cwd.join(p).exists() {
+        if let Some((_, mtime, ctime)) = stat_ns(&cwd.join(p)) {
             if p.ends_with(".gch") {
                 return Err(NotRecordable::PrecompiledHeader(p.clone()));
+            }
+            // Created during the compile: it may have appeared after the compiler's
+            // lookup, so "present" would not describe what the compiler saw.
+            if mtime >= start || ctime >= start {
+                return Err(NotRecordable::ModifiedDuringCompile(p.clone()));
             }
             set.has_include_present.push(p.clone());
         }
@@ -449,6 +475,9 @@ pub fn set_key(manifest_key: &Key, set: &IncludeSet) -> Key {
     for p in &set.absent {
         h.str("absent", p);
     }
+    if let Some(c) = &set.file_macro_cwd {
+        h.str("file-macro-cwd", c);
+    }
     h.finish()
 }
 
@@ -468,6 +497,13 @@ pub fn still_valid(set: &IncludeSet, cwd: &Path, bases: &[PathBuf]) -> bool {
         }
     }
     if set.absent.iter().any(|p| cwd.join(p).exists()) {
+        return false;
+    }
+    if set
+        .file_macro_cwd
+        .as_deref()
+        .is_some_and(|c| Path::new(c) != cwd)
+    {
         return false;
     }
     for f in &set.files {
@@ -603,6 +639,7 @@ mod tests {
             timestamp: false,
             env: vec![],
             absent: vec![],
+            file_macro_cwd: None,
         };
         let mut m = Manifest::default();
         for i in 0..150 {

@@ -287,8 +287,12 @@ pub fn parse(
             "-gsplit-dwarf" => split_dwarf = true,
             "-g0" | "-ggdb0" => debug = false,
             "-frecord-gcc-switches" => record_switches = true,
-            "-grecord-gcc-switches" | "-grecord-command-line" => records_command_line = true,
-            "-gno-record-gcc-switches" | "-gno-record-command-line" => records_command_line = false,
+            "-grecord-gcc-switches" | "-grecord-command-line" | "-frecord-command-line" => {
+                records_command_line = true
+            }
+            "-gno-record-gcc-switches"
+            | "-gno-record-command-line"
+            | "-fno-record-command-line" => records_command_line = false,
             "-fstack-usage" => stack_usage = true,
             "-fcallgraph-info" => callgraph_info = true,
             "-fdiagnostics-color"

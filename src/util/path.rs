@@ -71,8 +71,13 @@ pub fn rewrite_arg(arg: &OsStr, cwd: &Path, bases: &[PathBuf]) -> OsString {
     let prefix_ok = prefix.is_empty()
         || (prefix.starts_with('-') && !prefix.contains(','))
         || prefix.ends_with('=');
+    // `-fdebug-prefix-map=OLD=NEW`: only OLD is a path of this checkout.
+    let (path, tail) = match path.split_once('=') {
+        Some((p, t)) => (p, format!("={t}")),
+        None => (path, String::new()),
+    };
     match relativize(path, cwd, bases) {
-        Some(rel) if prefix_ok => OsString::from(format!("{prefix}{rel}")),
+        Some(rel) if prefix_ok => OsString::from(format!("{prefix}{rel}{tail}")),
         _ => arg.to_os_string(),
     }
 }
@@ -202,6 +207,10 @@ mod tests {
         assert_eq!(r("-I/usr/include"), "-I/usr/include");
         assert_eq!(r("-Wl,/home/u/x"), "-Wl,/home/u/x");
         assert_eq!(r("-O2"), "-O2");
+        assert_eq!(
+            r("-fdebug-prefix-map=/home/u/p1=/src"),
+            "-fdebug-prefix-map=..=/src"
+        );
     }
 
     #[test]

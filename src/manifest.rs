@@ -482,7 +482,12 @@ pub fn set_key(manifest_key: &Key, set: &IncludeSet) -> Key {
 }
 
 /// Does `set` still describe what the compiler would read now?
-pub fn still_valid(set: &IncludeSet, cwd: &Path, bases: &[PathBuf]) -> bool {
+pub fn still_valid(
+    set: &IncludeSet,
+    cwd: &Path,
+    bases: &[PathBuf],
+    digest_cache: Option<&Path>,
+) -> bool {
     if let Some(d) = &set.date {
         if *d != current_date() {
             return false;
@@ -518,9 +523,14 @@ pub fn still_valid(set: &IncludeSet, cwd: &Path, bases: &[PathBuf]) -> bool {
         let trusted =
             same_stat && f.mtime < set.recorded - RACY_NS && f.ctime < set.recorded - RACY_NS;
         if !trusted {
-            match std::fs::read(&full) {
-                Ok(c) if digest(&c).hex() == f.digest => {}
-                _ => return false,
+            // Through the shared digest cache when there is one: a touched header is
+            // hashed once, not once per manifest and per hit.
+            let d = match digest_cache {
+                Some(dir) => crate::digest_cache::digest_file(dir, &full).ok(),
+                None => std::fs::read(&full).ok().map(|c| digest(&c)),
+            };
+            if d.map(|d| d.hex()).as_deref() != Some(f.digest.as_str()) {
+                return false;
             }
         }
     }
@@ -676,21 +686,21 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert!(still_valid(&set, &d, &[]));
+        assert!(still_valid(&set, &d, &[], None));
         // An unrelated new file in inc1 is fine.
         std::fs::write(d.join("inc1/other.h"), "").unwrap();
-        assert!(still_valid(&set, &d, &[]));
+        assert!(still_valid(&set, &d, &[], None));
         std::fs::write(d.join("inc1/foo.h"), "int y;\n").unwrap();
-        assert!(!still_valid(&set, &d, &[]));
+        assert!(!still_valid(&set, &d, &[], None));
         std::fs::remove_file(d.join("inc1/foo.h")).unwrap();
-        assert!(still_valid(&set, &d, &[]));
+        assert!(still_valid(&set, &d, &[], None));
         // Beside the source, for quoted includes.
         std::fs::write(d.join("src/foo.h"), "int z;\n").unwrap();
-        assert!(!still_valid(&set, &d, &[]));
+        assert!(!still_valid(&set, &d, &[], None));
         std::fs::remove_file(d.join("src/foo.h")).unwrap();
         // Content change of a recorded file.
         std::fs::write(d.join("inc2/foo.h"), "int q;\n").unwrap();
-        assert!(!still_valid(&set, &d, &[]));
+        assert!(!still_valid(&set, &d, &[], None));
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -223,7 +223,7 @@ fn direct_lookup(
     language: Language,
 ) -> Option<Done> {
     for set in &manifest.sets {
-        if !manifest::still_valid(set, &ctx.cwd, &ctx.cfg.basedirs) {
+        if !manifest::still_valid(set, &ctx.cwd, &ctx.cfg.basedirs, Some(&ctx.cfg.dir)) {
             continue;
         }
         let key = Key::from_hex(&set.result)?;

@@ -82,6 +82,9 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         }
     };
     crate::logging::init(cfg.log_level, cfg.error_log.clone(), &cfg.dir);
+    for w in &cfg.warnings {
+        log::warn!("{w}");
+    }
     let req = if masquerade {
         Request {
             compiler: OsString::from(&argv0),
@@ -118,6 +121,9 @@ fn maintenance(argv: Vec<OsString>) -> i32 {
         }
     };
     crate::logging::init(cfg.log_level, cfg.error_log.clone(), &cfg.dir);
+    for w in &cfg.warnings {
+        log::warn!("{w}");
+    }
     let store = LocalStore::new(&cfg.dir, cfg.cache_size);
     let mut status = 0;
     let mut report = |what: &str, r: Result<(), crate::error::Fault>| {

@@ -152,6 +152,8 @@ pub struct Config {
     pub config_file: PathBuf,
     /// Raw value and origin of every setting, for `--show-config`.
     pub shown: Vec<(String, String, Origin)>,
+    /// Problems worth a log line once logging is set up (unknown config keys...).
+    pub warnings: Vec<String>,
 }
 
 /// Reads the environment through a closure so that tests can supply their own.
@@ -167,7 +169,7 @@ pub fn load_from(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Config, Fatal
             .join("cachepot")
             .join("config.toml"),
     };
-    let file_values = read_config_file(&config_file)?;
+    let (file_values, warnings) = read_config_file(&config_file)?;
 
     let mut raw: BTreeMap<&'static str, (String, Origin)> = BTreeMap::new();
     for s in SETTINGS {
@@ -285,6 +287,7 @@ pub fn load_from(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Config, Fatal
         compression_level,
         config_file,
         shown,
+        warnings,
     })
 }
 
@@ -316,10 +319,13 @@ fn unsafe_uid() -> u32 {
 }
 
 /// Read the TOML file into key -> textual value. A missing file is an empty config.
-fn read_config_file(path: &Path) -> Result<BTreeMap<String, String>, Fatal> {
+type FileValues = (BTreeMap<String, String>, Vec<String>);
+
+/// The file's settings as text, and warnings about keys it ignored.
+fn read_config_file(path: &Path) -> Result<FileValues, Fatal> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
         Err(e) => {
             return Err(Fatal(format!(
                 "cachepot: cannot read config file {}: {e}",
@@ -335,9 +341,10 @@ fn read_config_file(path: &Path) -> Result<BTreeMap<String, String>, Fatal> {
         ))
     })?;
     let mut out = BTreeMap::new();
+    let mut unknown = Vec::new();
     for (k, v) in table {
         if SETTINGS.iter().all(|s| s.key != k) {
-            log::warn!("unknown key '{k}' in {} ignored", path.display());
+            unknown.push(format!("unknown key '{k}' in {} ignored", path.display()));
             continue;
         }
         let text = match v {
@@ -369,7 +376,7 @@ fn read_config_file(path: &Path) -> Result<BTreeMap<String, String>, Fatal> {
         };
         out.insert(k, text);
     }
-    Ok(out)
+    Ok((out, unknown))
 }
 
 /// `1/true/yes/on` and `0/false/no/off`, any case.

@@ -126,6 +126,12 @@ const SETTINGS: &[Setting] = &[
         help: "shared secret authenticating cache entries",
     },
     Setting {
+        key: "hard_link",
+        kind: Kind::Switch,
+        default: Some("false"),
+        help: "restore objects as hard links to an uncompressed copy in the cache (never modify objects in place)",
+    },
+    Setting {
         key: "compression_level",
         kind: Kind::Level0to19,
         default: Some("1"),
@@ -148,6 +154,7 @@ pub struct Config {
     pub prefix_command: Option<Vec<String>>,
     pub hmac_key: Option<Vec<u8>>,
     pub compression_level: i32,
+    pub hard_link: bool,
     /// The config file consulted (it may not exist).
     pub config_file: PathBuf,
     /// Raw value and origin of every setting, for `--show-config`.
@@ -285,6 +292,7 @@ pub fn load_from(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Config, Fatal
         prefix_command,
         hmac_key: get("hmac_key").map(|(v, _)| v.as_bytes().to_vec()),
         compression_level,
+        hard_link: switch("hard_link")?,
         config_file,
         shown,
         warnings,

@@ -549,3 +549,36 @@ fn cache_dir_is_tagged_and_owner_only() {
         "cache.location must be the cache dir: {v}"
     );
 }
+
+/// CACHEPOT_HARD_LINK=1: a hit makes the object a hard link to the cache's read-only
+/// copy; a later miss compiling to the same path must not write through that link.
+#[test]
+fn hard_link_restores_and_a_later_miss_does_not_corrupt_the_cache() {
+    require!("gcc");
+    use std::os::unix::fs::MetadataExt;
+    let mut s = Sandbox::new();
+    s.set_env("CACHEPOT_HARD_LINK", "1");
+    s.write("a.c", "int f(void) { return 1; }\n");
+    let args = ["-c", "a.c", "-o", "a.o"];
+    s.compile("gcc", &args);
+    s.remove("a.o");
+    s.compile("gcc", &args);
+    assert_eq!(s.stat("cache_hits"), 1);
+    let linked = std::fs::metadata(s.path("a.o")).unwrap();
+    assert!(
+        linked.nlink() >= 2,
+        "the hit's object is a hard link into the cache"
+    );
+    let first = s.read("a.o");
+    // A different source compiled to the same output: a miss that must not write into
+    // the linked inode.
+    s.write("a.c", "int f(void) { return 2; }\n");
+    s.compile("gcc", &args);
+    s.write("a.c", "int f(void) { return 1; }\n");
+    s.remove("a.o");
+    s.compile("gcc", &args);
+    assert_eq!(s.read("a.o"), first, "the cached copy is intact");
+    let bare = s.bare("gcc", &["-c", "a.c", "-o", "bare.o"]);
+    s.assert_success(&bare, "bare");
+    assert_eq!(s.read("bare.o"), first);
+}

@@ -389,7 +389,7 @@ fn from_cache(ctx: &mut Ctx, parsed: &Parsed, key: &Key) -> Option<i32> {
             return None;
         }
     };
-    match restore(ctx, parsed, &files) {
+    match restore(ctx, parsed, &files, key) {
         Ok(()) => {
             let get = |k: FileKind| {
                 files
@@ -412,7 +412,12 @@ fn from_cache(ctx: &mut Ctx, parsed: &Parsed, key: &Key) -> Option<i32> {
 }
 
 /// Write every output of the current command line from an entry's files.
-fn restore(ctx: &Ctx, parsed: &Parsed, files: &[(FileKind, Vec<u8>)]) -> Result<(), Fault> {
+fn restore(
+    ctx: &Ctx,
+    parsed: &Parsed,
+    files: &[(FileKind, Vec<u8>)],
+    key: &Key,
+) -> Result<(), Fault> {
     let find = |k: FileKind| files.iter().find(|(kind, _)| *kind == k).map(|(_, d)| d);
     let hint = find(FileKind::ObjectPathHint)
         .map(|h| String::from_utf8_lossy(&dep_from_portable(h, &ctx.cwd)).into_owned());
@@ -425,9 +430,12 @@ fn restore(ctx: &Ctx, parsed: &Parsed, files: &[(FileKind, Vec<u8>)]) -> Result<
             ));
         }
     }
-    for out in &parsed.outputs {
+    for (i, out) in parsed.outputs.iter().enumerate() {
         let Some(data) = find(out.kind) else { continue };
         let dest = ctx.cwd.join(&out.path);
+        if i == 0 && ctx.cfg.hard_link && link_raw(ctx, key, data.len(), &dest) {
+            continue;
+        }
         let retargeted;
         let data = match (&parsed.dep_file, out.kind, &hint) {
             (Some(dep), FileKind::DepFile, Some(old)) => {
@@ -467,6 +475,36 @@ fn key_path(ctx: &Ctx, parsed: &Parsed, arg: &OsStr) -> Vec<u8> {
         .to_vec()
 }
 
+/// CACHEPOT_HARD_LINK: make `dest` a hard link to the cache's uncompressed copy of the main
+/// output (linked beside `dest`, then renamed over it: never a partial file). False when
+/// there is no usable copy; the caller then writes the bytes from the entry.
+fn link_raw(ctx: &Ctx, key: &Key, len: usize, dest: &Path) -> bool {
+    let raw = ctx.store.raw_path(key);
+    // The copy is read-only and never touched after it is made: a size or mode change
+    // means someone wrote to a linked object in place, so it is not trusted.
+    match std::fs::metadata(&raw) {
+        Ok(m) if m.len() == len as u64 && m.mode() & 0o222 == 0 => {}
+        Ok(_) => {
+            let _ = std::fs::remove_file(&raw);
+            return false;
+        }
+        Err(_) => return false,
+    }
+    let tmp = crate::util::fs::temp_path_beside(dest);
+    match std::fs::hard_link(&raw, &tmp).and_then(|_| std::fs::rename(&tmp, dest)) {
+        Ok(()) => true,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            log::debug!(
+                "hard link {} -> {}: {e}; copying instead",
+                raw.display(),
+                dest.display()
+            );
+            false
+        }
+    }
+}
+
 /// Put the current relocatable directory (rustc's out-dir) back into stored text.
 fn unmark(ctx: &Ctx, parsed: &Parsed, data: &[u8]) -> Vec<u8> {
     match &parsed.relocatable_dir {
@@ -500,6 +538,16 @@ fn compile(
         .iter()
         .map(|o| stamp(&ctx.cwd.join(&o.path)))
         .collect();
+    if ctx.cfg.hard_link {
+        // An output that is a hard link into the cache must not be overwritten in place
+        // by the compiler: unlink it first.
+        for o in &parsed.outputs {
+            let p = ctx.cwd.join(&o.path);
+            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.nlink() > 1) {
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+    }
     let prefix = ctx.cfg.prefix_command.as_deref();
     let mut args = parsed.compile_args.clone();
     args.extend(extra.iter().cloned());
@@ -559,6 +607,14 @@ fn seal_result(
     stdout: Vec<u8>,
     stderr: Vec<u8>,
 ) -> Vec<u8> {
+    if ctx.cfg.hard_link {
+        let main = parsed.outputs.first().map(|o| o.kind);
+        if let Some((_, data)) = files.iter().find(|(k, _)| Some(*k) == main) {
+            if let Err(f) = ctx.store.put_raw(key, data) {
+                log::warn!("cache fault: {f}");
+            }
+        }
+    }
     files.push((FileKind::Stdout, stdout));
     files.push((FileKind::Stderr, stderr));
     files.push((

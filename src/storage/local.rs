@@ -65,9 +65,15 @@ fn hex_digit(n: u8) -> char {
     char::from_digit(n as u32, 16).expect("n < 16")
 }
 
+/// Entry files: the 64-hex key, or the key plus `.obj` (an uncompressed object kept for
+/// hard-link restores, CACHEPOT_HARD_LINK). Both count in the size bound and are evicted
+/// by age alike.
 fn is_entry_name(name: &str) -> bool {
-    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+    let hex = name.strip_suffix(RAW_SUFFIX).unwrap_or(name);
+    hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
 }
+
+const RAW_SUFFIX: &str = ".obj";
 
 impl LocalStore {
     pub fn new(dir: &Path, max_size: u64) -> LocalStore {
@@ -90,6 +96,47 @@ impl LocalStore {
     pub fn entry_path(&self, key: &Key) -> PathBuf {
         let hex = key.hex();
         self.v1.join(&hex[0..1]).join(&hex[1..2]).join(hex)
+    }
+
+    /// Where the uncompressed object of `key` is kept for hard-link restores.
+    pub fn raw_path(&self, key: &Key) -> PathBuf {
+        let mut p = self.entry_path(key).into_os_string();
+        p.push(RAW_SUFFIX);
+        PathBuf::from(p)
+    }
+
+    /// Keep an uncompressed, read-only copy of an object for hard-link restores.
+    pub fn put_raw(&self, key: &Key, data: &[u8]) -> Result<(), Fault> {
+        let shard = Self::shard_of(key);
+        let dest = self.raw_path(key);
+        let leaf = dest.parent().expect("entry paths have a parent");
+        self.ensure_shard(shard)?;
+        create_dir_all_private(leaf).map_err(|e| Fault::io("write", leaf, &e))?;
+        let tmp = temp_path_beside(&dest);
+        let written = create_private(&tmp).and_then(|mut f| {
+            f.write_all(data)?;
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(fs::Permissions::from_mode(0o444))
+        });
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(Fault::io("write", &tmp, &e));
+        }
+        let _lock = self.lock(shard)?;
+        let old = fs::metadata(&dest).ok().map(|m| m.len());
+        if let Err(e) = fs::rename(&tmp, &dest) {
+            let _ = fs::remove_file(&tmp);
+            return Err(Fault::io("write", &dest, &e));
+        }
+        let mut c = self.read_counters(shard);
+        c.add_signed(stats::SIZE, data.len() as i64 - old.unwrap_or(0) as i64);
+        if old.is_none() {
+            c.incr(stats::ENTRIES);
+        }
+        if c.get(stats::SIZE) > self.share() {
+            self.evict_locked(shard, (self.share() as f64 * EVICT_TO) as u64, &mut c);
+        }
+        self.write_counters(shard, &c)
     }
 
     fn share(&self) -> u64 {

@@ -38,6 +38,7 @@ enum Kind {
     Level,
     Text,
     Secret,
+    Seconds,
     Level0to19,
 }
 
@@ -50,6 +51,7 @@ impl Kind {
             Kind::PathList => "one or more absolute paths separated by ':'",
             Kind::Level => "one of off, error, warn, info, debug, trace",
             Kind::Text | Kind::Secret => "a string",
+            Kind::Seconds => "a number of seconds such as 2 or 0.5",
             Kind::Level0to19 => "an integer from 1 to 19",
         }
     }
@@ -132,6 +134,54 @@ const SETTINGS: &[Setting] = &[
         help: "restore objects as hard links to an uncompressed copy in the cache (never modify objects in place)",
     },
     Setting {
+        key: "redis",
+        kind: Kind::Text,
+        default: None,
+        help: "Redis remote cache: redis://[:password@]host:port[/db] (rediss:// for TLS)",
+    },
+    Setting {
+        key: "memcached",
+        kind: Kind::Text,
+        default: None,
+        help: "Memcached remote cache: tcp://host:port (several separated by commas)",
+    },
+    Setting {
+        key: "webdav_endpoint",
+        kind: Kind::Text,
+        default: None,
+        help: "WebDAV/HTTP remote cache (GET/PUT), e.g. http://host:8080/cache/",
+    },
+    Setting {
+        key: "webdav_username",
+        kind: Kind::Text,
+        default: None,
+        help: "WebDAV basic-auth user",
+    },
+    Setting {
+        key: "webdav_password",
+        kind: Kind::Secret,
+        default: None,
+        help: "WebDAV basic-auth password",
+    },
+    Setting {
+        key: "webdav_token",
+        kind: Kind::Secret,
+        default: None,
+        help: "WebDAV bearer token",
+    },
+    Setting {
+        key: "remote_read_only",
+        kind: Kind::Switch,
+        default: Some("false"),
+        help: "read from the remote caches, never write to them",
+    },
+    Setting {
+        key: "remote_timeout",
+        kind: Kind::Seconds,
+        default: Some("2"),
+        help: "connect timeout for remote caches, in seconds (requests get 5x)",
+    },
+    Setting {
         key: "compression_level",
         kind: Kind::Level0to19,
         default: Some("1"),
@@ -155,6 +205,14 @@ pub struct Config {
     pub hmac_key: Option<Vec<u8>>,
     pub compression_level: i32,
     pub hard_link: bool,
+    pub redis: Option<String>,
+    pub memcached: Option<String>,
+    pub webdav_endpoint: Option<String>,
+    pub webdav_username: Option<String>,
+    pub webdav_password: Option<String>,
+    pub webdav_token: Option<String>,
+    pub remote_read_only: bool,
+    pub remote_timeout: std::time::Duration,
     /// The config file consulted (it may not exist).
     pub config_file: PathBuf,
     /// Raw value and origin of every setting, for `--show-config`.
@@ -205,7 +263,10 @@ pub fn load_from(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Config, Fatal
     let mut shown = Vec::new();
     for s in SETTINGS {
         if let Some((v, o)) = get(s.key) {
-            let v = if matches!(s.kind, Kind::Secret) {
+            let v = if s.key == "redis" {
+                // Show where it points, not the password in it.
+                crate::storage::remote::redis::mask_url(v)
+            } else if matches!(s.kind, Kind::Secret) {
                 "********".to_string()
             } else {
                 v.to_string()
@@ -273,6 +334,15 @@ pub fn load_from(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Config, Fatal
             }
         }
     };
+    let text = |key: &str| get(key).map(|(v, _)| v.to_string());
+    let (v, o) = get("remote_timeout").expect("has default");
+    let remote_timeout = v
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 3600.0)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| bad("remote_timeout", o, v))?;
     let (v, o) = get("compression_level").expect("has default");
     let compression_level = v
         .parse::<i32>()
@@ -293,6 +363,14 @@ pub fn load_from(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Config, Fatal
         hmac_key: get("hmac_key").map(|(v, _)| v.as_bytes().to_vec()),
         compression_level,
         hard_link: switch("hard_link")?,
+        redis: text("redis"),
+        memcached: text("memcached"),
+        webdav_endpoint: text("webdav_endpoint"),
+        webdav_username: text("webdav_username"),
+        webdav_password: text("webdav_password"),
+        webdav_token: text("webdav_token"),
+        remote_read_only: switch("remote_read_only")?,
+        remote_timeout,
         config_file,
         shown,
         warnings,

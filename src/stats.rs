@@ -137,6 +137,10 @@ pub fn to_json(c: &Counters, info: &CacheInfo) -> Value {
             "misses_by_language": map_value(c.with_prefix("miss:")),
             "non_cacheable_reasons": map_value(c.with_prefix("reason:")),
             "cache_errors_by_kind": map_value(c.with_prefix("error:")),
+            "remote_hits": c.get("remote_hits"),
+            "remote_errors": c.get("remote_errors"),
+            "remote_writes": c.get("remote_writes"),
+            "remote_latency_ms": c.get("remote_latency_ms"),
             "direct_hits": c.get(DIRECT_HITS),
             "preprocessed_hits": c.get(PREPROCESSED_HITS),
         },
@@ -165,6 +169,16 @@ pub fn to_human(c: &Counters, info: &CacheInfo) -> String {
     row("  preprocessed", c.get(PREPROCESSED_HITS).to_string());
     for (lang, n) in c.with_prefix("hit:") {
         row(&format!("  hits ({lang})"), n.to_string());
+    }
+    for (key, label) in [
+        ("remote_hits", "  from a remote"),
+        ("remote_writes", "Remote writes"),
+        ("remote_errors", "Remote errors"),
+        ("remote_latency_ms", "Remote time (ms)"),
+    ] {
+        if c.get(key) > 0 {
+            row(label, c.get(key).to_string());
+        }
     }
     row("Cache misses", misses.to_string());
     for (lang, n) in c.with_prefix("miss:") {

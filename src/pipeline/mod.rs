@@ -73,6 +73,8 @@ enum Outcome {
 struct Ctx<'a> {
     cfg: &'a Config,
     store: LocalStore,
+    /// Second-level caches, asked after a local miss and written after a compile.
+    remotes: Vec<Box<dyn Storage>>,
     cwd: PathBuf,
     delta: Counters,
 }
@@ -108,9 +110,17 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
             return crate::error::EXIT_FATAL;
         }
     };
+    let remotes = match crate::storage::remote::from_config(cfg) {
+        Ok(r) => r,
+        Err(Fatal(msg)) => {
+            eprintln!("{msg}");
+            return crate::error::EXIT_FATAL;
+        }
+    };
     let mut ctx = Ctx {
         cfg,
         store: LocalStore::new(&cfg.dir, cfg.cache_size),
+        remotes,
         cwd,
         delta: Counters::default(),
     };
@@ -187,6 +197,9 @@ fn finish(mut ctx: Ctx, outcome: Outcome, key: Option<Key>, entry: Option<Vec<u8
     let shard = key
         .map(|k| LocalStore::shard_of(&k))
         .unwrap_or((std::process::id() % 16) as u8);
+    if let (Some(k), Some(e)) = (&key, &entry) {
+        push(&mut ctx, k, e);
+    }
     let result = match (key, entry) {
         (Some(k), Some(e)) => ctx.store.put_with_stats(&k, &e, &ctx.delta).or_else(|f| {
             // After a lock timeout, waiting on the same lock again would double the stall.
@@ -245,13 +258,8 @@ fn direct_lookup(
 }
 
 fn load_manifest(ctx: &mut Ctx, mkey: &Key) -> Manifest {
-    let bytes = match ctx.store.get(mkey) {
-        Ok(Some(b)) => b,
-        Ok(None) => return Manifest::default(),
-        Err(f) => {
-            ctx.fault(f);
-            return Manifest::default();
-        }
+    let Some((bytes, _)) = fetch(ctx, mkey) else {
+        return Manifest::default();
     };
     match ctx
         .sealer()
@@ -280,6 +288,70 @@ fn store_manifest(ctx: &mut Ctx, mkey: &Key, manifest: &Manifest) {
     if let Err(f) = ctx.store.put(mkey, &entry) {
         ctx.fault(f);
     }
+    push(ctx, mkey, &entry);
+}
+
+/// An entry from the local cache, else from the first remote that has it (then also
+/// written to the local cache). The bool says it came from a remote. The caller verifies.
+fn fetch(ctx: &mut Ctx, key: &Key) -> Option<(Vec<u8>, bool)> {
+    match ctx.store.get(key) {
+        Ok(Some(b)) => return Some((b, false)),
+        Ok(None) => log::debug!("local: no entry {}", key.hex()),
+        Err(f) => ctx.fault(f),
+    }
+    for i in 0..ctx.remotes.len() {
+        let name = ctx.remotes[i].name().to_string();
+        if crate::storage::remote::skipped(&ctx.cfg.dir, &name) {
+            continue;
+        }
+        let t = std::time::Instant::now();
+        let got = ctx.remotes[i].get(key);
+        ctx.delta
+            .add("remote_latency_ms", t.elapsed().as_millis() as u64);
+        match got {
+            Ok(Some(b)) => {
+                if let Err(f) = ctx.store.put(key, &b) {
+                    ctx.fault(f);
+                }
+                return Some((b, true));
+            }
+            Ok(None) => log::debug!("{name}: no entry {}", key.hex()),
+            Err(f) => remote_failed(ctx, &name, f),
+        }
+    }
+    None
+}
+
+/// Write an entry to every remote (unless read-only); failures are faults, not errors.
+fn push(ctx: &mut Ctx, key: &Key, entry: &[u8]) {
+    if ctx.cfg.remote_read_only {
+        return;
+    }
+    for i in 0..ctx.remotes.len() {
+        let name = ctx.remotes[i].name().to_string();
+        if crate::storage::remote::skipped(&ctx.cfg.dir, &name) {
+            continue;
+        }
+        let t = std::time::Instant::now();
+        let r = ctx.remotes[i].put(key, entry);
+        ctx.delta
+            .add("remote_latency_ms", t.elapsed().as_millis() as u64);
+        match r {
+            Ok(()) => ctx.delta.incr("remote_writes"),
+            Err(f) => remote_failed(ctx, &name, f),
+        }
+    }
+}
+
+/// A remote request failed: count it, and skip that remote for a while (on disk, so the
+/// next invocations do not each pay the timeout).
+fn remote_failed(ctx: &mut Ctx, name: &str, f: Fault) {
+    log::warn!(
+        "remote {name} failed, skipping it for {:?}: {f}",
+        crate::storage::remote::BACKOFF
+    );
+    ctx.delta.incr("remote_errors");
+    crate::storage::remote::mark_down(&ctx.cfg.dir, name);
 }
 
 /// The ingredients shared by the result key and the manifest key: everything but the
@@ -360,17 +432,7 @@ fn cpu_description() -> String {
 /// Look up, verify and restore an entry. `Some(exit code)` on a hit; a bad entry is a
 /// fault, removed, and the caller compiles.
 fn from_cache(ctx: &mut Ctx, parsed: &Parsed, key: &Key) -> Option<i32> {
-    let bytes = match ctx.store.get(key) {
-        Ok(Some(b)) => b,
-        Ok(None) => {
-            log::debug!("{}: no entry {}", ctx.store.name(), key.hex());
-            return None;
-        }
-        Err(f) => {
-            ctx.fault(f);
-            return None;
-        }
-    };
+    let (bytes, remote) = fetch(ctx, key)?;
     let files = match ctx
         .sealer()
         .open(EntryKind::Result, key, &bytes)
@@ -402,6 +464,9 @@ fn from_cache(ctx: &mut Ctx, parsed: &Parsed, key: &Key) -> Option<i32> {
                 &unmark(ctx, parsed, get(FileKind::Stdout)),
                 &unmark(ctx, parsed, get(FileKind::Stderr)),
             );
+            if remote {
+                ctx.delta.incr("remote_hits");
+            }
             Some(0)
         }
         Err(f) => {

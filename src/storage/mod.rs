@@ -1,9 +1,10 @@
 //! Where entries live. [`Storage`] is the whole interface a backend implements: three
 //! blocking methods, no policy and no statistics. The local disk cache ([`local`]) is
 //! always the first level and also owns size bounds, eviction and the statistics files;
-//! remote backends (later) are one file each behind the same trait.
+//! remote backends are one file each under `remote/` behind the same trait.
 
 pub mod local;
+pub mod remote;
 
 use crate::error::Fault;
 use crate::hash::Key;

@@ -111,10 +111,24 @@ install_c_toolchains() {
 }
 
 # ---------------------------------------------------------------------------
-# SERVICE GROUPS (to be added by later issues), one function each, e.g.:
-#   install_redis      redis-server, redis-tools        (apt)
-#   install_memcached  memcached                        (apt)
-#   install_webdav     nginx                            (apt)
+# Remote-storage servers for tests/remote.rs, which starts and stops them itself
+# on 127.0.0.1 (see shared/services.md): Redis (server + redis-cli), Memcached,
+# and nginx, whose http_dav_module is built into Debian's `nginx` package.
+# They live in /usr/sbin on Debian, which is not on every user's PATH, so the
+# check looks there too: a second run must not reinstall them.
+install_remote_servers() {
+  local saved_path=$PATH
+  PATH="$PATH:/usr/sbin:/usr/local/sbin"
+  apt_ensure \
+    'redis-server=redis-server' \
+    'redis-cli=redis-tools' \
+    'memcached=memcached' \
+    'nginx=nginx'
+  PATH=$saved_path
+}
+
+# ---------------------------------------------------------------------------
+# MORE SERVICE GROUPS (to be added by later issues), one function each, e.g.:
 #   install_distcc     distcc                           (apt)
 #   install_py_tools   Python venv with moto[server], gcp-storage-emulator (pip)
 #   install_azurite    azurite (npm)
@@ -124,7 +138,8 @@ install_c_toolchains() {
 main() {
   local t0=$SECONDS
   install_c_toolchains
-  # (service groups go here)
+  install_remote_servers
+  # (more service groups go here)
   log "all test dependencies present ($((SECONDS - t0)) s)"
 }
 

@@ -179,7 +179,7 @@ const SETTINGS: &[Setting] = &[
         key: "remote_timeout",
         kind: Kind::Seconds,
         default: Some("2"),
-        help: "connect timeout for remote caches, in seconds (requests get 5x)",
+        help: "timeout for remote caches in seconds: connecting, and each read or write",
     },
     Setting {
         key: "compression_level",

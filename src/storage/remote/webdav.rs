@@ -1,6 +1,6 @@
 //! WebDAV / plain HTTP caches (nginx `dav_methods PUT`, bazel-remote, ccache's HTTP
 //! layout): `GET` and `PUT <endpoint><2 hex>/<64 hex>`, with basic or bearer auth.
-//! ureq with rustls (no OpenSSL), blocking, with connect and request timeouts.
+//! ureq with rustls (no OpenSSL), blocking, with connect, read and write timeouts.
 
 use crate::config::Config;
 use crate::error::Fault;
@@ -80,11 +80,12 @@ impl WebDav {
         } else {
             format!("{url}/")
         };
-        // Request timeout: generous for a multi-MB body, bounded by the connect timeout
-        // scaled, so a stalled server cannot hang a build.
+        // Each socket read and write is bounded (not the whole request): a server that
+        // stalls costs one timeout, while a large upload that keeps moving completes.
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(timeout)
-            .timeout(timeout * 5)
+            .timeout_read(timeout)
+            .timeout_write(timeout)
             .build();
         Ok(WebDav { base, auth, agent })
     }

@@ -1,0 +1,1623 @@
+//! Remote storage against real servers on 127.0.0.1: Redis, Memcached and nginx WebDAV,
+//! each started by the test itself on a free port in a temporary directory and killed
+//! when the test ends (see `Server`). Recipes: shared/services.md sections 1, 2 and 6;
+//! scripts/setup.sh installs the servers.
+//!
+//! What is checked, for every backend:
+//! - machine A (own cache dir) compiles N sources: misses, each entry written to the
+//!   server (the server's keys are exactly A's local entry names); machine B (empty cache
+//!   dir) compiles the same sources: all remote hits with objects byte-identical to the
+//!   bare compiler's; a third run on B is a local hit;
+//! - CACHEPOT_REMOTE_READ_ONLY=1 reads but stores nothing;
+//! - a corrupt, truncated or swapped value on the server is a miss (cache_errors), the
+//!   build is correct, and the miss rewrites a good value;
+//! - a dead remote (nothing listening, or the server stopped between two builds, or a
+//!   server that accepts and never answers) never fails a build, is counted in
+//!   remote_errors, is skipped afterwards through the `remote-health` marker, and costs
+//!   at most a few seconds over a 30-file build;
+//! - credentials (redis password + db, WebDAV basic and bearer) work, wrong ones are a
+//!   counted fault, and secrets appear neither in --show-config nor in the log;
+//! - URLs that do not parse are configuration errors (exit 2, one line naming the setting).
+//!
+//! Never an address other than 127.0.0.1. A missing server binary is a loud skip outside
+//! CI and a failure under CI (env `CI` set), like the other tools in `common`.
+
+#[macro_use]
+mod common;
+
+use common::*;
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const LOCALHOST: &str = "127.0.0.1";
+/// Sources per machine in the round trips.
+const N: usize = 5;
+/// Sources of the dead-remote timing builds.
+const TIMING_FILES: usize = 30;
+/// How much longer a build with a dead remote may take than one with no remote.
+const DEAD_REMOTE_SLACK: Duration = Duration::from_secs(5);
+/// Any single cachepot invocation taking longer than this is a hang (a remote that
+/// stalls the build), reported as a failure instead of blocking the test suite.
+const INVOCATION_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a server may take to become ready.
+const READY_DEADLINE: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------------------
+// Backends and servers
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Redis,
+    Memcached,
+    WebDav,
+}
+
+impl Kind {
+    fn binary(self) -> &'static str {
+        match self {
+            Kind::Redis => "redis-server",
+            Kind::Memcached => "memcached",
+            Kind::WebDav => "nginx",
+        }
+    }
+
+    /// The settings pointing cachepot at this kind of server on `port` (no credentials).
+    fn env_for_port(self, port: u16) -> Vec<(String, String)> {
+        match self {
+            Kind::Redis => vec![(
+                "CACHEPOT_REDIS".into(),
+                format!("redis://{LOCALHOST}:{port}"),
+            )],
+            Kind::Memcached => vec![(
+                "CACHEPOT_MEMCACHED".into(),
+                format!("tcp://{LOCALHOST}:{port}"),
+            )],
+            Kind::WebDav => vec![(
+                "CACHEPOT_WEBDAV_ENDPOINT".into(),
+                format!("http://{LOCALHOST}:{port}/cache/"),
+            )],
+        }
+    }
+}
+
+/// Finds a server binary on PATH or in the sbin directories (Debian puts nginx in
+/// /usr/sbin, which a non-root PATH may lack). Missing: a failure under CI, else a loud
+/// skip (None).
+fn server_binary(name: &str) -> Option<PathBuf> {
+    if let Some(p) = which(name) {
+        return Some(p);
+    }
+    for dir in ["/usr/sbin", "/usr/local/sbin", "/sbin"] {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    // Not found anywhere: let require_tool do the CI panic or the loud skip.
+    let present = require_tool(name);
+    assert!(!present, "{name} is on PATH but was not found");
+    None
+}
+
+/// Credentials a server is configured to demand.
+#[derive(Clone, Debug, Default)]
+enum Auth {
+    #[default]
+    None,
+    /// Redis `requirepass`, used with database `db`.
+    RedisPassword { password: String, db: u32 },
+    /// nginx auth_basic.
+    Basic { user: String, password: String },
+    /// nginx checking `Authorization: Bearer <token>`.
+    Bearer { token: String },
+}
+
+/// A server started by a test on 127.0.0.1:<port>, killed when dropped.
+struct Server {
+    kind: Kind,
+    port: u16,
+    auth: Auth,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A port that was free a moment ago (the server binding it may race with another
+/// process; `Server::start` retries on a new port when the server does not come up).
+fn free_port() -> u16 {
+    let l = TcpListener::bind((LOCALHOST, 0)).expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+impl Server {
+    /// Starts a server of `kind` without credentials; None = skipped (binary missing).
+    fn start(kind: Kind) -> Option<Server> {
+        Server::start_with(kind, Auth::None)
+    }
+
+    fn start_with(kind: Kind, auth: Auth) -> Option<Server> {
+        let bin = server_binary(kind.binary())?;
+        let mut last_err = String::new();
+        for _attempt in 0..3 {
+            let dir = tempfile::Builder::new()
+                .prefix(&format!("cachepot-{:?}-", kind).to_lowercase())
+                .tempdir()
+                .expect("server tempdir");
+            let port = free_port();
+            let mut srv = Server {
+                kind,
+                port,
+                auth: auth.clone(),
+                child: None,
+                dir,
+            };
+            let cmd = srv.command(&bin);
+            match srv.spawn_and_wait(cmd) {
+                Ok(()) => return Some(srv),
+                Err(e) => last_err = e,
+            }
+            // srv dropped here: killed; retry on another port.
+        }
+        panic!("{:?} server did not start: {last_err}", kind);
+    }
+
+    fn command(&self, bin: &Path) -> Command {
+        let d = self.dir.path();
+        let port = self.port.to_string();
+        let mut cmd = Command::new(bin);
+        match self.kind {
+            Kind::Redis => {
+                cmd.args(["--port", &port, "--bind", LOCALHOST, "--daemonize", "no"])
+                    .args(["--protected-mode", "no", "--save", "", "--appendonly", "no"])
+                    .arg("--dir")
+                    .arg(d)
+                    .arg("--logfile")
+                    .arg(d.join("redis.log"));
+                if let Auth::RedisPassword { password, .. } = &self.auth {
+                    cmd.args(["--requirepass", password]);
+                }
+            }
+            Kind::Memcached => {
+                cmd.args([
+                    "-l", LOCALHOST, "-p", &port, "-U", "0", "-m", "64", "-I", "8m",
+                ]);
+                if euid() == 0 {
+                    // As root memcached refuses to start without -u.
+                    cmd.args(["-u", "nobody"]);
+                }
+                let log = fs::File::create(d.join("memcached.log")).expect("memcached log");
+                cmd.stderr(log);
+            }
+            Kind::WebDav => {
+                fs::create_dir_all(d.join("logs")).expect("nginx logs dir");
+                fs::create_dir_all(d.join("tmp")).expect("nginx tmp dir");
+                fs::create_dir_all(d.join("data/cache")).expect("nginx data dir");
+                let auth_conf = match &self.auth {
+                    Auth::Basic { user, password } => {
+                        // nginx accepts the {PLAIN} scheme in its password file.
+                        fs::write(d.join("htpasswd"), format!("{user}:{{PLAIN}}{password}\n"))
+                            .expect("htpasswd");
+                        format!(
+                            "auth_basic \"cachepot\"; auth_basic_user_file {};",
+                            d.join("htpasswd").display()
+                        )
+                    }
+                    Auth::Bearer { token } => {
+                        format!("if ($http_authorization != \"Bearer {token}\") {{ return 401; }}")
+                    }
+                    _ => String::new(),
+                };
+                let user = if euid() == 0 { "user root;" } else { "" };
+                let d = d.display();
+                let conf = format!(
+                    "{user}
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/logs/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+  access_log {d}/logs/access.log;
+  client_body_temp_path {d}/tmp/body;
+  proxy_temp_path {d}/tmp/proxy;
+  fastcgi_temp_path {d}/tmp/fastcgi;
+  uwsgi_temp_path {d}/tmp/uwsgi;
+  scgi_temp_path {d}/tmp/scgi;
+  client_max_body_size 0;
+  server {{
+    listen {LOCALHOST}:{port};
+    root {d}/data;
+    location / {{
+      {auth_conf}
+      dav_methods PUT DELETE MKCOL COPY MOVE;
+      create_full_put_path on;
+      dav_access user:rw group:rw all:r;
+    }}
+  }}
+}}
+"
+                );
+                let conf_path = self.dir.path().join("nginx.conf");
+                fs::write(&conf_path, conf).expect("nginx.conf");
+                cmd.arg("-p")
+                    .arg(self.dir.path())
+                    .arg("-c")
+                    .arg(&conf_path)
+                    .arg("-e")
+                    .arg(self.dir.path().join("logs/error.log"));
+            }
+        }
+        cmd.stdin(Stdio::null()).stdout(Stdio::null());
+        if self.kind != Kind::Memcached {
+            cmd.stderr(Stdio::null());
+        }
+        cmd
+    }
+
+    fn spawn_and_wait(&mut self, mut cmd: Command) -> Result<(), String> {
+        let child = cmd.spawn().map_err(|e| format!("spawn {cmd:?}: {e}"))?;
+        self.child = Some(child);
+        let deadline = Instant::now() + READY_DEADLINE;
+        loop {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                return Err(format!(
+                    "exited with {status} before it was ready:\n{}",
+                    self.logs()
+                ));
+            }
+            if self.ping() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "not ready after {READY_DEADLINE:?}:\n{}",
+                    self.logs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// One readiness probe: PING/PONG, `version`, or an HTTP answer.
+    fn ping(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect((LOCALHOST, self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        let (probe, expect): (&[u8], &[u8]) = match self.kind {
+            // Without AUTH a password-protected redis answers -NOAUTH: it is up all the same.
+            Kind::Redis => (b"PING\r\n", b""),
+            Kind::Memcached => (b"version\r\n", b"VERSION"),
+            Kind::WebDav => (b"HEAD / HTTP/1.0\r\n\r\n", b"HTTP/1."),
+        };
+        if s.write_all(probe).is_err() {
+            return false;
+        }
+        let mut buf = [0u8; 64];
+        match s.read(&mut buf) {
+            Ok(n) if n > 0 => {
+                let got = &buf[..n];
+                if self.kind == Kind::Redis {
+                    got.starts_with(b"+PONG") || got.starts_with(b"-NOAUTH")
+                } else {
+                    got.starts_with(expect)
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// The server's log files, for failure messages.
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        for f in walk_files(self.dir.path()) {
+            if f.extension().is_some_and(|e| e == "log") {
+                out += &format!(
+                    "--- {} ---\n{}\n",
+                    f.display(),
+                    tail(&fs::read_to_string(&f).unwrap_or_default(), 20)
+                );
+            }
+        }
+        out
+    }
+
+    /// Kills the server and waits for it (idempotent). nginx's worker outlives a
+    /// SIGKILLed master and keeps the port, so the master's children go first.
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            if self.kind == Kind::WebDav {
+                for pid in children_of(c.id()) {
+                    // SAFETY: plain kill(2) on a pid we just read as our server's child.
+                    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                }
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The cachepot settings for this server, credentials included.
+    fn env(&self) -> Vec<(String, String)> {
+        let port = self.port;
+        match (&self.auth, self.kind) {
+            (Auth::RedisPassword { password, db }, Kind::Redis) => vec![(
+                "CACHEPOT_REDIS".into(),
+                format!("redis://:{password}@{LOCALHOST}:{port}/{db}"),
+            )],
+            (Auth::Basic { user, password }, Kind::WebDav) => {
+                let mut v = self.kind.env_for_port(port);
+                v.push(("CACHEPOT_WEBDAV_USERNAME".into(), user.clone()));
+                v.push(("CACHEPOT_WEBDAV_PASSWORD".into(), password.clone()));
+                v
+            }
+            (Auth::Bearer { token }, Kind::WebDav) => {
+                let mut v = self.kind.env_for_port(port);
+                v.push(("CACHEPOT_WEBDAV_TOKEN".into(), token.clone()));
+                v
+            }
+            _ => self.kind.env_for_port(port),
+        }
+    }
+
+    fn webdav_root(&self) -> PathBuf {
+        self.dir.path().join("data/cache")
+    }
+
+    /// The 64-hex names of the entries stored on the server.
+    fn keys(&self) -> BTreeSet<String> {
+        match self.kind {
+            Kind::Redis => {
+                let reply = self.redis(&[b"KEYS", b"*"]);
+                let Resp::Array(items) = reply else {
+                    panic!("KEYS answered {reply:?}")
+                };
+                items
+                    .into_iter()
+                    .map(|i| match i {
+                        Resp::Bulk(Some(k)) => String::from_utf8(k).expect("UTF-8 key"),
+                        other => panic!("KEYS item {other:?}"),
+                    })
+                    .map(|k| entry_name_of_key(&k))
+                    .collect()
+            }
+            Kind::Memcached => {
+                // `lru_crawler metadump all` lists every item as `key=<url-encoded> ...`.
+                let text =
+                    memcached_exchange(self.port, b"lru_crawler metadump all\r\n", b"END\r\n");
+                let text = String::from_utf8_lossy(&text).into_owned();
+                text.lines()
+                    .filter_map(|l| l.strip_prefix("key="))
+                    .map(|l| l.split(' ').next().unwrap_or_default())
+                    .map(|k| entry_name_of_key(&k.replace("%3A", ":").replace("%3a", ":")))
+                    .collect()
+            }
+            Kind::WebDav => {
+                let root = self.webdav_root();
+                walk_files(&root)
+                    .into_iter()
+                    .map(|p| {
+                        let rel = p.strip_prefix(&root).expect("under root");
+                        let parts: Vec<&str> = rel
+                            .iter()
+                            .map(|c| c.to_str().expect("UTF-8 name"))
+                            .collect();
+                        assert!(
+                            parts.len() == 2
+                                && parts[0].len() == 2
+                                && parts[0].bytes().all(|b| b.is_ascii_hexdigit())
+                                && is_entry_name(parts[1]),
+                            "WebDAV object {} is not <endpoint><2 hex>/<64 hex>",
+                            rel.display()
+                        );
+                        parts[1].to_owned()
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// How many objects the server holds, asked the server's own way (DBSIZE,
+    /// curr_items, files under the nginx root).
+    fn object_count(&self) -> u64 {
+        match self.kind {
+            Kind::Redis => match self.redis(&[b"DBSIZE"]) {
+                Resp::Int(n) => n as u64,
+                other => panic!("DBSIZE answered {other:?}"),
+            },
+            Kind::Memcached => {
+                let text = memcached_exchange(self.port, b"stats\r\n", b"END\r\n");
+                let text = String::from_utf8_lossy(&text).into_owned();
+                text.lines()
+                    .find_map(|l| l.strip_prefix("STAT curr_items "))
+                    .and_then(|n| n.trim().parse().ok())
+                    .unwrap_or_else(|| panic!("no curr_items in memcached stats:\n{text}"))
+            }
+            Kind::WebDav => walk_files(&self.webdav_root()).len() as u64,
+        }
+    }
+
+    /// The raw value stored under entry `hex`.
+    fn get_raw(&self, hex: &str) -> Option<Vec<u8>> {
+        let key = format!("cachepot:{hex}");
+        match self.kind {
+            Kind::Redis => match self.redis(&[b"GET", key.as_bytes()]) {
+                Resp::Bulk(v) => v,
+                other => panic!("GET answered {other:?}"),
+            },
+            Kind::Memcached => memcached_get(self.port, &key),
+            Kind::WebDav => fs::read(self.webdav_root().join(&hex[..2]).join(hex))
+                .ok()
+                .or_else(|| self.webdav_path_of(hex).and_then(|p| fs::read(p).ok())),
+        }
+    }
+
+    /// Replaces the value stored under entry `hex` with `value`.
+    fn put_raw(&self, hex: &str, value: &[u8]) {
+        let key = format!("cachepot:{hex}");
+        match self.kind {
+            Kind::Redis => match self.redis(&[b"SET", key.as_bytes(), value]) {
+                Resp::Simple(s) if s == "OK" => {}
+                other => panic!("SET answered {other:?}"),
+            },
+            Kind::Memcached => memcached_set(self.port, &key, value),
+            Kind::WebDav => {
+                let p = self
+                    .webdav_path_of(hex)
+                    .unwrap_or_else(|| self.webdav_root().join(&hex[..2]).join(hex));
+                fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+                fs::write(&p, value).expect("plant WebDAV object");
+            }
+        }
+    }
+
+    /// Where the WebDAV object named `hex` is, whatever 2-hex directory holds it.
+    fn webdav_path_of(&self, hex: &str) -> Option<PathBuf> {
+        walk_files(&self.webdav_root())
+            .into_iter()
+            .find(|p| p.file_name().is_some_and(|n| n == hex))
+    }
+
+    /// One redis command on a fresh connection (AUTH and SELECT first when the server
+    /// has a password and db).
+    fn redis(&self, args: &[&[u8]]) -> Resp {
+        let mut s = TcpStream::connect((LOCALHOST, self.port)).expect("connect to redis");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        if let Auth::RedisPassword { password, db } = &self.auth {
+            resp_send(&mut s, &[b"AUTH", password.as_bytes()]);
+            assert_eq!(resp_read(&mut r), Resp::Simple("OK".into()), "redis AUTH");
+            resp_send(&mut s, &[b"SELECT", db.to_string().as_bytes()]);
+            assert_eq!(resp_read(&mut r), Resp::Simple("OK".into()), "redis SELECT");
+        }
+        resp_send(&mut s, args);
+        resp_read(&mut r)
+    }
+}
+
+/// `cachepot:<64 hex>` → `<64 hex>`, asserting the documented key form.
+fn entry_name_of_key(key: &str) -> String {
+    let hex = key
+        .strip_prefix("cachepot:")
+        .unwrap_or_else(|| panic!("server key {key:?} is not cachepot:<64 hex>"));
+    assert!(
+        is_entry_name(hex),
+        "server key {key:?} is not cachepot:<64 hex>"
+    );
+    hex.to_owned()
+}
+
+/// Pids whose parent is `ppid` (from /proc/<pid>/stat).
+fn children_of(ppid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(ppid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+// -- tiny RESP (redis) client -----------------------------------------------------------
+
+#[derive(Debug, PartialEq, Eq)]
+enum Resp {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Vec<Resp>),
+}
+
+fn resp_send(s: &mut TcpStream, args: &[&[u8]]) {
+    let mut buf = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        buf.extend(format!("${}\r\n", a.len()).as_bytes());
+        buf.extend_from_slice(a);
+        buf.extend(b"\r\n");
+    }
+    s.write_all(&buf).expect("send to redis");
+}
+
+fn resp_read(r: &mut impl BufRead) -> Resp {
+    let mut line = String::new();
+    r.read_line(&mut line).expect("read from redis");
+    let line = line.trim_end_matches("\r\n");
+    let (t, rest) = line.split_at(1);
+    match t {
+        "+" => Resp::Simple(rest.into()),
+        "-" => Resp::Error(rest.into()),
+        ":" => Resp::Int(rest.parse().expect("integer reply")),
+        "$" => {
+            let n: i64 = rest.parse().expect("bulk length");
+            if n < 0 {
+                return Resp::Bulk(None);
+            }
+            let mut data = vec![0u8; n as usize + 2];
+            r.read_exact(&mut data).expect("bulk data");
+            data.truncate(n as usize);
+            Resp::Bulk(Some(data))
+        }
+        "*" => {
+            let n: i64 = rest.parse().expect("array length");
+            Resp::Array((0..n.max(0)).map(|_| resp_read(r)).collect())
+        }
+        _ => panic!("unexpected redis reply line {line:?}"),
+    }
+}
+
+// -- tiny memcached text-protocol client ------------------------------------------------
+
+/// Sends `request` and reads until the answer ends with `end`.
+fn memcached_exchange(port: u16, request: &[u8], end: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect((LOCALHOST, port)).expect("connect to memcached");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).expect("send to memcached");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    while !out.ends_with(end) {
+        let n = s.read(&mut buf).expect("read from memcached");
+        assert!(
+            n > 0,
+            "memcached closed the connection after {:?}",
+            lossy(&out)
+        );
+        out.extend_from_slice(&buf[..n]);
+        if out.starts_with(b"ERROR") || out.starts_with(b"CLIENT_ERROR") {
+            panic!("memcached answered {:?}", lossy(&out));
+        }
+    }
+    let _ = s.shutdown(Shutdown::Both);
+    out
+}
+
+fn memcached_get(port: u16, key: &str) -> Option<Vec<u8>> {
+    let out = memcached_exchange(port, format!("get {key}\r\n").as_bytes(), b"END\r\n");
+    if out == b"END\r\n" {
+        return None;
+    }
+    let header_end = out
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .expect("VALUE line");
+    let header = String::from_utf8_lossy(&out[..header_end]).into_owned();
+    let len: usize = header
+        .split(' ')
+        .nth(3)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("bad memcached VALUE line {header:?}"));
+    Some(out[header_end + 2..header_end + 2 + len].to_vec())
+}
+
+fn memcached_set(port: u16, key: &str, value: &[u8]) {
+    let mut req = format!("set {key} 0 0 {}\r\n", value.len()).into_bytes();
+    req.extend_from_slice(value);
+    req.extend(b"\r\n");
+    let out = memcached_exchange(port, &req, b"\r\n");
+    assert_eq!(
+        out,
+        b"STORED\r\n",
+        "memcached set answered {:?}",
+        lossy(&out)
+    );
+}
+
+// -- a port that refuses connections ---------------------------------------------------
+
+/// A port on 127.0.0.1 where nothing listens, reserved for the test's lifetime so that
+/// no server started by a parallel test can take it: it is the local port of an open
+/// connection (the kernel refuses a connect to it, and bind() to it fails).
+struct RefusingPort {
+    port: u16,
+    _held: (TcpListener, TcpStream, TcpStream),
+}
+
+impl RefusingPort {
+    fn new() -> RefusingPort {
+        let l = TcpListener::bind((LOCALHOST, 0)).expect("bind");
+        let client = TcpStream::connect(l.local_addr().unwrap()).expect("connect");
+        let (server_side, _) = l.accept().expect("accept");
+        let port = client.local_addr().unwrap().port();
+        let err = TcpStream::connect((LOCALHOST, port)).expect_err("port should refuse");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+        RefusingPort {
+            port,
+            _held: (l, client, server_side),
+        }
+    }
+}
+
+// -- a server that accepts and never answers -------------------------------------------
+
+/// A TCP listener on 127.0.0.1 that accepts every connection, holds it open and never
+/// sends a byte: a remote that is up but hung. Counts the connections it got.
+struct HungServer {
+    port: u16,
+    connections: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HungServer {
+    fn start() -> HungServer {
+        let l = TcpListener::bind((LOCALHOST, 0)).expect("bind hung server");
+        l.set_nonblocking(true).expect("nonblocking");
+        let port = l.local_addr().unwrap().port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, st) = (connections.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !st.load(Ordering::SeqCst) {
+                match l.accept() {
+                    Ok((s, _)) => {
+                        c.fetch_add(1, Ordering::SeqCst);
+                        held.push(s);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        HungServer {
+            port,
+            connections,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for HungServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Project and machines
+// ---------------------------------------------------------------------------------------
+
+/// A work dir with `n` C sources and the bare compiler's object for each. Every machine
+/// compiles in this same dir (two CI runners building the same checkout path), each with
+/// its own cache dir.
+struct Project {
+    s: Sandbox,
+    refs: Vec<Vec<u8>>,
+}
+
+impl Project {
+    /// `n` small sources; with `big`, the last one also embeds 1.5 MB of incompressible
+    /// bytes (an entry above memcached's default 1 MB item size and nginx's default
+    /// 1 MB body limit, read back in many TCP reads).
+    fn new(n: usize, big: bool) -> Project {
+        let s = Sandbox::new();
+        // A tag unique to this project so that no two tests' entries share keys.
+        let tag = s
+            .root()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+        s.write("common.h", "#define SCALE 3\nint shared_helper(int);\n");
+        if big {
+            s.write("blob.bin", XorShift::new(7).bytes(1_500_000));
+        }
+        for i in 0..n {
+            let mut src = format!(
+                "#include \"common.h\"\n/* {tag} */\nint f{i}(int x) {{ return x * SCALE + {i}; }}\n"
+            );
+            if big && i == n - 1 {
+                src += "__asm__(\".section .rodata\\n.globl blob\\nblob:\\n.incbin \\\"blob.bin\\\"\\n.previous\");\n";
+            }
+            s.write(&format!("src_{i}.c"), src);
+        }
+        let mut refs = Vec::new();
+        for i in 0..n {
+            let out = s.bare("gcc", &["-c", &format!("src_{i}.c"), "-o", "ref.o"]);
+            s.assert_success(&out, "bare compile");
+            refs.push(s.read("ref.o"));
+            s.remove("ref.o");
+        }
+        Project { s, refs }
+    }
+
+    fn len(&self) -> usize {
+        self.refs.len()
+    }
+
+    /// Compiles sources `range` on `m` in this project's dir, checks each object against
+    /// the bare compiler's, and removes it again.
+    fn build(&self, m: &Sandbox, range: std::ops::Range<usize>) {
+        for i in range {
+            let obj = format!("src_{i}.o");
+            self.s.remove(&obj);
+            let src = format!("src_{i}.c");
+            let args = ["gcc", "-c", src.as_str(), "-o", obj.as_str()];
+            let out = cachepot_deadline(m, &self.s.work, &args);
+            m.assert_success(&out, &format!("cachepot {}", args.join(" ")));
+            assert!(
+                self.s.read(&obj) == self.refs[i],
+                "{obj} differs from the bare compiler's object\n--- log tail ---\n{}",
+                tail(&m.log_text(), 30)
+            );
+            self.s.remove(&obj);
+        }
+    }
+
+    fn build_all(&self, m: &Sandbox) {
+        self.build(m, 0..self.len())
+    }
+}
+
+/// A machine: its own sandbox (cache dir, log) with `env` set.
+fn machine(env: &[(String, String)]) -> Sandbox {
+    let mut m = Sandbox::new();
+    for (k, v) in env {
+        m.set_env(k, v);
+    }
+    m
+}
+
+/// Runs `cachepot args...` in `dir` with `m`'s environment; panics if it runs longer
+/// than INVOCATION_DEADLINE (a remote that stalls the build).
+fn cachepot_deadline<S: AsRef<OsStr>>(m: &Sandbox, dir: &Path, args: &[S]) -> Output {
+    let mut cmd = m.cachepot_cmd();
+    cmd.current_dir(dir)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn cachepot: {e}"));
+    let start = Instant::now();
+    loop {
+        if child.try_wait().expect("wait for cachepot").is_some() {
+            return child.wait_with_output().expect("cachepot output");
+        }
+        if start.elapsed() > INVOCATION_DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "cachepot {} hung for more than {INVOCATION_DEADLINE:?}\n--- log tail ---\n{}",
+                show_args(args),
+                tail(&m.log_text(), 30)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The 64-hex names of the entries in `m`'s local cache.
+fn local_entries(m: &Sandbox) -> BTreeSet<String> {
+    m.entry_files()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The health markers in `m`'s cache dir.
+fn health_markers(m: &Sandbox) -> Vec<PathBuf> {
+    walk_files(&m.cache.join("remote-health"))
+}
+
+/// Stats and the log tail, for failure messages.
+fn show(m: &Sandbox) -> String {
+    format!(
+        "stats: {}\n--- log tail ---\n{}",
+        m.stats(),
+        tail(&m.log_text(), 30)
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Scenarios, run for every backend
+// ---------------------------------------------------------------------------------------
+
+/// Machine A stores, machine B (empty cache dir) gets remote hits with correct objects,
+/// and a third run on B is served locally.
+fn round_trip_with(srv: &Server) {
+    let p = Project::new(N, true);
+    let env = srv.env();
+
+    // Machine A: all misses, every entry written to the server.
+    let a = machine(&env);
+    p.build_all(&a);
+    let sa = a.stats();
+    assert_stats_consistent(&sa);
+    assert_eq!(
+        stat_of(&sa, "cache_misses"),
+        N as u64,
+        "A: misses\n{}",
+        show(&a)
+    );
+    assert_eq!(stat_of(&sa, "cache_hits"), 0, "A: hits\n{}", show(&a));
+    assert_eq!(
+        stat_of(&sa, "remote_hits"),
+        0,
+        "A: remote hits\n{}",
+        show(&a)
+    );
+    assert_eq!(
+        stat_of(&sa, "remote_errors"),
+        0,
+        "A: a healthy server (a miss is not an error)\n{}",
+        show(&a)
+    );
+    assert!(
+        stat_of(&sa, "remote_writes") >= N as u64,
+        "A: remote_writes\n{}",
+        show(&a)
+    );
+    stat_of(&sa, "remote_latency_ms");
+    let count = srv.object_count();
+    assert!(
+        count >= N as u64,
+        "server holds {count} objects after A's {N} misses"
+    );
+    let a_entries = local_entries(&a);
+    assert_eq!(
+        srv.keys(),
+        a_entries,
+        "the server's keys are not exactly A's local entries (cachepot:<hex> / <2 hex>/<hex>)"
+    );
+    assert_eq!(
+        stat_of(&sa, "remote_writes"),
+        count,
+        "one remote write per stored object"
+    );
+    assert!(
+        health_markers(&a).is_empty(),
+        "A marked a healthy remote down"
+    );
+
+    // Machine B: all hits from the remote, byte-identical objects, nothing written back.
+    let b = machine(&env);
+    p.build_all(&b);
+    let sb = b.stats();
+    assert_stats_consistent(&sb);
+    assert_eq!(
+        stat_of(&sb, "cache_hits"),
+        N as u64,
+        "B: hits\n{}",
+        show(&b)
+    );
+    assert_eq!(stat_of(&sb, "cache_misses"), 0, "B: misses\n{}", show(&b));
+    assert_eq!(
+        stat_of(&sb, "remote_hits"),
+        N as u64,
+        "B: remote hits\n{}",
+        show(&b)
+    );
+    assert_eq!(
+        stat_of(&sb, "remote_errors"),
+        0,
+        "B: remote errors\n{}",
+        show(&b)
+    );
+    assert_eq!(
+        stat_of(&sb, "remote_writes"),
+        0,
+        "B: a hit writes nothing back\n{}",
+        show(&b)
+    );
+    assert_eq!(srv.object_count(), count, "B changed the server");
+
+    // Third run on B: local hits only.
+    p.build_all(&b);
+    let sb3 = b.stats();
+    assert_eq!(
+        stat_of(&sb3, "cache_hits"),
+        2 * N as u64,
+        "B3: hits\n{}",
+        show(&b)
+    );
+    assert_eq!(
+        stat_of(&sb3, "remote_hits"),
+        N as u64,
+        "B3: the remote hits were not kept in B's local cache\n{}",
+        show(&b)
+    );
+    assert_eq!(stat_of(&sb3, "remote_errors"), 0);
+    assert_eq!(
+        local_entries(&b),
+        a_entries,
+        "B's local cache after its remote hits"
+    );
+}
+
+fn round_trip(kind: Kind) {
+    require!("gcc");
+    let Some(srv) = Server::start(kind) else {
+        return;
+    };
+    round_trip_with(&srv);
+}
+
+/// CACHEPOT_REMOTE_READ_ONLY=1: a miss stores locally but nothing on the server, and
+/// hits are still read from it.
+fn read_only(kind: Kind) {
+    require!("gcc");
+    let Some(srv) = Server::start(kind) else {
+        return;
+    };
+    const R: usize = 3;
+    let p = Project::new(R, false);
+    let mut ro_env = srv.env();
+    ro_env.push(("CACHEPOT_REMOTE_READ_ONLY".into(), "1".into()));
+
+    let ro = machine(&ro_env);
+    p.build(&ro, 0..2);
+    let s = ro.stats();
+    assert_eq!(stat_of(&s, "cache_misses"), 2, "{}", show(&ro));
+    assert_eq!(stat_of(&s, "remote_errors"), 0, "{}", show(&ro));
+    assert_eq!(
+        stat_of(&s, "remote_writes"),
+        0,
+        "read-only wrote\n{}",
+        show(&ro)
+    );
+    assert_eq!(
+        srv.object_count(),
+        0,
+        "read-only stored on the server: {:?}",
+        srv.keys()
+    );
+    assert!(
+        local_entries(&ro).len() >= 2,
+        "the local cache still stores"
+    );
+
+    // A writer fills the server; a read-only machine with an empty cache reads from it.
+    let w = machine(&srv.env());
+    p.build_all(&w);
+    let count = srv.object_count();
+    assert!(count >= R as u64);
+    let ro2 = machine(&ro_env);
+    p.build_all(&ro2);
+    let s2 = ro2.stats();
+    assert_eq!(
+        stat_of(&s2, "remote_hits"),
+        R as u64,
+        "read-only reads\n{}",
+        show(&ro2)
+    );
+    assert_eq!(srv.object_count(), count);
+    assert_eq!(stat_of(&s2, "remote_writes"), 0);
+}
+
+/// Machine A compiles four sources; on the server, the entries of each are then damaged
+/// a different way: replaced by garbage, truncated, one bit flipped, or replaced by the
+/// good entries of another source (a valid entry under the wrong key). Machine B must
+/// compile all four correctly with no remote hit (a bad entry is a miss, counted in
+/// cache_errors), and its misses store good values again, so machine C gets remote hits.
+fn corrupt_values(kind: Kind) {
+    require!("gcc");
+    let Some(srv) = Server::start(kind) else {
+        return;
+    };
+    const WAYS: [&str; 4] = ["garbage", "truncated", "one flipped bit", "swapped"];
+    let p = Project::new(WAYS.len(), false);
+    let a = machine(&srv.env());
+    // The server entries of each source: the local entries its compile added.
+    let mut per_source: Vec<Vec<String>> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for i in 0..WAYS.len() {
+        p.build(&a, i..i + 1);
+        let now = local_entries(&a);
+        per_source.push(now.difference(&seen).cloned().collect());
+        seen = now;
+    }
+    assert_eq!(srv.keys(), seen, "server keys vs A's local entries");
+    let good = |k: &String| srv.get_raw(k).unwrap_or_else(|| panic!("no value for {k}"));
+    // Entries of a source ordered by size, so that the swap puts like on like (manifest
+    // on manifest, result on result) without knowing the entry format.
+    let by_size = |i: usize| {
+        let mut v: Vec<(String, Vec<u8>)> =
+            per_source[i].iter().map(|k| (k.clone(), good(k))).collect();
+        v.sort_by_key(|(_, val)| val.len());
+        v
+    };
+    // Every good value, read before any is damaged.
+    let originals: Vec<Vec<(String, Vec<u8>)>> = (0..WAYS.len()).map(by_size).collect();
+    for (i, way) in WAYS.iter().enumerate() {
+        let entries = &originals[i];
+        assert!(!entries.is_empty(), "source {i} stored nothing");
+        // The swap plants source 2's good entries under source 3's keys.
+        let donor = &originals[2];
+        for (j, (k, v)) in entries.iter().enumerate() {
+            let bad = match *way {
+                "garbage" => b"garbage".to_vec(),
+                "truncated" => v[..v.len() / 2].to_vec(),
+                "one flipped bit" => {
+                    let mut b = v.clone();
+                    let at = b.len() * 2 / 3;
+                    b[at] ^= 0x10;
+                    b
+                }
+                _ => donor[j.min(donor.len() - 1)].1.clone(),
+            };
+            assert_ne!(&bad, v, "{way}: the corruption changed nothing");
+            srv.put_raw(k, &bad);
+            assert_eq!(srv.get_raw(k).as_deref(), Some(&bad[..]), "planting failed");
+        }
+    }
+
+    let b = machine(&srv.env());
+    p.build_all(&b);
+    let s = b.stats();
+    assert_stats_consistent(&s);
+    assert_eq!(
+        stat_of(&s, "remote_hits"),
+        0,
+        "a bad remote value ({WAYS:?} for sources 0..4) was used\n{}",
+        show(&b)
+    );
+    assert_eq!(
+        stat_of(&s, "cache_misses"),
+        WAYS.len() as u64,
+        "{}",
+        show(&b)
+    );
+    assert!(
+        stat_of(&s, "cache_errors") >= WAYS.len() as u64,
+        "bad remote values ({WAYS:?}) are not each counted in cache_errors\n{}",
+        show(&b)
+    );
+
+    // B's misses wrote good values again: machine C hits.
+    let c = machine(&srv.env());
+    p.build_all(&c);
+    assert_eq!(
+        c.stat("remote_hits"),
+        WAYS.len() as u64,
+        "the bad values were not replaced by B's misses\n{}",
+        show(&c)
+    );
+}
+
+/// The server stopped between two builds: the second build is correct, counts the
+/// failure, marks the remote down and then skips it.
+fn stopped_between_builds(kind: Kind) {
+    require!("gcc");
+    let Some(mut srv) = Server::start(kind) else {
+        return;
+    };
+    const H: usize = 3;
+    let p = Project::new(2 * H, false);
+    let env = srv.env();
+    let m = machine(&env);
+    p.build(&m, 0..H);
+    let s1 = m.stats();
+    assert_eq!(stat_of(&s1, "remote_errors"), 0, "{}", show(&m));
+    assert!(stat_of(&s1, "remote_writes") >= H as u64);
+    srv.stop();
+
+    // Same machine: new sources (miss, store fails) and a fresh machine (remote lookups fail).
+    p.build(&m, H..2 * H);
+    let s2 = m.stats();
+    assert_stats_consistent(&s2);
+    assert!(
+        stat_of(&s2, "remote_errors") >= 1,
+        "the dead server was not counted\n{}",
+        show(&m)
+    );
+    assert!(
+        !health_markers(&m).is_empty(),
+        "no marker in remote-health/\n{}",
+        show(&m)
+    );
+    assert_eq!(stat_of(&s2, "cache_misses"), 2 * H as u64);
+
+    let fresh = machine(&env);
+    p.build_all(&fresh);
+    let s3 = fresh.stats();
+    assert_eq!(
+        stat_of(&s3, "cache_misses"),
+        2 * H as u64,
+        "{}",
+        show(&fresh)
+    );
+    assert_eq!(stat_of(&s3, "remote_hits"), 0);
+    let errors = stat_of(&s3, "remote_errors");
+    assert!(errors >= 1, "{}", show(&fresh));
+    assert!(
+        errors <= 3,
+        "{errors} remote errors in {} compiles: the health marker did not make later \
+         invocations skip the dead remote\n{}",
+        2 * H,
+        show(&fresh)
+    );
+}
+
+/// A 30-file build with a dead remote (nothing listening; then a server that accepts and
+/// never answers, with the default timeout) takes at most DEAD_REMOTE_SLACK longer than
+/// the same build with no remote, and the back-off skips the remote after the failure.
+fn dead_remote_timing(kind: Kind) {
+    require!("gcc");
+    let p = Project::new(TIMING_FILES, false);
+    let time_build = |m: &Sandbox| {
+        let t = Instant::now();
+        p.build_all(m);
+        t.elapsed()
+    };
+
+    let none = machine(&[]);
+    let t_none = time_build(&none);
+
+    // Nothing listening on the port: connection refused.
+    let dead = RefusingPort::new();
+    let refused = machine(&kind.env_for_port(dead.port));
+    let t_refused = time_build(&refused);
+    let s = refused.stats();
+    assert_eq!(stat_of(&s, "cache_misses"), TIMING_FILES as u64);
+    let errors = stat_of(&s, "remote_errors");
+    assert!(
+        errors >= 1,
+        "refused connections not counted\n{}",
+        show(&refused)
+    );
+    assert!(
+        errors <= 3,
+        "{errors} remote errors in {TIMING_FILES} compiles: no back-off\n{}",
+        show(&refused)
+    );
+    assert!(
+        !health_markers(&refused).is_empty(),
+        "no marker in remote-health/"
+    );
+    assert!(
+        t_refused <= t_none + DEAD_REMOTE_SLACK,
+        "{TIMING_FILES} files: {t_refused:?} with a refused remote vs {t_none:?} with none"
+    );
+
+    // A server that accepts and hangs: costs the timeout once, then is skipped.
+    let hung = HungServer::start();
+    let h = machine(&kind.env_for_port(hung.port));
+    let t_hung = time_build(&h);
+    let s = h.stats();
+    let errors = stat_of(&s, "remote_errors");
+    assert!(errors >= 1, "timeouts not counted\n{}", show(&h));
+    assert!(
+        errors <= 3,
+        "{errors} remote errors: no back-off\n{}",
+        show(&h)
+    );
+    assert!(
+        hung.connections() <= 3,
+        "{} connections to the hung server over {TIMING_FILES} compiles: the marker did \
+         not make later invocations skip it",
+        hung.connections()
+    );
+    assert!(
+        t_hung <= t_none + DEAD_REMOTE_SLACK,
+        "{TIMING_FILES} files: {t_hung:?} with a hung remote (default timeout) vs {t_none:?} \
+         with none\n{}",
+        show(&h)
+    );
+
+    // The marker is what skips it: without the markers the remote is tried again.
+    let before = hung.connections();
+    fs::remove_dir_all(h.cache.join("remote-health")).expect("remove remote-health");
+    let q = Project::new(1, false);
+    q.build_all(&h);
+    assert!(
+        hung.connections() > before,
+        "with remote-health/ removed the remote was not tried again"
+    );
+}
+
+macro_rules! per_backend {
+    ($($scenario:ident),+ $(,)?) => {
+        per_backend!(@module redis, Redis, $($scenario),+);
+        per_backend!(@module memcached, Memcached, $($scenario),+);
+        per_backend!(@module webdav, WebDav, $($scenario),+);
+    };
+    (@module $module:ident, $kind:ident, $($scenario:ident),+) => {
+        mod $module {
+            $(
+                #[test]
+                fn $scenario() {
+                    super::$scenario(super::Kind::$kind);
+                }
+            )+
+        }
+    };
+}
+
+per_backend!(
+    round_trip,
+    read_only,
+    corrupt_values,
+    stopped_between_builds,
+    dead_remote_timing,
+);
+
+// ---------------------------------------------------------------------------------------
+// Backend-specific
+// ---------------------------------------------------------------------------------------
+
+/// redis://:password@host:port/db: entries land in that database; a wrong password is a
+/// counted fault that neither fails the build nor shows up in the log.
+#[test]
+fn redis_password_and_db() {
+    require!("gcc");
+    let auth = Auth::RedisPassword {
+        password: "pw-Kq81zz".into(),
+        db: 3,
+    };
+    let Some(srv) = Server::start_with(Kind::Redis, auth) else {
+        return;
+    };
+    round_trip_with(&srv);
+    // Nothing in database 0.
+    let db0 = Server {
+        kind: Kind::Redis,
+        port: srv.port,
+        auth: Auth::RedisPassword {
+            password: "pw-Kq81zz".into(),
+            db: 0,
+        },
+        child: None,
+        dir: tempfile::tempdir().unwrap(),
+    };
+    assert_eq!(
+        db0.object_count(),
+        0,
+        "entries written to db 0, not to the URL's db 3"
+    );
+
+    let p = Project::new(2, false);
+    let wrong = machine(&[(
+        "CACHEPOT_REDIS".into(),
+        format!("redis://:wrong-Zr55qq@{LOCALHOST}:{}/3", srv.port),
+    )]);
+    p.build_all(&wrong);
+    let s = wrong.stats();
+    assert!(
+        stat_of(&s, "remote_errors") >= 1,
+        "a refused password is a fault\n{}",
+        show(&wrong)
+    );
+    assert_eq!(stat_of(&s, "remote_hits"), 0);
+    assert!(
+        !wrong.log_text().contains("wrong-Zr55qq"),
+        "the redis password is in the log:\n{}",
+        wrong.log_text()
+    );
+}
+
+/// Several memcached servers (separated by commas, or by spaces): entries spread over
+/// them and are found again by a second machine.
+#[test]
+fn memcached_several_servers() {
+    require!("gcc");
+    let Some(m1) = Server::start(Kind::Memcached) else {
+        return;
+    };
+    let Some(m2) = Server::start(Kind::Memcached) else {
+        return;
+    };
+    for sep in [",", " ", ", "] {
+        let p = Project::new(8, false);
+        let list = format!(
+            "tcp://{LOCALHOST}:{}{sep}tcp://{LOCALHOST}:{}",
+            m1.port, m2.port
+        );
+        let env = vec![("CACHEPOT_MEMCACHED".to_string(), list.clone())];
+        let before = m1.object_count() + m2.object_count();
+        let a = machine(&env);
+        p.build_all(&a);
+        let sa = a.stats();
+        assert_eq!(stat_of(&sa, "remote_errors"), 0, "{list:?}\n{}", show(&a));
+        let writes = stat_of(&sa, "remote_writes");
+        assert!(writes >= 8, "{list:?}\n{}", show(&a));
+        assert_eq!(
+            m1.object_count() + m2.object_count() - before,
+            writes,
+            "{list:?}: objects on the two servers vs remote_writes"
+        );
+        let b = machine(&env);
+        p.build_all(&b);
+        assert_eq!(b.stat("remote_hits"), 8, "{list:?}\n{}", show(&b));
+    }
+    // 3 x 8 sources, at least 2 entries each, hashed over two servers: both get some.
+    assert!(
+        m1.object_count() > 0 && m2.object_count() > 0,
+        "entries not spread over the servers: {} and {}",
+        m1.object_count(),
+        m2.object_count()
+    );
+}
+
+/// WebDAV with basic auth on nginx: the round trip works with the right credentials; a
+/// wrong password is a counted fault, stores nothing and is not logged.
+#[test]
+fn webdav_basic_auth() {
+    require!("gcc");
+    let auth = Auth::Basic {
+        user: "ci".into(),
+        password: "basic-Pw93xx".into(),
+    };
+    let Some(srv) = Server::start_with(Kind::WebDav, auth) else {
+        return;
+    };
+    round_trip_with(&srv);
+    let count = srv.object_count();
+
+    let p = Project::new(2, false);
+    let mut env = Kind::WebDav.env_for_port(srv.port);
+    env.push(("CACHEPOT_WEBDAV_USERNAME".into(), "ci".into()));
+    env.push(("CACHEPOT_WEBDAV_PASSWORD".into(), "wrong-Bx71qq".into()));
+    let wrong = machine(&env);
+    p.build_all(&wrong);
+    assert!(
+        wrong.stat("remote_errors") >= 1,
+        "a 401 is a fault\n{}",
+        show(&wrong)
+    );
+    assert_eq!(srv.object_count(), count, "stored with a wrong password");
+    assert!(
+        !wrong.log_text().contains("wrong-Bx71qq"),
+        "the password is in the log"
+    );
+
+    // No credentials at all against the protected server: also a fault.
+    let anon = machine(&Kind::WebDav.env_for_port(srv.port));
+    p.build_all(&anon);
+    assert!(anon.stat("remote_errors") >= 1, "{}", show(&anon));
+    assert_eq!(srv.object_count(), count);
+}
+
+/// WebDAV with a bearer token.
+#[test]
+fn webdav_bearer_token() {
+    require!("gcc");
+    let auth = Auth::Bearer {
+        token: "tok-Hh27ee".into(),
+    };
+    let Some(srv) = Server::start_with(Kind::WebDav, auth) else {
+        return;
+    };
+    round_trip_with(&srv);
+    let count = srv.object_count();
+
+    let p = Project::new(2, false);
+    let mut env = Kind::WebDav.env_for_port(srv.port);
+    env.push(("CACHEPOT_WEBDAV_TOKEN".into(), "tok-wrong-Yy90".into()));
+    let wrong = machine(&env);
+    p.build_all(&wrong);
+    assert!(
+        wrong.stat("remote_errors") >= 1,
+        "a 401 is a fault\n{}",
+        show(&wrong)
+    );
+    assert_eq!(srv.object_count(), count, "stored with a wrong token");
+    assert!(
+        !wrong.log_text().contains("tok-wrong-Yy90"),
+        "the token is in the log"
+    );
+}
+
+/// Entries on the server written without CACHEPOT_HMAC_KEY are misses for a machine that
+/// has the key (a remote value is verified like a local one).
+#[test]
+fn redis_entries_without_the_hmac_key_are_misses() {
+    require!("gcc");
+    let Some(srv) = Server::start(Kind::Redis) else {
+        return;
+    };
+    let p = Project::new(N, false);
+    let a = machine(&srv.env());
+    p.build_all(&a);
+    let mut env = srv.env();
+    env.push(("CACHEPOT_HMAC_KEY".into(), "shared-secret-1".into()));
+    let b = machine(&env);
+    p.build_all(&b);
+    let s = b.stats();
+    assert_eq!(
+        stat_of(&s, "remote_hits"),
+        0,
+        "unauthenticated remote entries used\n{}",
+        show(&b)
+    );
+    assert_eq!(stat_of(&s, "cache_misses"), N as u64);
+}
+
+/// A remote configured but every server answering: the human stats mention the remote
+/// counters too, and every stats key is an integer.
+#[test]
+fn remote_stats_keys_are_integers() {
+    require!("gcc");
+    let Some(srv) = Server::start(Kind::Redis) else {
+        return;
+    };
+    let p = Project::new(1, false);
+    let a = machine(&srv.env());
+    p.build_all(&a);
+    let v = a.stats();
+    for key in [
+        "remote_hits",
+        "remote_errors",
+        "remote_writes",
+        "remote_latency_ms",
+    ] {
+        stat_of(&v, key);
+    }
+    let human = a.cachepot(&["--show-stats"]);
+    a.assert_success(&human, "--show-stats");
+    let text = lossy(&human.stdout).to_lowercase();
+    assert!(
+        text.contains("remote"),
+        "the human stats show no remote counters:\n{text}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Configuration
+// ---------------------------------------------------------------------------------------
+
+/// A URL that does not parse (and a malformed remote switch or timeout) is a
+/// configuration error: exit 2, one line on stderr naming the setting, nothing compiled.
+#[test]
+fn malformed_remote_settings_are_configuration_errors() {
+    require!("gcc");
+    let s = Sandbox::new();
+    s.hello(&GCC);
+    let dead = RefusingPort::new();
+    let cases: &[(&str, &str)] = &[
+        ("CACHEPOT_REDIS", "notaurl"),
+        ("CACHEPOT_REDIS", "http://127.0.0.1:6379"),
+        ("CACHEPOT_MEMCACHED", "http://x"),
+        ("CACHEPOT_MEMCACHED", "tcp://127.0.0.1:11211,notaurl"),
+        ("CACHEPOT_WEBDAV_ENDPOINT", "ftp://x"),
+        ("CACHEPOT_WEBDAV_ENDPOINT", "not a url"),
+        ("CACHEPOT_REMOTE_TIMEOUT", "fast"),
+        ("CACHEPOT_REMOTE_READ_ONLY", "maybe"),
+    ];
+    for (var, value) in cases {
+        let mut m = Sandbox::new();
+        m.set_env(var, value);
+        if var.starts_with("CACHEPOT_REMOTE_") {
+            // A switch or timeout only matters with a remote configured.
+            m.set_env(
+                "CACHEPOT_REDIS",
+                format!("redis://{LOCALHOST}:{}", dead.port),
+            );
+        }
+        s.remove("hello.o");
+        let out = cachepot_deadline(&m, &s.work, &["gcc", "-c", "hello.c", "-o", "hello.o"]);
+        let err = lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{var}={value:?}: expected exit 2, got {}; stderr: {err}",
+            out.status
+        );
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{var}={value:?}: not one line: {err:?}"
+        );
+        assert!(
+            err.contains(var),
+            "{var}={value:?}: the message does not name {var}: {err:?}"
+        );
+        assert!(
+            !s.exists("hello.o"),
+            "{var}={value:?}: compiled despite the error"
+        );
+    }
+}
+
+/// --show-config masks the WebDAV password and token and a password inside the redis
+/// URL as ********, keeping the rest visible.
+#[test]
+fn show_config_masks_secrets() {
+    let mut m = Sandbox::new();
+    m.set_env("CACHEPOT_REDIS", "redis://:RedisPw-4417@127.0.0.1:6390/2");
+    m.set_env("CACHEPOT_WEBDAV_ENDPOINT", "http://127.0.0.1:6391/cache/");
+    m.set_env("CACHEPOT_WEBDAV_USERNAME", "davuser");
+    m.set_env("CACHEPOT_WEBDAV_PASSWORD", "DavPw-8812");
+    m.set_env("CACHEPOT_WEBDAV_TOKEN", "DavTok-5531");
+    let out = m.cachepot(&["--show-config"]);
+    m.assert_success(&out, "--show-config");
+    let text = format!("{}{}", lossy(&out.stdout), lossy(&out.stderr));
+    for secret in ["RedisPw-4417", "DavPw-8812", "DavTok-5531"] {
+        assert!(
+            !text.contains(secret),
+            "--show-config shows {secret}:\n{text}"
+        );
+    }
+    assert!(text.contains("********"), "no ******** mask in:\n{text}");
+    assert!(
+        text.contains("127.0.0.1:6390"),
+        "the redis URL's host should stay visible:\n{text}"
+    );
+    assert!(
+        text.contains("davuser"),
+        "the user name is not a secret:\n{text}"
+    );
+
+    // A compile with those settings (nothing listens there) logs nothing secret either.
+    require!("gcc");
+    let (dead1, dead2) = (RefusingPort::new(), RefusingPort::new());
+    m.set_env(
+        "CACHEPOT_REDIS",
+        format!("redis://:RedisPw-4417@{LOCALHOST}:{}/2", dead1.port),
+    );
+    m.set_env(
+        "CACHEPOT_WEBDAV_ENDPOINT",
+        format!("http://{LOCALHOST}:{}/cache/", dead2.port),
+    );
+    m.hello(&GCC);
+    let out = cachepot_deadline(&m, &m.work, &["gcc", "-c", "hello.c", "-o", "hello.o"]);
+    m.assert_success(&out, "compile with dead remotes");
+    let log = m.log_text();
+    for secret in ["RedisPw-4417", "DavPw-8812", "DavTok-5531"] {
+        assert!(!log.contains(secret), "the log shows {secret}:\n{log}");
+        assert!(
+            !lossy(&out.stderr).contains(secret),
+            "stderr shows {secret}"
+        );
+    }
+}

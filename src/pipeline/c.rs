@@ -68,9 +68,8 @@ fn depend_miss(
     compiler: &ResolvedCompiler,
     parsed: &Parsed,
     mkey: &Key,
-    mut manifest: Manifest,
+    manifest: Manifest,
 ) -> Done {
-    let language = parsed.language.expect("has language");
     let (dep_path, temp_dep) = match &parsed.dep_file {
         Some(d) => (ctx.cwd.join(&d.path), None),
         None => {
@@ -92,7 +91,7 @@ fn depend_miss(
     if let Some(t) = &temp_dep {
         let _ = std::fs::remove_file(t);
     }
-    let Some((files, stdout, stderr)) = run_files else {
+    let Some(produced) = run_files else {
         return Done {
             outcome,
             code,
@@ -103,29 +102,7 @@ fn depend_miss(
     let record = deps
         .map_err(|e| format!("dep file {}: {e}", dep_path.display()))
         .and_then(|d| record_set(ctx, compiler, parsed, &d, start, &Key([0; 32])));
-    let mut set = match record {
-        Ok(s) => s,
-        Err(why) => {
-            log::info!("not cached: {why}");
-            return Done {
-                outcome: Outcome::Miss(language),
-                code,
-                key: None,
-                entry: None,
-            };
-        }
-    };
-    let key = manifest::set_key(mkey, &set);
-    set.result = key.hex();
-    manifest.add(set);
-    store_manifest(ctx, mkey, &manifest);
-    let entry = seal_result(ctx, parsed, &key, files, stdout, stderr);
-    Done {
-        outcome: Outcome::Miss(language),
-        code,
-        key: Some(key),
-        entry: Some(entry),
-    }
+    record_depend_result(ctx, parsed, mkey, manifest, record, code, produced)
 }
 
 /// Preprocessor mode: key on the preprocessed text. With direct mode on, the preprocessor
@@ -152,17 +129,7 @@ fn preprocessor_mode(
                 let _ = std::fs::remove_file(t);
             }
             // The compile will most likely fail the same way; let it speak for itself.
-            let (outcome, code, _) = compile_and_store(ctx, compiler, parsed, None, &[]);
-            let outcome = match outcome {
-                Outcome::Miss(_) => Outcome::NotCacheable(Reason::PreprocessorFailed),
-                o => o,
-            };
-            return Done {
-                outcome,
-                code,
-                key: None,
-                entry: None,
-            };
+            return compile_uncached(ctx, compiler, parsed, Reason::PreprocessorFailed);
         }
     };
     let deps = temp_dep.as_ref().and_then(|t| {
@@ -177,17 +144,7 @@ fn preprocessor_mode(
             .find(|h| ctx.cwd.join(format!("{h}.gch")).exists());
         if let Some(h) = gch {
             log::info!("{h}.gch exists: not cached");
-            let (outcome, code, _) = compile_and_store(ctx, compiler, parsed, None, &[]);
-            let outcome = match outcome {
-                Outcome::Miss(_) => Outcome::NotCacheable(Reason::PrecompiledHeader),
-                o => o,
-            };
-            return Done {
-                outcome,
-                code,
-                key: None,
-                entry: None,
-            };
+            return compile_uncached(ctx, compiler, parsed, Reason::PrecompiledHeader);
         }
     }
     let key = result_key(ctx, compiler, parsed, ident, &source_text);

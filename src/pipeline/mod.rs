@@ -708,6 +708,66 @@ fn seal_result(
         .seal(EntryKind::Result, key, &entry::encode_result(&files))
 }
 
+/// Compile without storing: a success becomes "not cacheable" for `reason`.
+fn compile_uncached(
+    ctx: &mut Ctx,
+    compiler: &ResolvedCompiler,
+    parsed: &Parsed,
+    reason: Reason,
+) -> Done {
+    let (outcome, code, _) = compile_and_store(ctx, compiler, parsed, None, &[]);
+    let outcome = match outcome {
+        Outcome::Miss(_) => Outcome::NotCacheable(reason),
+        o => o,
+    };
+    Done {
+        outcome,
+        code,
+        key: None,
+        entry: None,
+    }
+}
+
+/// End of a depend-mode miss (C and Rust alike): key the result on the recorded set,
+/// add the set to the manifest, and build the entry. An unrecordable compile is a miss
+/// that stores nothing.
+#[allow(clippy::too_many_arguments)]
+fn record_depend_result(
+    ctx: &mut Ctx,
+    parsed: &Parsed,
+    mkey: &Key,
+    mut manifest: Manifest,
+    recorded: Result<manifest::IncludeSet, String>,
+    code: i32,
+    produced: Produced,
+) -> Done {
+    let language = parsed.language.expect("has language");
+    let mut set = match recorded {
+        Ok(s) => s,
+        Err(why) => {
+            log::info!("not cached: {why}");
+            return Done {
+                outcome: Outcome::Miss(language),
+                code,
+                key: None,
+                entry: None,
+            };
+        }
+    };
+    let key = manifest::set_key(mkey, &set);
+    set.result = key.hex();
+    manifest.add(set);
+    store_manifest(ctx, mkey, &manifest);
+    let (files, stdout, stderr) = produced;
+    let entry = seal_result(ctx, parsed, &key, files, stdout, stderr);
+    Done {
+        outcome: Outcome::Miss(language),
+        code,
+        key: Some(key),
+        entry: Some(entry),
+    }
+}
+
 /// Compile; with a key, also build the entry (stored by `finish`).
 fn compile_and_store(
     ctx: &mut Ctx,

@@ -98,7 +98,7 @@ fn miss(
     compiler: &ResolvedCompiler,
     parsed: &Parsed,
     mkey: &Key,
-    mut manifest: Manifest,
+    manifest: Manifest,
 ) -> Done {
     let info = parsed.rust.as_ref().expect("rustc::parse sets rust info");
     let start = manifest::now_ns();
@@ -108,7 +108,7 @@ fn miss(
     if info.dep_info_added {
         let _ = std::fs::remove_file(&dep_path);
     }
-    let Some((files, stdout, stderr)) = produced else {
+    let Some(produced) = produced else {
         return Done {
             outcome,
             code,
@@ -135,29 +135,7 @@ fn miss(
                 .collect();
             Ok(set)
         });
-    let mut set = match recorded {
-        Ok(s) => s,
-        Err(why) => {
-            log::info!("not cached: {why}");
-            return Done {
-                outcome: Outcome::Miss(Language::Rust),
-                code,
-                key: None,
-                entry: None,
-            };
-        }
-    };
-    let key = manifest::set_key(mkey, &set);
-    set.result = key.hex();
-    manifest.add(set);
-    store_manifest(ctx, mkey, &manifest);
-    let entry = seal_result(ctx, parsed, &key, files, stdout, stderr);
-    Done {
-        outcome: Outcome::Miss(Language::Rust),
-        code,
-        key: Some(key),
-        entry: Some(entry),
-    }
+    record_depend_result(ctx, parsed, mkey, manifest, recorded, code, produced)
 }
 
 #[cfg(test)]

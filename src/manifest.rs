@@ -46,6 +46,12 @@ pub struct FileRec {
     pub mtime: i64,
     pub ctime: i64,
     pub digest: String,
+    /// Device and inode of the file the path resolved to: a symlink retargeted to another
+    /// file of the same size and times is another file.
+    #[serde(default)]
+    pub dev: u64,
+    #[serde(default)]
+    pub ino: u64,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -247,6 +253,12 @@ fn trim_start(b: &[u8]) -> &[u8] {
     &b[n..]
 }
 
+/// (device, inode) of the file a path resolves to.
+fn file_id(p: &Path) -> Option<(u64, u64)> {
+    let m = std::fs::metadata(p).ok()?;
+    Some((m.dev(), m.ino()))
+}
+
 fn stat_ns(p: &Path) -> Option<(u64, i64, i64)> {
     let m = std::fs::metadata(p).ok()?;
     Some((
@@ -380,6 +392,7 @@ pub fn record(
             std::fs::read(&full).map_err(|_| NotRecordable::UnreadableInput(f.clone()))?;
         let (size, mtime, ctime) =
             stat_ns(&full).ok_or_else(|| NotRecordable::UnreadableInput(f.clone()))?;
+        let (dev, ino) = file_id(&full).unwrap_or_default();
         if mtime >= start || ctime >= start {
             return Err(NotRecordable::ModifiedDuringCompile(f.clone()));
         }
@@ -413,6 +426,8 @@ pub fn record(
             mtime,
             ctime,
             digest: digest(&content).hex(),
+            dev,
+            ino,
         });
     }
     set.has_include = names.into_iter().collect();
@@ -519,7 +534,8 @@ pub fn still_valid(
         if size != f.size || (set.timestamp && mtime != f.mtime) {
             return false;
         }
-        let same_stat = mtime == f.mtime && ctime == f.ctime;
+        let same_stat =
+            mtime == f.mtime && ctime == f.ctime && file_id(&full) == Some((f.dev, f.ino));
         let trusted =
             same_stat && f.mtime < set.recorded - RACY_NS && f.ctime < set.recorded - RACY_NS;
         if !trusted {
@@ -637,7 +653,9 @@ mod tests {
                     size: 0,
                     mtime: 0,
                     ctime: 0,
-                    digest: String::new()
+                    digest: String::new(),
+                    dev: 0,
+                    ino: 0
                 };
                 n
             ],

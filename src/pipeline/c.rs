@@ -210,7 +210,16 @@ fn record_set(
         .into_iter()
         .map(portable)
         .collect();
-    let search: Vec<String> = search.into_iter().map(portable).collect();
+    let mut search: Vec<String> = search.into_iter().map(portable).collect();
+    // gcc looks for a forced include (`-include`, `-imacros`) in the working directory
+    // before the include path: a header created there later would shadow.
+    let forced = parsed.hashed_args.iter().any(|a| {
+        let a = a.to_string_lossy();
+        a.starts_with("-include") || a.starts_with("-imacros")
+    });
+    if forced {
+        search.insert(0, ".".to_string());
+    }
     manifest::record(
         &files,
         &search,

@@ -9,7 +9,7 @@
 //!
 //! Each test copies a project from fixtures/rust/ into its own sandbox (cache dir,
 //! CARGO_TARGET_DIR), keeping the user's HOME/CARGO_HOME/RUSTUP_HOME so the registry cache
-//! is shared; the one crates.io dependency (itoa, pinned) is built offline when the
+//! is shared; the one the crate registry dependency (itoa, pinned) is built offline when the
 //! registry cache already holds it. CARGO_INCREMENTAL=0 everywhere but the test that
 //! proves incremental compiles pass through (cargo's dev profile makes path crates
 //! incremental otherwise).
@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-/// The crates.io dependency of fixtures/rust/workspace (pinned exactly in util/Cargo.toml).
+/// The the crate registry dependency of fixtures/rust/workspace (pinned exactly in util/Cargo.toml).
 const REGISTRY_CRATE: &str = "itoa-1.0.10.crate";
 
 const WARNING: &str = "warning: function `never_called_helper` is never used";
@@ -401,7 +401,7 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 }
 
 // ---------------------------------------------------------------------------------------
-// 1, 11: a workspace with path crates and a crates.io dependency
+// 1, 11: a workspace with path crates and a the crate registry dependency
 // ---------------------------------------------------------------------------------------
 
 /// First build: the three library crates (itoa, util, corelib) miss and the binary passes

@@ -298,12 +298,23 @@ fn probes(set: &IncludeSet) -> Vec<(String, bool)> {
     for f in set.files.iter().skip(1) {
         // Every search dir the header lies under is a way it may have been found
         // (`-Iinc -Iinc/sub`: `inc/sub/foo.h` is `sub/foo.h` or `foo.h`).
-        let found_as = set.search_dirs.iter().enumerate().filter_map(|(k, d)| {
-            f.path
-                .strip_prefix(d.as_str())
-                .and_then(|r| r.strip_prefix('/'))
-                .map(|r| (k, r))
-        });
+        // Compare lexically normalised spellings: `-I./include` finds `include/x.h`.
+        let file = lexical(&f.path);
+        let found_as: Vec<(usize, String)> = set
+            .search_dirs
+            .iter()
+            .enumerate()
+            .filter_map(|(k, d)| {
+                let d = lexical(d);
+                let rel = if d == "." {
+                    (!file.starts_with('/') && !file.starts_with("..")).then_some(file.as_str())
+                } else {
+                    file.strip_prefix(d.as_str())
+                        .and_then(|r| r.strip_prefix('/'))
+                };
+                rel.map(|r| (k, r.to_string()))
+            })
+            .collect();
         let own = &f.path;
         for (k, rel) in found_as {
             for c in set.search_dirs[..k].iter().chain(includer_dirs.iter()) {
@@ -336,6 +347,17 @@ fn probes(set: &IncludeSet) -> Vec<(String, bool)> {
             (c, exists)
         })
         .collect()
+}
+
+/// `./a/../b` -> `b` (no file system access); `.` for an empty result.
+fn lexical(p: &str) -> String {
+    let n = crate::util::path::normalize(Path::new(p));
+    let s = n.to_string_lossy();
+    if s.is_empty() {
+        ".".to_string()
+    } else {
+        s.into_owned()
+    }
 }
 
 /// How a directory is named in a manifest: relative to the cwd when the probe that needs

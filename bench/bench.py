@@ -5,7 +5,7 @@ Owns, in this order: installing the tools it compares (before any timing), prepa
 workloads (real third-party sources that crates ship, brought in with `cargo vendor`, and a
 generated Makefile), measuring interleaved in one run (cold build with an empty cache, warm
 build with a full cache after `make clean`, the latency of one repeated hit of a typical
-translation unit), and reporting (a table of medians and ratios on stdout, every raw sample
+translation unit; C and C++ only), and reporting (a table of medians and ratios on stdout, every raw sample
 in JSON). See bench/README.md for what each figure means.
 
 Deliberately not here: judging pass/fail (targets are printed, the exit status only says
@@ -13,9 +13,10 @@ whether the benchmark itself ran), profiling (use perf on the command the JSON r
 and any network use once timing starts (installs and `cargo vendor` come first).
 
 Adding a workload: subclass `Workload` (prepare, clean, build_argv, hit_argv, outputs) and
-register it in WORKLOADS. A C workload is a `CWorkload` with a crate, a source directory and
-flags; a Rust workload would use `Tool.wrapper` as RUSTC_WRAPPER instead of a CC prefix and
-list only the tools that wrap rustc in `tools`.
+register it in WORKLOADS. A C or C++ workload is a `CWorkload` with a crate, a source
+directory, the compiler and flags (`Zstd`, `Lua`, `LevelDB`); the Rust workload (`Crates`)
+uses `Tool.wrapper` as RUSTC_WRAPPER instead of a CC prefix, lists only the tools that wrap
+rustc in `tools`, and has issue 4's targets instead of issue 3's.
 
 Python 3.11 standard library only.
 """

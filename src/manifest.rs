@@ -587,20 +587,30 @@ pub fn still_valid(
         return true;
     }
     let watched: HashSet<&str> = set.watches.iter().map(|w| w.path.as_str()).collect();
+    // Many probes share a directory: resolve each directory's watch once (normalising and
+    // walking ancestors per probe made a hit's cost grow with the number of probes).
+    let mut watch_of: std::collections::HashMap<(String, bool), Option<String>> =
+        std::collections::HashMap::new();
     for (p, must_exist) in probes(set) {
         // The watch recorded for this probe: its nearest recorded ancestor directory.
-        let parent = crate::util::path::normalize(&cwd.join(dir_of(&p)));
-        let mut cur: &Path = &parent;
-        let watch = loop {
-            let s = stored_form(cur, cwd, bases, Path::new(&p).is_relative());
-            if watched.contains(s.as_str()) {
-                break Some(s);
-            }
-            match cur.parent() {
-                Some(up) if !up.as_os_str().is_empty() => cur = up,
-                _ => break None,
-            }
-        };
+        let relative = Path::new(&p).is_relative();
+        let watch = watch_of
+            .entry((dir_of(&p), relative))
+            .or_insert_with(|| {
+                let parent = crate::util::path::normalize(&cwd.join(dir_of(&p)));
+                let mut cur: &Path = &parent;
+                loop {
+                    let s = stored_form(cur, cwd, bases, relative);
+                    if watched.contains(s.as_str()) {
+                        break Some(s);
+                    }
+                    match cur.parent() {
+                        Some(up) if !up.as_os_str().is_empty() => cur = up,
+                        _ => break None,
+                    }
+                }
+            })
+            .clone();
         let needs_check = match &watch {
             Some(w) => changed.contains(w.as_str()),
             None => true,

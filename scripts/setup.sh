@@ -128,10 +128,57 @@ install_remote_servers() {
 }
 
 # ---------------------------------------------------------------------------
+# Servers that come from PyPI and npm (shared/services.md sections 3-5): moto's
+# S3 server and gcp-storage-emulator in one Python venv, Azurite in an npm
+# prefix, both under $CACHEPOT_TEST_TOOLS (default ~/.cache/cachepot-test-tools),
+# where tests/common looks for them. Versions are pinned; an existing install of
+# the right version is kept.
+TOOLS_DIR="${CACHEPOT_TEST_TOOLS:-${HOME:-/tmp}/.cache/cachepot-test-tools}"
+MOTO_VERSION=5.2.5
+GCS_EMULATOR_VERSION=2026.7.19
+AZURITE_VERSION=3.35.0
+
+install_py_servers() {
+  local venv="$TOOLS_DIR/venv" t0=$SECONDS
+  if [ -x "$venv/bin/moto_server" ] && [ -x "$venv/bin/gcp-storage-emulator" ] &&
+    "$venv/bin/python" - "$MOTO_VERSION" "$GCS_EMULATOR_VERSION" <<'PY' 2>/dev/null
+import sys
+from importlib.metadata import version
+sys.exit(0 if (version("moto"), version("gcp-storage-emulator")) == tuple(sys.argv[1:]) else 1)
+PY
+  then
+    return 0
+  fi
+  command -v python3 >/dev/null 2>&1 || apt_ensure 'python3=python3'
+  # Debian splits venv's ensurepip into python3-venv; the command name below is one
+  # that never exists, so that apt_ensure installs the package.
+  python3 -c 'import venv, ensurepip' 2>/dev/null || apt_ensure 'no-such-command-ensurepip=python3-venv'
+  log "pip install moto[server]==$MOTO_VERSION gcp-storage-emulator==$GCS_EMULATOR_VERSION into $venv"
+  mkdir -p "$TOOLS_DIR"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check \
+    "moto[server]==$MOTO_VERSION" "gcp-storage-emulator==$GCS_EMULATOR_VERSION" ||
+    die "pip install of the S3 and GCS test servers failed"
+  log "installed in $((SECONDS - t0)) s"
+}
+
+install_azurite() {
+  local prefix="$TOOLS_DIR/npm" t0=$SECONDS
+  if [ -x "$prefix/node_modules/.bin/azurite-blob" ] &&
+    grep -q "\"version\": \"$AZURITE_VERSION\"" "$prefix/node_modules/azurite/package.json" 2>/dev/null; then
+    return 0
+  fi
+  apt_ensure 'node=nodejs' 'npm=npm'
+  log "npm install azurite@$AZURITE_VERSION into $prefix"
+  mkdir -p "$prefix"
+  npm install --prefix "$prefix" --no-audit --no-fund --loglevel=error \
+    "azurite@$AZURITE_VERSION" >&2 || die "npm install of azurite failed"
+  log "installed in $((SECONDS - t0)) s"
+}
+
+# ---------------------------------------------------------------------------
 # MORE SERVICE GROUPS (to be added by later issues), one function each, e.g.:
 #   install_distcc     distcc                           (apt)
-#   install_py_tools   Python venv with moto[server], gcp-storage-emulator (pip)
-#   install_azurite    azurite (npm)
 # apt-based groups should use apt_ensure; then call the new function from main.
 # ---------------------------------------------------------------------------
 
@@ -139,6 +186,8 @@ main() {
   local t0=$SECONDS
   install_c_toolchains
   install_remote_servers
+  install_py_servers
+  install_azurite
   # (more service groups go here)
   log "all test dependencies present ($((SECONDS - t0)) s)"
 }

@@ -170,6 +170,84 @@ const SETTINGS: &[Setting] = &[
         help: "WebDAV bearer token",
     },
     Setting {
+        key: "bucket",
+        kind: Kind::Text,
+        default: None,
+        help: "S3 remote cache: the bucket name",
+    },
+    Setting {
+        key: "endpoint",
+        kind: Kind::Text,
+        default: None,
+        help: "S3 endpoint, host:port or a URL (minio-like servers); default: AWS for the region",
+    },
+    Setting {
+        key: "s3_use_ssl",
+        kind: Kind::Switch,
+        default: Some("true"),
+        help: "S3: https (true) or http (false) for an endpoint given without a scheme",
+    },
+    Setting {
+        key: "s3_key_prefix",
+        kind: Kind::Text,
+        default: None,
+        help: "S3: prefix of every object name, e.g. team/cachepot/",
+    },
+    Setting {
+        key: "region",
+        kind: Kind::Text,
+        default: None,
+        help: "S3 region (default us-east-1)",
+    },
+    Setting {
+        key: "s3_no_credentials",
+        kind: Kind::Switch,
+        default: Some("false"),
+        help: "S3: anonymous requests (a public bucket), no credential lookup",
+    },
+    Setting {
+        key: "gcs_bucket",
+        kind: Kind::Text,
+        default: None,
+        help: "Google Cloud Storage remote cache: the bucket name",
+    },
+    Setting {
+        key: "gcs_key_path",
+        kind: Kind::Path,
+        default: None,
+        help: "GCS: service-account JSON key file used to sign token requests",
+    },
+    Setting {
+        key: "gcs_credentials_url",
+        kind: Kind::Text,
+        default: None,
+        help: "GCS: URL that returns an OAuth access token (instead of a key file)",
+    },
+    Setting {
+        key: "gcs_rw_mode",
+        kind: Kind::Text,
+        default: None,
+        help: "GCS: READ_ONLY or READ_WRITE (default READ_WRITE with credentials, READ_ONLY without)",
+    },
+    Setting {
+        key: "gcs_endpoint",
+        kind: Kind::Text,
+        default: None,
+        help: "GCS endpoint, host:port or a URL (an emulator); default: Google's",
+    },
+    Setting {
+        key: "azure_connection_string",
+        kind: Kind::Secret,
+        default: None,
+        help: "Azure Blob remote cache: the storage account's connection string (SharedKey)",
+    },
+    Setting {
+        key: "azure_blob_container",
+        kind: Kind::Text,
+        default: None,
+        help: "Azure Blob: the container (it must exist)",
+    },
+    Setting {
         key: "remote_read_only",
         kind: Kind::Switch,
         default: Some("false"),
@@ -211,6 +289,20 @@ pub struct Config {
     pub webdav_username: Option<String>,
     pub webdav_password: Option<String>,
     pub webdav_token: Option<String>,
+    pub bucket: Option<String>,
+    pub endpoint: Option<String>,
+    pub s3_use_ssl: bool,
+    pub s3_key_prefix: Option<String>,
+    pub region: Option<String>,
+    pub s3_no_credentials: bool,
+    pub gcs_bucket: Option<String>,
+    pub gcs_key_path: Option<PathBuf>,
+    pub gcs_credentials_url: Option<String>,
+    /// CACHEPOT_GCS_RW_MODE: Some(true) = READ_ONLY, Some(false) = READ_WRITE.
+    pub gcs_read_only: Option<bool>,
+    pub gcs_endpoint: Option<String>,
+    pub azure_connection_string: Option<String>,
+    pub azure_blob_container: Option<String>,
     pub remote_read_only: bool,
     pub remote_timeout: std::time::Duration,
     /// The config file consulted (it may not exist).
@@ -343,6 +435,22 @@ pub fn load_from(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Config, Fatal
         .filter(|s| s.is_finite() && *s > 0.0 && *s < 3600.0)
         .map(std::time::Duration::from_secs_f64)
         .ok_or_else(|| bad("remote_timeout", o, v))?;
+    let gcs_read_only = match get("gcs_rw_mode") {
+        None => None,
+        Some((v, o)) => match v.trim().to_ascii_uppercase().as_str() {
+            "READ_ONLY" => Some(true),
+            "READ_WRITE" => Some(false),
+            _ => {
+                return Err(Fatal(format!(
+                    "cachepot: invalid value '{v}' for {}: expected READ_ONLY or READ_WRITE",
+                    match o {
+                        Origin::ConfigFile => format!("gcs_rw_mode in {}", config_file.display()),
+                        _ => env_name("gcs_rw_mode"),
+                    }
+                )))
+            }
+        },
+    };
     let (v, o) = get("compression_level").expect("has default");
     let compression_level = v
         .parse::<i32>()
@@ -369,6 +477,19 @@ pub fn load_from(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Config, Fatal
         webdav_username: text("webdav_username"),
         webdav_password: text("webdav_password"),
         webdav_token: text("webdav_token"),
+        bucket: text("bucket"),
+        endpoint: text("endpoint"),
+        s3_use_ssl: switch("s3_use_ssl")?,
+        s3_key_prefix: text("s3_key_prefix"),
+        region: text("region"),
+        s3_no_credentials: switch("s3_no_credentials")?,
+        gcs_bucket: text("gcs_bucket"),
+        gcs_key_path: get("gcs_key_path").map(|(v, _)| PathBuf::from(v)),
+        gcs_credentials_url: text("gcs_credentials_url"),
+        gcs_read_only,
+        gcs_endpoint: text("gcs_endpoint"),
+        azure_connection_string: text("azure_connection_string"),
+        azure_blob_container: text("azure_blob_container"),
         remote_read_only: switch("remote_read_only")?,
         remote_timeout,
         config_file,

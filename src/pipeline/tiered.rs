@@ -41,6 +41,9 @@ pub(super) fn push(ctx: &mut Ctx, key: &Key, entry: &[u8]) {
         return;
     }
     for i in 0..ctx.remotes.len() {
+        if ctx.remotes[i].read_only() {
+            continue;
+        }
         let name = ctx.remotes[i].name().to_string();
         if crate::storage::remote::skipped(&ctx.cfg.dir, &name) {
             continue;

@@ -16,4 +16,9 @@ pub trait Storage {
     fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, Fault>;
     /// Store a complete entry under `key` (atomically: readers never see a part).
     fn put(&self, key: &Key, entry: &[u8]) -> Result<(), Fault>;
+    /// A backend that only reads (GCS in READ_ONLY mode or without credentials): never
+    /// asked to `put`. CACHEPOT_REMOTE_READ_ONLY applies to every backend on top of this.
+    fn read_only(&self) -> bool {
+        false
+    }
 }

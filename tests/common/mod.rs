@@ -68,6 +68,43 @@ pub fn require_tool(tool: &str) -> bool {
     false
 }
 
+/// Where scripts/setup.sh installs the servers that come from PyPI and npm (moto,
+/// gcp-storage-emulator in `venv/`, Azurite in `npm/`): $CACHEPOT_TEST_TOOLS, else
+/// ~/.cache/cachepot-test-tools.
+#[allow(dead_code)]
+pub fn test_tools_dir() -> PathBuf {
+    match std::env::var_os("CACHEPOT_TEST_TOOLS").filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into()))
+            .join(".cache/cachepot-test-tools"),
+    }
+}
+
+/// A server program installed by scripts/setup.sh under [`test_tools_dir`] (e.g.
+/// `venv/bin/moto_server`): missing, it is a failure under CI and a loud skip (None)
+/// elsewhere, like [`require_tool`].
+#[allow(dead_code)]
+pub fn installed_tool(rel: &str) -> Option<PathBuf> {
+    let p = test_tools_dir().join(rel);
+    if p.is_file() {
+        return Some(p);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "{} is not installed; scripts/setup.sh installs it",
+            p.display()
+        );
+    }
+    let thread = std::thread::current();
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n=== SKIPPED {}: {} is not installed; run scripts/setup.sh ===\n",
+        thread.name().unwrap_or("?"),
+        p.display()
+    );
+    None
+}
+
 /// Returns from the calling test (a loud skip) when `tool` is missing.
 #[macro_export]
 macro_rules! require {

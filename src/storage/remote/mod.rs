@@ -8,8 +8,11 @@
 //! compile. Keys on the servers are the hex cache keys (results and manifests alike:
 //! their keys are distinct hashes), never paths.
 
+pub mod azure;
+pub mod gcs;
 pub mod memcached;
 pub mod redis;
+pub mod s3;
 pub mod webdav;
 
 use super::Storage;
@@ -37,6 +40,31 @@ pub fn from_config(cfg: &Config) -> Result<Vec<Box<dyn Storage>>, Fatal> {
     if let Some(url) = &cfg.webdav_endpoint {
         let auth = webdav::Auth::from_config(cfg);
         out.push(Box::new(webdav::WebDav::new(url, auth, timeout).map_err(|e| Fatal(format!("cachepot: invalid value for CACHEPOT_WEBDAV_ENDPOINT: {e}: expected http(s)://host[:port]/path/")))?));
+    }
+    if let Some(bucket) = &cfg.bucket {
+        out.push(Box::new(s3::S3::from_config(bucket, cfg).map_err(|e| {
+            Fatal(format!(
+                "cachepot: invalid S3 settings (CACHEPOT_BUCKET...): {e}"
+            ))
+        })?));
+    }
+    if let Some(bucket) = &cfg.gcs_bucket {
+        out.push(Box::new(gcs::Gcs::from_config(bucket, cfg).map_err(
+            |e| {
+                Fatal(format!(
+                    "cachepot: invalid GCS settings (CACHEPOT_GCS_...): {e}"
+                ))
+            },
+        )?));
+    }
+    if let Some(conn) = &cfg.azure_connection_string {
+        out.push(Box::new(azure::Azure::from_config(conn, cfg).map_err(
+            |e| {
+                Fatal(format!(
+                    "cachepot: invalid Azure settings (CACHEPOT_AZURE_...): {e}"
+                ))
+            },
+        )?));
     }
     Ok(out)
 }

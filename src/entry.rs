@@ -180,6 +180,17 @@ impl Sealer<'_> {
                 }
                 Ok(data.to_vec())
             }
+            1 if bulk_ok(raw_len, data.len()) => {
+                // One-shot decompression straight into a buffer of the declared size:
+                // no streaming window, no extra copies. zstd stops at the capacity, so
+                // a frame that decompresses to more than raw_len is an error here.
+                let out = zstd::bulk::decompress(data, raw_len as usize)
+                    .map_err(|_| DecodeError("zstd data corrupt"))?;
+                if out.len() as u64 != raw_len {
+                    return Err(DecodeError("decompressed length mismatch"));
+                }
+                Ok(out)
+            }
             1 => {
                 let mut dec =
                     zstd::stream::read::Decoder::new(data).map_err(|_| DecodeError("zstd init"))?;
@@ -198,6 +209,14 @@ impl Sealer<'_> {
             _ => Err(DecodeError("unknown compression")),
         }
     }
+}
+
+/// Whether a payload may be decompressed in one shot into a buffer allocated at its
+/// declared size up front: when that size is small, or a plausible ratio of the
+/// compressed size. Anything else (a forged size on a tiny payload) takes the streaming
+/// path, which grows only with what really decompresses.
+fn bulk_ok(raw_len: u64, data_len: usize) -> bool {
+    raw_len <= (16 << 20) || raw_len <= (data_len as u64).saturating_mul(64)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -271,6 +290,45 @@ mod tests {
         let e = sealer().seal(EntryKind::Result, &key, &encode_result(&files));
         let raw = sealer().open(EntryKind::Result, &key, &e).unwrap();
         assert_eq!(decode_result(&raw).unwrap(), files);
+    }
+
+    /// Re-seal `e` (checksum recomputed, as a forger without a MAC key can) with its
+    /// declared raw length replaced.
+    fn with_raw_len(e: &[u8], raw_len: u64) -> Vec<u8> {
+        let mut body = e[..e.len() - TAG_LEN].to_vec();
+        body[64..72].copy_from_slice(&raw_len.to_le_bytes());
+        let tag = sealer().tag(&body);
+        body.extend_from_slice(&tag);
+        body
+    }
+
+    #[test]
+    fn a_lying_declared_size_is_rejected_on_both_paths() {
+        let key = digest(b"k");
+        // Compressible: 1 MiB of zeros is a payload of a few hundred bytes.
+        let raw = encode_result(&[(FileKind::Object, vec![0u8; 1 << 20])]);
+        let e = sealer().seal(EntryKind::Result, &key, &raw);
+        assert_eq!(e[7], 1, "compressed");
+        let real = raw.len() as u64;
+        // Too small (one-shot path, zstd stops at the capacity) and too large.
+        for lie in [real - 1, 1, real + 1] {
+            assert!(bulk_ok(lie, e.len()));
+            let err = sealer()
+                .open(EntryKind::Result, &key, &with_raw_len(&e, lie))
+                .unwrap_err();
+            assert!(
+                err.0.contains("length") || err.0.contains("corrupt"),
+                "{lie}: {err}"
+            );
+        }
+        // A huge declared size on a tiny payload takes the streaming path, which
+        // allocates only what really decompresses, and is rejected.
+        let huge = 3u64 << 30;
+        assert!(!bulk_ok(huge, e.len()));
+        assert!(sealer()
+            .open(EntryKind::Result, &key, &with_raw_len(&e, huge))
+            .is_err());
+        assert_eq!(sealer().open(EntryKind::Result, &key, &e).unwrap(), raw);
     }
 
     #[test]

@@ -85,6 +85,11 @@ pub fn main(argv: Vec<OsString>) -> i32 {
     for w in &cfg.warnings {
         log::warn!("{w}");
     }
+    crate::util::fs::set_shared_group(cfg.shared_group);
+    // A compile's stderr is the compiler's: the warning goes to the log only.
+    if let Some(w) = insecure_dir_warning(&cfg) {
+        log::warn!("{w}");
+    }
     let req = if masquerade {
         Request {
             compiler: OsString::from(&argv0),
@@ -123,6 +128,11 @@ fn maintenance(argv: Vec<OsString>) -> i32 {
     crate::logging::init(cfg.log_level, cfg.error_log.clone(), &cfg.dir);
     for w in &cfg.warnings {
         log::warn!("{w}");
+    }
+    crate::util::fs::set_shared_group(cfg.shared_group);
+    if let Some(w) = insecure_dir_warning(&cfg) {
+        log::warn!("{w}");
+        eprintln!("cachepot: warning: {w}");
     }
     let store = LocalStore::new(&cfg.dir, cfg.cache_size);
     let mut status = 0;
@@ -163,6 +173,31 @@ fn maintenance(argv: Vec<OsString>) -> i32 {
         }
     }
     status
+}
+
+/// A cache directory that every local user may write to lets any of them plant entries
+/// (docs/security.md): worth a warning, unless entries are authenticated.
+fn insecure_dir_warning(cfg: &Config) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&cfg.dir).ok()?.permissions().mode();
+    if mode & 0o002 == 0 {
+        return None;
+    }
+    let d = cfg.dir.display();
+    Some(if cfg.hmac_key.is_some() {
+        format!(
+            "cache directory {d} is world-writable (mode {:o}); entries are authenticated \
+             with CACHEPOT_HMAC_KEY, but other users can still delete them: chmod o-w {d}",
+            mode & 0o7777
+        )
+    } else {
+        format!(
+            "cache directory {d} is world-writable (mode {:o}): any local user can plant \
+             cache entries; run chmod o-w {d} (or set CACHEPOT_SHARED_GROUP=1 for a group \
+             cache, or CACHEPOT_HMAC_KEY to authenticate entries)",
+            mode & 0o7777
+        )
+    })
 }
 
 fn show_config(cfg: &Config) -> String {

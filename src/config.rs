@@ -128,6 +128,12 @@ const SETTINGS: &[Setting] = &[
         help: "shared secret authenticating cache entries",
     },
     Setting {
+        key: "shared_group",
+        kind: Kind::Switch,
+        default: Some("false"),
+        help: "cache shared by a Unix group: directories 2770 and files 660 instead of owner-only",
+    },
+    Setting {
         key: "hard_link",
         kind: Kind::Switch,
         default: Some("false"),
@@ -283,6 +289,7 @@ pub struct Config {
     pub hmac_key: Option<Vec<u8>>,
     pub compression_level: i32,
     pub hard_link: bool,
+    pub shared_group: bool,
     pub redis: Option<String>,
     pub memcached: Option<String>,
     pub webdav_endpoint: Option<String>,
@@ -471,6 +478,7 @@ pub fn load_from(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Config, Fatal
         hmac_key: get("hmac_key").map(|(v, _)| v.as_bytes().to_vec()),
         compression_level,
         hard_link: switch("hard_link")?,
+        shared_group: switch("shared_group")?,
         redis: text("redis"),
         memcached: text("memcached"),
         webdav_endpoint: text("webdav_endpoint"),

@@ -7,7 +7,7 @@
 
 use crate::compiler::identity::file_digest;
 use crate::hash::{digest, Key};
-use crate::util::fs::{atomic_write, create_dir_all_private, FILE_MODE};
+use crate::util::fs::{atomic_write, create_dir_all_private, file_mode};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -41,7 +41,7 @@ pub fn digest_file(cache_dir: &Path, path: &Path) -> std::io::Result<Key> {
         .unwrap_or(0);
     if m.mtime() < now - RACY_SECS && m.ctime() < now - RACY_SECS {
         let stored = create_dir_all_private(record.parent().expect("has parent"))
-            .and_then(|_| atomic_write(&record, d.hex().as_bytes(), FILE_MODE));
+            .and_then(|_| atomic_write(&record, d.hex().as_bytes(), file_mode()));
         if let Err(e) = stored {
             log::debug!("digest cache: cannot write {}: {e}", record.display());
         }

@@ -35,7 +35,7 @@ impl log::Log for FileLogger {
             *guard = OpenOptions::new()
                 .create(true)
                 .append(true)
-                .mode(crate::util::fs::FILE_MODE)
+                .mode(0o600)
                 .open(&self.path)
                 .ok();
         }

@@ -582,3 +582,95 @@ fn hard_link_restores_and_a_later_miss_does_not_corrupt_the_cache() {
     s.assert_success(&bare, "bare");
     assert_eq!(s.read("bare.o"), first);
 }
+
+/// Runs the hello compile (and a second source) through `sh -c 'umask U; exec ...'`.
+fn compile_with_umask(s: &Sandbox, umask: &str) {
+    for src in ["hello", "other"] {
+        let mut cmd = s.command("sh");
+        cmd.arg("-c")
+            .arg(format!("umask {umask}; exec \"$@\""))
+            .arg("sh")
+            .arg(env!("CARGO_BIN_EXE_cachepot"))
+            .args(["gcc", "-c", &format!("{src}.c"), "-o", &format!("{src}.o")]);
+        let out = cmd.output().expect("run sh");
+        s.assert_success(&out, "compile under a umask");
+    }
+}
+
+/// Modes of everything under the cache dir that are not `want` (dirs) / `want_file`.
+fn wrong_modes(s: &Sandbox, want_dir: u32, want_file: u32) -> Vec<String> {
+    let dirs = walk_dirs(&s.cache).into_iter().map(|d| (d, want_dir));
+    let files = walk_files(&s.cache).into_iter().map(|f| (f, want_file));
+    dirs.chain(files)
+        .filter_map(|(p, want)| {
+            let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o7777;
+            (mode != want).then(|| format!("{} {:o} (want {:o})", p.display(), mode, want))
+        })
+        .collect()
+}
+
+/// Owner-only does not come from the umask: with umask 000 the cache is still 700/600.
+#[test]
+fn cache_is_owner_only_even_with_an_open_umask() {
+    require!("gcc");
+    let (s, _) = hello_sandbox();
+    s.write("other.c", "int other(void) { return 5; }\n");
+    compile_with_umask(&s, "000");
+    assert!(s.entry_files().len() >= 2, "entries were written");
+    let wrong = wrong_modes(&s, 0o700, 0o600);
+    assert!(wrong.is_empty(), "not 700/600:\n{}", wrong.join("\n"));
+}
+
+/// CACHEPOT_SHARED_GROUP=1: directories 2770 (set-group-ID), files 660, whatever the
+/// writer's umask (077 here would otherwise lock the group out).
+#[test]
+fn shared_group_cache_is_group_writable_past_the_umask() {
+    require!("gcc");
+    let (mut s, reference) = hello_sandbox();
+    s.set_env("CACHEPOT_SHARED_GROUP", "1");
+    s.write("other.c", "int other(void) { return 5; }\n");
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let above = [s.root().to_path_buf(), std::env::temp_dir()];
+    let before: Vec<u32> = above.iter().map(|p| mode(p)).collect();
+    compile_with_umask(&s, "077");
+    assert!(s.entry_files().len() >= 2, "entries were written");
+    // Only what cachepot created changes mode, never a directory above the cache.
+    let after: Vec<u32> = above.iter().map(|p| mode(p)).collect();
+    assert_eq!(before, after, "modes of {above:?} changed");
+    let wrong = wrong_modes(&s, 0o2770, 0o660);
+    assert!(wrong.is_empty(), "not 2770/660:\n{}", wrong.join("\n"));
+    // And the cache works: a hit gives the right object.
+    s.remove("hello.o");
+    let hits = s.stat("cache_hits");
+    compile_hello(&s, &reference);
+    assert_eq!(s.stat("cache_hits"), hits + 1);
+}
+
+/// A world-writable cache dir: maintenance commands warn on stderr, compiles only in the
+/// log (their stderr is the compiler's), and the build is unaffected.
+#[test]
+fn world_writable_cache_dir_is_warned_about() {
+    require!("gcc");
+    let (s, reference) = hello_sandbox();
+    compile_hello(&s, &reference);
+    let stats = s.cachepot(&["--show-stats"]);
+    assert!(
+        !String::from_utf8_lossy(&stats.stderr).contains("world-writable"),
+        "warning for a private dir"
+    );
+    fs::set_permissions(&s.cache, fs::Permissions::from_mode(0o777)).unwrap();
+    let stats = s.cachepot(&["--show-stats"]);
+    assert!(stats.status.success());
+    let err = String::from_utf8_lossy(&stats.stderr);
+    assert!(
+        err.contains("world-writable") && err.contains("chmod o-w"),
+        "no warning on stderr: {err:?}"
+    );
+    s.remove("hello.o");
+    let out = compile_hello(&s, &reference);
+    assert!(out.stderr.is_empty(), "compile stderr: {:?}", out.stderr);
+    assert!(
+        s.log_text().contains("world-writable"),
+        "no warning in the log"
+    );
+}

@@ -11,7 +11,7 @@
 
 use super::{Family, ResolvedCompiler};
 use crate::hash::{digest, Key, KeyHasher};
-use crate::util::fs::{atomic_write, create_dir_all_private, FILE_MODE};
+use crate::util::fs::{atomic_write, create_dir_all_private, file_mode};
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
@@ -77,7 +77,7 @@ pub fn identity(compiler: &ResolvedCompiler, cache_dir: &Path) -> std::io::Resul
         }
     }
     let stored = create_dir_all_private(&record_dir)
-        .and_then(|_| atomic_write(&record_path, text.as_bytes(), FILE_MODE));
+        .and_then(|_| atomic_write(&record_path, text.as_bytes(), file_mode()));
     if let Err(e) = stored {
         log::warn!(
             "cannot store compiler identity in {}: {e}",

@@ -25,7 +25,7 @@ use crate::hash::Key;
 use crate::stats::{self, Counters};
 use crate::storage::Storage;
 use crate::util::fs::{
-    atomic_write, create_dir_all_private, create_private, temp_path_beside, FILE_MODE,
+    atomic_write, create_dir_all_private, create_private, file_mode, temp_path_beside,
 };
 use fs2::FileExt;
 use std::fs::{self, File};
@@ -154,7 +154,7 @@ impl LocalStore {
         }
         let tag = self.dir.join("CACHEDIR.TAG");
         if !tag.exists() {
-            atomic_write(&tag, CACHEDIR_TAG.as_bytes(), FILE_MODE)
+            atomic_write(&tag, CACHEDIR_TAG.as_bytes(), file_mode())
                 .map_err(|e| Fault::io("cache_dir", &tag, &e))?;
         }
         create_dir_all_private(&sd).map_err(|e| Fault::io("cache_dir", &sd, &e))?;
@@ -169,8 +169,9 @@ impl LocalStore {
             .write(true)
             .create(true)
             .truncate(false)
-            .mode(crate::util::fs::FILE_MODE)
+            .mode(file_mode())
             .open(&path)
+            .and_then(|f| crate::util::fs::fix_mode(&f, file_mode()).map(|_| f))
             .map_err(|e| Fault::io("lock", &path, &e))?;
         let start = Instant::now();
         let mut wait = Duration::from_micros(200);
@@ -205,7 +206,7 @@ impl LocalStore {
 
     fn write_counters(&self, shard: u8, c: &Counters) -> Result<(), Fault> {
         let path = self.shard_dir(shard).join("stats");
-        atomic_write(&path, c.render().as_bytes(), FILE_MODE)
+        atomic_write(&path, c.render().as_bytes(), file_mode())
             .map_err(|e| Fault::io("stats", &path, &e))
     }
 

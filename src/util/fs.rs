@@ -4,25 +4,71 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-/// Mode for cache directories: owner-only, so other users can neither read entries
-/// (they may hold proprietary objects) nor plant poisoned ones.
-pub const DIR_MODE: u32 = 0o700;
-/// Mode for cache files.
-pub const FILE_MODE: u32 = 0o600;
+/// CACHEPOT_SHARED_GROUP, set once at start-up by [`set_shared_group`].
+static SHARED_GROUP: AtomicBool = AtomicBool::new(false);
 
-/// `mkdir -p` with owner-only permissions for the directories it creates.
+/// Cache files and directories are owner-only unless the cache is shared by a Unix group
+/// (CACHEPOT_SHARED_GROUP): then they are group-readable and -writable, directories are
+/// set-group-ID so that everything in them belongs to that group, and the modes are set
+/// explicitly so that a member's restrictive umask cannot lock the others out.
+pub fn set_shared_group(on: bool) {
+    SHARED_GROUP.store(on, Ordering::Relaxed);
+}
+
+fn shared_group() -> bool {
+    SHARED_GROUP.load(Ordering::Relaxed)
+}
+
+/// Mode for cache files (directories: 700, or 2770 when shared): owner-only by default,
+/// so other users can neither read entries (they may hold proprietary objects) nor plant
+/// poisoned ones.
+pub fn file_mode() -> u32 {
+    if shared_group() {
+        0o660
+    } else {
+        0o600
+    }
+}
+
+/// `mkdir -p` with the cache's directory mode for the directories it creates (and only
+/// those: existing ancestors are never touched).
 pub fn create_dir_all_private(path: &Path) -> io::Result<()> {
+    create_dirs(path, shared_group())
+}
+
+fn create_dirs(path: &Path, shared: bool) -> io::Result<()> {
+    let mode = if shared { 0o2770 } else { 0o700 };
     if path.is_dir() {
         return Ok(());
     }
+    // The directories this call will create, deepest first.
+    let missing: Vec<&Path> = path
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && fs::symlink_metadata(d).is_err())
+        .collect();
     fs::DirBuilder::new()
         .recursive(true)
-        .mode(DIR_MODE)
-        .create(path)
+        .mode(mode)
+        .create(path)?;
+    if shared {
+        // The umask applied at creation; set the group bits for real on what was made.
+        for d in missing {
+            fs::set_permissions(d, fs::Permissions::from_mode(mode))?;
+        }
+    }
+    Ok(())
+}
+
+/// Set a new cache file's mode exactly (past the umask) when the cache is group-shared.
+pub fn fix_mode(f: &File, mode: u32) -> io::Result<()> {
+    if shared_group() && mode == file_mode() {
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -58,6 +104,7 @@ pub fn atomic_write(dest: &Path, data: &[u8], mode: u32) -> io::Result<()> {
             .create_new(true)
             .mode(mode)
             .open(&tmp)?;
+        fix_mode(&f, mode)?;
         f.write_all(data)?;
         drop(f);
         fs::rename(&tmp, dest)
@@ -70,16 +117,31 @@ pub fn atomic_write(dest: &Path, data: &[u8], mode: u32) -> io::Result<()> {
 
 /// Create a new private file for writing (fails if it exists).
 pub fn create_private(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
+    let f = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(FILE_MODE)
-        .open(path)
+        .mode(file_mode())
+        .open(path)?;
+    fix_mode(&f, file_mode())?;
+    Ok(f)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Shared-group mode sets the mode of the directories it made, and of nothing above.
+    #[test]
+    fn shared_dirs_leave_existing_ancestors_alone() {
+        let d = tempfile::tempdir().unwrap();
+        fs::set_permissions(d.path(), fs::Permissions::from_mode(0o751)).unwrap();
+        create_dirs(&d.path().join("a/b/c"), true).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(d.path()), 0o751);
+        for sub in ["a", "a/b", "a/b/c"] {
+            assert_eq!(mode(&d.path().join(sub)), 0o2770, "{sub}");
+        }
+    }
 
     #[test]
     fn atomic_write_replaces_whole_file() {

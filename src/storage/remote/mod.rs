@@ -100,7 +100,7 @@ pub fn mark_down(cache_dir: &Path, name: &str) {
             crate::util::fs::atomic_write(
                 &m,
                 until.to_string().as_bytes(),
-                crate::util::fs::FILE_MODE,
+                crate::util::fs::file_mode(),
             )
         });
     if let Err(e) = r {

@@ -128,6 +128,19 @@ install_remote_servers() {
 }
 
 # ---------------------------------------------------------------------------
+# File-system tools for the disk tests: mkfs.xfs makes the loop-mounted XFS
+# with reflinks of the CACHEPOT_FILE_CLONE test, filefrag shows shared extents.
+install_fs_tools() {
+  local saved_path=$PATH
+  PATH="$PATH:/usr/sbin:/sbin"
+  apt_ensure \
+    'mkfs.xfs=xfsprogs' \
+    'filefrag=e2fsprogs' \
+    'losetup=mount'
+  PATH=$saved_path
+}
+
+# ---------------------------------------------------------------------------
 # Servers that come from PyPI and npm (shared/services.md sections 3-5): moto's
 # S3 server and gcp-storage-emulator in one Python venv, Azurite in an npm
 # prefix, both under $CACHEPOT_TEST_TOOLS (default ~/.cache/cachepot-test-tools),
@@ -186,6 +199,7 @@ main() {
   local t0=$SECONDS
   install_c_toolchains
   install_remote_servers
+  install_fs_tools
   install_py_servers
   install_azurite
   # (more service groups go here)

@@ -128,6 +128,12 @@ const SETTINGS: &[Setting] = &[
         help: "shared secret authenticating cache entries",
     },
     Setting {
+        key: "file_clone",
+        kind: Kind::Switch,
+        default: Some("false"),
+        help: "restore objects as reflinks (copy-on-write clones) of an uncompressed copy in the cache, where the file system can",
+    },
+    Setting {
         key: "shared_group",
         kind: Kind::Switch,
         default: Some("false"),
@@ -290,6 +296,7 @@ pub struct Config {
     pub compression_level: i32,
     pub hard_link: bool,
     pub shared_group: bool,
+    pub file_clone: bool,
     pub redis: Option<String>,
     pub memcached: Option<String>,
     pub webdav_endpoint: Option<String>,
@@ -479,6 +486,7 @@ pub fn load_from(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Config, Fatal
         compression_level,
         hard_link: switch("hard_link")?,
         shared_group: switch("shared_group")?,
+        file_clone: switch("file_clone")?,
         redis: text("redis"),
         memcached: text("memcached"),
         webdav_endpoint: text("webdav_endpoint"),

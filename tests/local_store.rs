@@ -674,3 +674,157 @@ fn world_writable_cache_dir_is_warned_about() {
         "no warning in the log"
     );
 }
+
+/// A loop-mounted XFS file system with reflinks, unmounted and deleted on drop.
+struct ReflinkFs {
+    dir: std::path::PathBuf,
+    image: std::path::PathBuf,
+}
+
+impl ReflinkFs {
+    /// Mounts a fresh 300 MB XFS (reflink=1) image on `dir`, or says why it cannot.
+    fn mount(root: &Path) -> Result<ReflinkFs, String> {
+        if euid() != 0 {
+            return Err("not running as root".into());
+        }
+        let mkfs = ["mkfs.xfs", "/usr/sbin/mkfs.xfs", "/sbin/mkfs.xfs"]
+            .into_iter()
+            .find(|p| which(p).is_some() || Path::new(p).is_file())
+            .ok_or("mkfs.xfs not installed (xfsprogs)")?;
+        let image = root.join("xfs.img");
+        let dir = root.join("xfs");
+        fs::create_dir_all(&dir).unwrap();
+        fs::File::create(&image)
+            .and_then(|f| f.set_len(300 << 20))
+            .map_err(|e| format!("image: {e}"))?;
+        let run = |cmd: &mut std::process::Command| -> Result<(), String> {
+            let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!("{cmd:?}: {}", lossy(&out.stderr).trim()))
+            }
+        };
+        run(std::process::Command::new(mkfs)
+            .args(["-q", "-m", "reflink=1"])
+            .arg(&image))?;
+        run(std::process::Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&image)
+            .arg(&dir))?;
+        Ok(ReflinkFs { dir, image })
+    }
+}
+
+impl Drop for ReflinkFs {
+    fn drop(&mut self) {
+        let ok = std::process::Command::new("umount")
+            .arg(&self.dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.dir)
+                .status();
+        }
+        let _ = fs::remove_file(&self.image);
+    }
+}
+
+/// `filefrag -v` says every extent of `p` is shared with another file.
+fn all_extents_shared(p: &Path) -> bool {
+    let out = std::process::Command::new("filefrag")
+        .arg("-v")
+        .arg(p)
+        .output()
+        .expect("run filefrag");
+    let text = lossy(&out.stdout);
+    let extents: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()) && l.contains(':'))
+        .collect();
+    !extents.is_empty() && extents.iter().all(|l| l.contains("shared"))
+}
+
+/// CACHEPOT_FILE_CLONE=1 on a file system with reflinks (XFS on a loop device): a hit's
+/// object is a copy-on-write clone of the cache's uncompressed copy (its extents are
+/// shared), a normal writable file with one link; writing to it leaves the cache intact.
+/// Where reflinks are impossible (ext4, the sandbox's own file system) it falls back to
+/// a plain copy.
+#[test]
+fn file_clone_restores_reflinks_and_falls_back_to_copies() {
+    require!("gcc", "filefrag");
+    use std::os::unix::fs::MetadataExt;
+    let root = tempfile::tempdir().unwrap();
+    let xfs = match ReflinkFs::mount(root.path()) {
+        Ok(m) => Some(m),
+        Err(why) if std::env::var_os("CI").is_some() => {
+            panic!("cannot mount an XFS with reflinks ({why}); CI runs as root and must")
+        }
+        Err(why) => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n=== file_clone test: cannot mount XFS ({why}); only the fallback is tested ===\n"
+            );
+            None
+        }
+    };
+    // Big enough to span several blocks.
+    let body: String = (0..4000)
+        .map(|i| format!("int f{i}(int x) {{ return x * {i} + {}; }}\n", i % 7))
+        .collect();
+    let mut cases = vec![(Sandbox::new(), false)];
+    if let Some(m) = &xfs {
+        let mut s = Sandbox::new();
+        s.set_env("CACHEPOT_DIR", m.dir.join("cache"));
+        cases.push((s, true));
+    }
+    for (mut s, reflinks) in cases {
+        s.set_env("CACHEPOT_FILE_CLONE", "1");
+        let work = match &xfs {
+            Some(m) if reflinks => {
+                let w = m.dir.join("work");
+                fs::create_dir_all(&w).unwrap();
+                w
+            }
+            _ => s.work.clone(),
+        };
+        fs::write(work.join("a.c"), &body).unwrap();
+        let args = ["-c", "a.c", "-o", "a.o"];
+        let bare = s.bare_in(&work, "gcc", &["-c", "a.c", "-o", "bare.o"]);
+        s.assert_success(&bare, "bare");
+        let reference = fs::read(work.join("bare.o")).unwrap();
+        s.compile_in(&work, "gcc", &args);
+        fs::remove_file(work.join("a.o")).unwrap();
+        let out = s.compile_in(&work, "gcc", &args);
+        s.assert_success(&out, "hit");
+        assert_eq!(s.stat("cache_hits"), 1, "reflinks={reflinks}: not a hit");
+        let obj = work.join("a.o");
+        assert!(fs::read(&obj).unwrap() == reference, "reflinks={reflinks}: a.o differs");
+        let m = fs::metadata(&obj).unwrap();
+        assert_eq!(m.nlink(), 1, "a clone is not a hard link");
+        assert!(m.mode() & 0o200 != 0, "the restored object is writable");
+        assert_eq!(
+            all_extents_shared(&obj),
+            reflinks,
+            "reflinks={reflinks}: extents shared with the cache's copy?"
+        );
+        assert_eq!(
+            s.log_text().contains("restored") && s.log_text().contains("as a clone"),
+            reflinks,
+            "reflinks={reflinks}: the log does not say how the object was restored"
+        );
+        // Writing into the clone leaves the cached copy alone.
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&obj)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"junk"))
+            .unwrap();
+        fs::remove_file(&obj).unwrap();
+        s.compile_in(&work, "gcc", &args);
+        assert_eq!(s.stat("cache_hits"), 2);
+        assert!(fs::read(&obj).unwrap() == reference, "cached copy was changed");
+    }
+}

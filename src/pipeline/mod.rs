@@ -438,7 +438,8 @@ fn restore(
     for (i, out) in parsed.outputs.iter().enumerate() {
         let Some(data) = find(out.kind) else { continue };
         let dest = ctx.cwd.join(&out.path);
-        if i == 0 && ctx.cfg.hard_link && link_raw(ctx, key, data.len(), &dest) {
+        if i == 0 && (ctx.cfg.hard_link || ctx.cfg.file_clone) && link_raw(ctx, key, data, &dest)
+        {
             continue;
         }
         let retargeted;
@@ -481,14 +482,16 @@ fn key_path(ctx: &Ctx, parsed: &Parsed, arg: &OsStr) -> Vec<u8> {
 }
 
 /// CACHEPOT_HARD_LINK: make `dest` a hard link to the cache's uncompressed copy of the main
-/// output (linked beside `dest`, then renamed over it: never a partial file). False when
-/// there is no usable copy; the caller then writes the bytes from the entry.
-fn link_raw(ctx: &Ctx, key: &Key, len: usize, dest: &Path) -> bool {
+/// output; CACHEPOT_FILE_CLONE: make it a copy-on-write clone of that copy (an independent
+/// file that shares the copy's blocks). Either is made beside `dest`, then renamed over
+/// it: never a partial file. False when there is no usable copy or the file system cannot
+/// do it; the caller then writes `data`, the bytes from the entry.
+fn link_raw(ctx: &Ctx, key: &Key, data: &[u8], dest: &Path) -> bool {
     let raw = ctx.store.raw_path(key);
     // The copy is read-only and never touched after it is made: a size or mode change
     // means someone wrote to a linked object in place, so it is not trusted.
     match std::fs::metadata(&raw) {
-        Ok(m) if m.len() == len as u64 && m.mode() & 0o222 == 0 => {}
+        Ok(m) if m.len() == data.len() as u64 && m.mode() & 0o222 == 0 => {}
         Ok(_) => {
             let _ = std::fs::remove_file(&raw);
             return false;
@@ -496,12 +499,20 @@ fn link_raw(ctx: &Ctx, key: &Key, len: usize, dest: &Path) -> bool {
         Err(_) => return false,
     }
     let tmp = crate::util::fs::temp_path_beside(dest);
-    match std::fs::hard_link(&raw, &tmp).and_then(|_| std::fs::rename(&tmp, dest)) {
-        Ok(()) => true,
+    let (how, made) = if ctx.cfg.hard_link {
+        ("hard link", std::fs::hard_link(&raw, &tmp))
+    } else {
+        ("clone", crate::util::fs::reflink(&raw, &tmp, 0o666))
+    };
+    match made.and_then(|_| std::fs::rename(&tmp, dest)) {
+        Ok(()) => {
+            log::debug!("restored {} as a {how} of {}", dest.display(), raw.display());
+            true
+        }
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             log::debug!(
-                "hard link {} -> {}: {e}; copying instead",
+                "{how} {} -> {}: {e}; copying instead",
                 raw.display(),
                 dest.display()
             );
@@ -612,7 +623,7 @@ fn seal_result(
     stdout: Vec<u8>,
     stderr: Vec<u8>,
 ) -> Vec<u8> {
-    if ctx.cfg.hard_link {
+    if ctx.cfg.hard_link || ctx.cfg.file_clone {
         let main = parsed.outputs.first().map(|o| o.kind);
         if let Some((_, data)) = files.iter().find(|(k, _)| Some(*k) == main) {
             if let Err(f) = ctx.store.put_raw(key, data) {

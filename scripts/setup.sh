@@ -190,16 +190,18 @@ install_azurite() {
 }
 
 # ---------------------------------------------------------------------------
-# MORE SERVICE GROUPS (to be added by later issues), one function each, e.g.:
-#   install_distcc     distcc                           (apt)
-# apt-based groups should use apt_ensure; then call the new function from main.
-# ---------------------------------------------------------------------------
+# distcc for tests/distributed.rs (CACHEPOT_PREFIX_COMMAND=distcc against a
+# distccd the test starts on 127.0.0.1).
+install_distcc() {
+  apt_ensure 'distcc=distcc' 'distccd=distcc'
+}
 
 main() {
   local t0=$SECONDS
   install_c_toolchains
   install_remote_servers
   install_fs_tools
+  install_distcc
   install_py_servers
   install_azurite
   # (more service groups go here)

@@ -3,7 +3,8 @@
 //! Counters are a map from a stable name to a count, persisted by the local store as one
 //! small text file per shard (`name value` lines, updated under the shard lock) and summed
 //! for display. Names: the contract's counters (`compile_requests`, `cache_hits`, ...),
-//! `hit:<language>`, `miss:<language>`, `reason:<non-cacheable reason>`,
+//! `hit:<language>`, `miss:<language>`, `hitcc:<compiler family>`, `misscc:<family>`,
+//! `reason:<non-cacheable reason>`,
 //! `error:<fault kind>`, and mode counters (`direct_hits`, `preprocessed_hits`).
 //! Names starting with `_` are the store's own bookkeeping (shard size and entry count):
 //! `--zero-stats` keeps them, and they are never shown.
@@ -19,6 +20,9 @@ pub const COMPILE_ERRORS: &str = "compile_errors";
 pub const CACHE_ERRORS: &str = "cache_errors";
 pub const DIRECT_HITS: &str = "direct_hits";
 pub const PREPROCESSED_HITS: &str = "preprocessed_hits";
+/// Prefixes of the per-compiler-family counters (`hitcc:gcc`, `misscc:rustc`...).
+pub const HIT_BY_COMPILER: &str = "hitcc:";
+pub const MISS_BY_COMPILER: &str = "misscc:";
 /// Store bookkeeping: bytes and entries in a shard (kept exact by eviction).
 pub const SIZE: &str = "_size_bytes";
 pub const ENTRIES: &str = "_entries";
@@ -135,6 +139,8 @@ pub fn to_json(c: &Counters, info: &CacheInfo) -> Value {
             "cache_errors": c.get(CACHE_ERRORS),
             "hits_by_language": map_value(c.with_prefix("hit:")),
             "misses_by_language": map_value(c.with_prefix("miss:")),
+            "hits_by_compiler": map_value(c.with_prefix(HIT_BY_COMPILER)),
+            "misses_by_compiler": map_value(c.with_prefix(MISS_BY_COMPILER)),
             "non_cacheable_reasons": map_value(c.with_prefix("reason:")),
             "cache_errors_by_kind": map_value(c.with_prefix("error:")),
             "remote_hits": c.get("remote_hits"),
@@ -170,6 +176,9 @@ pub fn to_human(c: &Counters, info: &CacheInfo) -> String {
     for (lang, n) in c.with_prefix("hit:") {
         row(&format!("  hits ({lang})"), n.to_string());
     }
+    for (family, n) in c.with_prefix(HIT_BY_COMPILER) {
+        row(&format!("  hits by {family}"), n.to_string());
+    }
     for (key, label) in [
         ("remote_hits", "  from a remote"),
         ("remote_writes", "Remote writes"),
@@ -183,6 +192,9 @@ pub fn to_human(c: &Counters, info: &CacheInfo) -> String {
     row("Cache misses", misses.to_string());
     for (lang, n) in c.with_prefix("miss:") {
         row(&format!("  misses ({lang})"), n.to_string());
+    }
+    for (family, n) in c.with_prefix(MISS_BY_COMPILER) {
+        row(&format!("  misses by {family}"), n.to_string());
     }
     row("Non-cacheable calls", c.get(NON_CACHEABLE).to_string());
     for (reason, n) in c.with_prefix("reason:") {

@@ -543,3 +543,61 @@ fn masquerade_without_a_shim_runs_the_system_compiler() {
     assert_eq!(s.stat("cache_hits"), 1);
     assert_eq!(s.link_and_run("gcc", &["hello.o"], "hello"), HELLO_OUTPUT);
 }
+
+/// `--show-stats` breaks hits and misses down by compiler family (gcc, clang, rustc), in
+/// JSON (`hits_by_compiler`, `misses_by_compiler`) and in the human table.
+#[test]
+fn stats_by_compiler_family() {
+    require!("gcc", "clang", "rustc");
+    let mut s = Sandbox::new();
+    // rustc is usually a rustup proxy: it needs the user's rustup home and selection.
+    for var in ["HOME", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN"] {
+        if let Some(v) = std::env::var_os(var) {
+            s.set_env(var, v);
+        }
+    }
+    s.write("a.c", "int a(void) { return 1; }\n");
+    s.write("x.rs", "pub fn f() -> u32 { 4 }\n");
+    fs::create_dir_all(s.path("out")).unwrap();
+    let rustc = [
+        "rustc",
+        "--crate-name",
+        "x",
+        "--edition=2021",
+        "x.rs",
+        "--crate-type",
+        "lib",
+        "--emit=dep-info,metadata,link",
+        "-C",
+        "debuginfo=0",
+        "--out-dir",
+        "out",
+    ];
+    // gcc: miss, hit; clang: miss, hit, hit; rustc: miss, hit.
+    for (cc, times) in [("gcc", 2), ("clang", 3)] {
+        for _ in 0..times {
+            let o = s.compile(cc, &["-c", "a.c", "-o", &format!("a-{cc}.o")]);
+            s.assert_success(&o, cc);
+        }
+    }
+    for _ in 0..2 {
+        let o = s.cachepot(&rustc);
+        s.assert_success(&o, "rustc");
+    }
+    let v = s.stats();
+    let st = &v["stats"];
+    assert_eq!(
+        st["hits_by_compiler"],
+        serde_json::json!({"gcc": 1, "clang": 2, "rustc": 1}),
+        "{st}"
+    );
+    assert_eq!(
+        st["misses_by_compiler"],
+        serde_json::json!({"gcc": 1, "clang": 1, "rustc": 1}),
+        "{st}"
+    );
+    let human = stdout_of(&s, &["--show-stats"]);
+    for line in ["hits by clang", "misses by rustc"] {
+        assert!(human.contains(line), "no '{line}' in:\n{human}");
+    }
+}

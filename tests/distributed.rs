@@ -114,7 +114,10 @@ fn farm_build(direct: bool) {
             }
             let out = s.compile("gcc", &["-O2", "-c", &format!("{n}.c"), "-o", &obj, "-MD"]);
             s.assert_success(&out, what);
-            assert!(&s.read(&obj) == r, "{what}: {obj} differs from the bare compile");
+            assert!(
+                &s.read(&obj) == r,
+                "{what}: {obj} differs from the bare compile"
+            );
             assert!(
                 String::from_utf8_lossy(&s.read(&format!("{n}.d"))).contains("shared.h"),
                 "{what}: dep file of {n}"
@@ -131,7 +134,11 @@ fn farm_build(direct: bool) {
     assert_eq!(s.stat("cache_misses"), SOURCES.len() as u64);
 
     build("second build");
-    assert_eq!(s.stat("cache_hits"), SOURCES.len() as u64, "second build all hits");
+    assert_eq!(
+        s.stat("cache_hits"),
+        SOURCES.len() as u64,
+        "second build all hits"
+    );
     assert_eq!(
         farm.completed(),
         SOURCES.len(),
@@ -170,11 +177,27 @@ fn a_dead_farm_fails_the_compile_like_distcc_alone_and_caches_nothing() {
     fs::create_dir_all(s.root().join("distcc-state")).unwrap();
     s.set_env("DISTCC_DIR", s.root().join("distcc-state"));
     let args = ["-c", "one.c", "-o", "one.o"];
-    let alone = s.command("distcc").args(["gcc"]).args(args).output().unwrap();
+    let alone = s
+        .command("distcc")
+        .args(["gcc"])
+        .args(args)
+        .output()
+        .unwrap();
     let out = s.cachepot(&["gcc", "-c", "one.c", "-o", "one.o"]);
-    assert_eq!(out.status.code(), alone.status.code(), "same exit status as distcc alone");
-    assert!(!out.status.success(), "distcc with a dead farm and no fallback fails");
-    assert_eq!(s.stat("cache_misses") + s.stat("cache_hits"), 0, "nothing cached");
+    assert_eq!(
+        out.status.code(),
+        alone.status.code(),
+        "same exit status as distcc alone"
+    );
+    assert!(
+        !out.status.success(),
+        "distcc with a dead farm and no fallback fails"
+    );
+    assert_eq!(
+        s.stat("cache_misses") + s.stat("cache_hits"),
+        0,
+        "nothing cached"
+    );
     s.remove_env("CACHEPOT_PREFIX_COMMAND");
     let out = s.compile("gcc", &args);
     s.assert_success(&out, "without the prefix");

@@ -802,7 +802,10 @@ fn file_clone_restores_reflinks_and_falls_back_to_copies() {
         s.assert_success(&out, "hit");
         assert_eq!(s.stat("cache_hits"), 1, "reflinks={reflinks}: not a hit");
         let obj = work.join("a.o");
-        assert!(fs::read(&obj).unwrap() == reference, "reflinks={reflinks}: a.o differs");
+        assert!(
+            fs::read(&obj).unwrap() == reference,
+            "reflinks={reflinks}: a.o differs"
+        );
         let m = fs::metadata(&obj).unwrap();
         assert_eq!(m.nlink(), 1, "a clone is not a hard link");
         assert!(m.mode() & 0o200 != 0, "the restored object is writable");
@@ -825,6 +828,9 @@ fn file_clone_restores_reflinks_and_falls_back_to_copies() {
         fs::remove_file(&obj).unwrap();
         s.compile_in(&work, "gcc", &args);
         assert_eq!(s.stat("cache_hits"), 2);
-        assert!(fs::read(&obj).unwrap() == reference, "cached copy was changed");
+        assert!(
+            fs::read(&obj).unwrap() == reference,
+            "cached copy was changed"
+        );
     }
 }

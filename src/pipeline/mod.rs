@@ -80,6 +80,8 @@ struct Ctx<'a> {
     remotes: Vec<Box<dyn Storage>>,
     cwd: PathBuf,
     delta: Counters,
+    /// The compiler family once detected, for the per-family hit and miss counters.
+    family: Option<compiler::Family>,
 }
 
 impl Ctx<'_> {
@@ -126,12 +128,14 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
         remotes,
         cwd,
         delta: Counters::default(),
+        family: None,
     };
     ctx.delta.incr(stats::COMPILE_REQUESTS);
 
     let Some(compiler) = compiler::detect(&path) else {
         return passthrough(ctx, &path, &req.args, Reason::UnknownCompiler);
     };
+    ctx.family = Some(compiler.family);
     if compiler.family == compiler::Family::Rustc {
         let exists = |p: &Path| p.is_file();
         let parsed = match compiler::rustc::parse(&req.args, &ctx.cwd, &exists) {
@@ -186,10 +190,18 @@ fn finish(mut ctx: Ctx, outcome: Outcome, key: Option<Key>, entry: Option<Vec<u8
         Outcome::Hit(l) => {
             ctx.delta.incr(stats::CACHE_HITS);
             ctx.delta.incr(&format!("hit:{}", l.stats_name()));
+            if let Some(f) = ctx.family {
+                ctx.delta
+                    .incr(&format!("{}{}", stats::HIT_BY_COMPILER, f.name()));
+            }
         }
         Outcome::Miss(l) => {
             ctx.delta.incr(stats::CACHE_MISSES);
             ctx.delta.incr(&format!("miss:{}", l.stats_name()));
+            if let Some(f) = ctx.family {
+                ctx.delta
+                    .incr(&format!("{}{}", stats::MISS_BY_COMPILER, f.name()));
+            }
         }
         Outcome::CompileFailed => ctx.delta.incr(stats::COMPILE_ERRORS),
         Outcome::NotCacheable(r) => {
@@ -438,8 +450,7 @@ fn restore(
     for (i, out) in parsed.outputs.iter().enumerate() {
         let Some(data) = find(out.kind) else { continue };
         let dest = ctx.cwd.join(&out.path);
-        if i == 0 && (ctx.cfg.hard_link || ctx.cfg.file_clone) && link_raw(ctx, key, data, &dest)
-        {
+        if i == 0 && (ctx.cfg.hard_link || ctx.cfg.file_clone) && link_raw(ctx, key, data, &dest) {
             continue;
         }
         let retargeted;
@@ -506,7 +517,11 @@ fn link_raw(ctx: &Ctx, key: &Key, data: &[u8], dest: &Path) -> bool {
     };
     match made.and_then(|_| std::fs::rename(&tmp, dest)) {
         Ok(()) => {
-            log::debug!("restored {} as a {how} of {}", dest.display(), raw.display());
+            log::debug!(
+                "restored {} as a {how} of {}",
+                dest.display(),
+                raw.display()
+            );
             true
         }
         Err(e) => {

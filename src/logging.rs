@@ -18,6 +18,11 @@ struct FileLogger {
 
 impl log::Log for FileLogger {
     fn enabled(&self, m: &log::Metadata) -> bool {
+        // ureq's debug lines dump every request header; it masks only Authorization and
+        // Cookie, not S3's x-amz-security-token (a secret). Our backends log what matters.
+        if m.target().starts_with("ureq") && m.level() > log::Level::Info {
+            return false;
+        }
         m.level() <= log::max_level()
     }
 

@@ -1,7 +1,7 @@
-//! Remote storage against real servers on 127.0.0.1: Redis, Memcached and nginx WebDAV,
-//! each started by the test itself on a free port in a temporary directory and killed
-//! when the test ends (see `Server`). Recipes: shared/services.md sections 1, 2 and 6;
-//! scripts/setup.sh installs the servers.
+//! Remote storage against real servers on 127.0.0.1: Redis, Memcached, nginx WebDAV and
+//! moto's S3 server, each started by the test itself on a free port in a temporary
+//! directory and killed when the test ends (see `Server`). Recipes: shared/services.md
+//! sections 1, 2, 3 and 6; scripts/setup.sh installs the servers.
 //!
 //! What is checked, for every backend:
 //! - machine A (own cache dir) compiles N sources: misses, each entry written to the
@@ -18,6 +18,10 @@
 //! - credentials (redis password + db, WebDAV basic and bearer) work, wrong ones are a
 //!   counted fault, and secrets appear neither in --show-config nor in the log;
 //! - URLs that do not parse are configuration errors (exit 2, one line naming the setting).
+//! - S3: key prefix, missing bucket, region in the signature, anonymous mode, credentials
+//!   from AWS_IAM_CREDENTIALS_URL and from an IMDSv2 service served by the test (with a
+//!   recording proxy in front of moto to see what was sent). Every S3 test sets keys, a
+//!   loopback credential service or anonymous mode: never the metadata default address.
 //!
 //! Never an address other than 127.0.0.1. A missing server binary is a loud skip outside
 //! CI and a failure under CI (env `CI` set), like the other tools in `common`.
@@ -59,6 +63,8 @@ enum Kind {
     Redis,
     Memcached,
     WebDav,
+    /// moto's S3 server (installed by scripts/setup.sh), bucket [`S3_BUCKET`].
+    S3,
 }
 
 impl Kind {
@@ -67,6 +73,7 @@ impl Kind {
             Kind::Redis => "redis-server",
             Kind::Memcached => "memcached",
             Kind::WebDav => "nginx",
+            Kind::S3 => "moto_server",
         }
     }
 
@@ -85,9 +92,37 @@ impl Kind {
                 "CACHEPOT_WEBDAV_ENDPOINT".into(),
                 format!("http://{LOCALHOST}:{port}/cache/"),
             )],
+            // Static keys (moto accepts any): never a credential lookup, so never a
+            // packet to the metadata service's default address.
+            Kind::S3 => vec![
+                ("CACHEPOT_BUCKET".into(), S3_BUCKET.into()),
+                (
+                    "CACHEPOT_ENDPOINT".into(),
+                    format!("http://{LOCALHOST}:{port}"),
+                ),
+                ("AWS_ACCESS_KEY_ID".into(), S3_ACCESS_KEY.into()),
+                ("AWS_SECRET_ACCESS_KEY".into(), S3_SECRET_KEY.into()),
+            ],
+        }
+    }
+
+    /// How long the server may take to answer its first probe (moto is a Python
+    /// program that imports a lot before it listens).
+    fn ready_deadline(self) -> Duration {
+        match self {
+            Kind::S3 => Duration::from_secs(60),
+            _ => READY_DEADLINE,
         }
     }
 }
+
+/// The bucket every S3 test server starts with.
+const S3_BUCKET: &str = "cachepot";
+/// Static keys of the S3 tests (moto checks no signature; these only have to be sent).
+const S3_ACCESS_KEY: &str = "AKIATESTKEY0001";
+const S3_SECRET_KEY: &str = "s3-secret-Wq84vv";
+/// Where moto is installed, relative to `test_tools_dir()`.
+const MOTO: &str = "venv/bin/moto_server";
 
 /// Finds a server binary on PATH or in the sbin directories (Debian puts nginx in
 /// /usr/sbin, which a non-root PATH may lack). Missing: a failure under CI, else a loud
@@ -150,7 +185,10 @@ impl Server {
     }
 
     fn start_with(kind: Kind, auth: Auth) -> Option<Server> {
-        let bin = server_binary(kind.binary())?;
+        let bin = match kind {
+            Kind::S3 => installed_tool(MOTO)?,
+            _ => server_binary(kind.binary())?,
+        };
         let mut last_err = String::new();
         for _attempt in 0..3 {
             let dir = tempfile::Builder::new()
@@ -166,7 +204,7 @@ impl Server {
                 dir,
             };
             let cmd = srv.command(&bin);
-            match srv.spawn_and_wait(cmd) {
+            match srv.spawn_and_wait(cmd).and_then(|()| srv.after_start()) {
                 Ok(()) => return Some(srv),
                 Err(e) => last_err = e,
             }
@@ -260,18 +298,32 @@ http {{
                     .arg("-e")
                     .arg(self.dir.path().join("logs/error.log"));
             }
+            Kind::S3 => {
+                cmd.args(["-H", LOCALHOST, "-p", &port]);
+                let log = fs::File::create(d.join("moto.log")).expect("moto log");
+                cmd.stderr(log);
+            }
         }
         cmd.stdin(Stdio::null()).stdout(Stdio::null());
-        if self.kind != Kind::Memcached {
+        if !matches!(self.kind, Kind::Memcached | Kind::S3) {
             cmd.stderr(Stdio::null());
         }
         cmd
     }
 
+    /// What a server needs once it answers: moto starts with no bucket.
+    fn after_start(&self) -> Result<(), String> {
+        match self.kind {
+            Kind::S3 => self.s3_create_bucket(S3_BUCKET, None),
+            _ => Ok(()),
+        }
+    }
+
     fn spawn_and_wait(&mut self, mut cmd: Command) -> Result<(), String> {
         let child = cmd.spawn().map_err(|e| format!("spawn {cmd:?}: {e}"))?;
         self.child = Some(child);
-        let deadline = Instant::now() + READY_DEADLINE;
+        let ready_deadline = self.kind.ready_deadline();
+        let deadline = Instant::now() + ready_deadline;
         loop {
             if let Some(status) = self
                 .child
@@ -289,7 +341,7 @@ http {{
             }
             if Instant::now() > deadline {
                 return Err(format!(
-                    "not ready after {READY_DEADLINE:?}:\n{}",
+                    "not ready after {ready_deadline:?}:\n{}",
                     self.logs()
                 ));
             }
@@ -308,6 +360,7 @@ http {{
             Kind::Redis => (b"PING\r\n", b""),
             Kind::Memcached => (b"version\r\n", b"VERSION"),
             Kind::WebDav => (b"HEAD / HTTP/1.0\r\n\r\n", b"HTTP/1."),
+            Kind::S3 => (b"GET /moto-api/ HTTP/1.0\r\n\r\n", b"HTTP/1."),
         };
         if s.write_all(probe).is_err() {
             return false;
@@ -433,6 +486,11 @@ http {{
                     })
                     .collect()
             }
+            Kind::S3 => self
+                .s3_list(S3_BUCKET)
+                .iter()
+                .map(|name| s3_entry_of_object(name, ""))
+                .collect(),
         }
     }
 
@@ -453,6 +511,7 @@ http {{
                     .unwrap_or_else(|| panic!("no curr_items in memcached stats:\n{text}"))
             }
             Kind::WebDav => walk_files(&self.webdav_root()).len() as u64,
+            Kind::S3 => self.s3_list(S3_BUCKET).len() as u64,
         }
     }
 
@@ -468,6 +527,15 @@ http {{
             Kind::WebDav => fs::read(self.webdav_root().join(&hex[..2]).join(hex))
                 .ok()
                 .or_else(|| self.webdav_path_of(hex).and_then(|p| fs::read(p).ok())),
+            Kind::S3 => {
+                let (status, body) =
+                    self.s3_http("GET", &format!("/{S3_BUCKET}/{}", s3_object(hex)), &[], b"");
+                match status {
+                    200 => Some(body),
+                    404 => None,
+                    _ => panic!("moto GET answered {status}: {}", lossy(&body)),
+                }
+            }
         }
     }
 
@@ -486,6 +554,15 @@ http {{
                     .unwrap_or_else(|| self.webdav_root().join(&hex[..2]).join(hex));
                 fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
                 fs::write(&p, value).expect("plant WebDAV object");
+            }
+            Kind::S3 => {
+                let (status, body) = self.s3_http(
+                    "PUT",
+                    &format!("/{S3_BUCKET}/{}", s3_object(hex)),
+                    &[("Content-Type", "application/octet-stream")],
+                    value,
+                );
+                assert_eq!(status, 200, "moto PUT answered {}", lossy(&body));
             }
         }
     }
@@ -549,6 +626,330 @@ fn children_of(ppid: u32) -> Vec<u32> {
         }
     }
     out
+}
+
+// -- tiny S3 client for moto (plain HTTP/1.0 over a TcpStream) --------------------------
+
+/// An `Authorization` header that makes moto treat a request as authenticated (it checks
+/// no signature; without any Authorization header a private object is a 403).
+const MOTO_AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIATESTKEY0001/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
+
+/// The object name of entry `hex` without a key prefix: `cachepot/<2 hex>/<64 hex>`.
+fn s3_object(hex: &str) -> String {
+    format!("cachepot/{}/{hex}", &hex[..2])
+}
+
+/// `<prefix>cachepot/<2 hex>/<64 hex>` → `<64 hex>`, asserting the documented form.
+fn s3_entry_of_object(name: &str, prefix: &str) -> String {
+    let rest = name
+        .strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix("cachepot/"))
+        .unwrap_or_else(|| panic!("S3 object {name:?} is not {prefix}cachepot/<2 hex>/<64 hex>"));
+    let (dir, hex) = rest
+        .split_once('/')
+        .unwrap_or_else(|| panic!("S3 object {name:?} is not {prefix}cachepot/<2 hex>/<64 hex>"));
+    assert!(
+        is_entry_name(hex) && dir == &hex[..2],
+        "S3 object {name:?} is not {prefix}cachepot/<2 hex>/<64 hex>"
+    );
+    hex.to_owned()
+}
+
+/// One HTTP/1.0 exchange with 127.0.0.1:`port`: (status, headers, body).
+fn http_exchange(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut s = TcpStream::connect((LOCALHOST, port))
+        .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = format!(
+        "{method} {target} HTTP/1.0\r\nHost: {LOCALHOST}:{port}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req += &format!("{k}: {v}\r\n");
+    }
+    req += "\r\n";
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    s.write_all(&bytes).expect("send HTTP request");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("read HTTP answer");
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP head in {:?}", lossy(&out)));
+    let head = String::from_utf8_lossy(&out[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line in {head:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, out[split + 4..].to_vec())
+}
+
+/// The text between `<tag>` and `</tag>`, for each occurrence.
+fn xml_values(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        let after = &rest[i + open.len()..];
+        let j = after.find(&close).expect("closing tag");
+        out.push(
+            after[..j]
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&"),
+        );
+        rest = &after[j + close.len()..];
+    }
+    out
+}
+
+impl Server {
+    /// An authenticated request to moto: (status, body).
+    fn s3_http(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Vec<u8>) {
+        let mut h = headers.to_vec();
+        h.push(("Authorization", MOTO_AUTH));
+        let (status, _, body) = http_exchange(self.port, method, target, &h, body);
+        (status, body)
+    }
+
+    /// Creates `bucket` (in `region`, us-east-1 when None).
+    fn s3_create_bucket(&self, bucket: &str, region: Option<&str>) -> Result<(), String> {
+        let body = region.map(|r| {
+            format!(
+                "<CreateBucketConfiguration><LocationConstraint>{r}</LocationConstraint>\
+                 </CreateBucketConfiguration>"
+            )
+        });
+        let (status, answer) = self.s3_http(
+            "PUT",
+            &format!("/{bucket}"),
+            &[("Content-Type", "application/xml")],
+            body.as_deref().unwrap_or("").as_bytes(),
+        );
+        if status == 200 {
+            Ok(())
+        } else {
+            Err(format!(
+                "creating bucket {bucket}: {status} {}",
+                lossy(&answer)
+            ))
+        }
+    }
+
+    /// Every object name in `bucket` (ListObjectsV2, following continuation tokens).
+    fn s3_list(&self, bucket: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut target = format!("/{bucket}?list-type=2");
+            if let Some(t) = &token {
+                let enc: String = t
+                    .bytes()
+                    .map(|b| match b {
+                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                            (b as char).to_string()
+                        }
+                        _ => format!("%{b:02X}"),
+                    })
+                    .collect();
+                target += &format!("&continuation-token={enc}");
+            }
+            let (status, body) = self.s3_http("GET", &target, &[], b"");
+            let xml = lossy(&body);
+            assert_eq!(status, 200, "ListObjectsV2 {bucket}: {xml}");
+            for contents in xml_values(&xml, "Contents") {
+                names.extend(xml_values(&contents, "Key"));
+            }
+            if xml_values(&xml, "IsTruncated").first().map(String::as_str) != Some("true") {
+                return names;
+            }
+            token = xml_values(&xml, "NextContinuationToken").into_iter().next();
+            assert!(token.is_some(), "truncated listing without a token: {xml}");
+        }
+    }
+}
+
+// -- small HTTP servers of the tests: credential services and a recording proxy --------
+
+/// A request as a test HTTP server saw it, with the status it answered.
+#[derive(Clone, Debug)]
+struct SeenRequest {
+    method: String,
+    target: String,
+    /// Lower-case names.
+    headers: Vec<(String, String)>,
+    status: u16,
+}
+
+impl SeenRequest {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What a test HTTP server does with a request.
+enum Reply {
+    /// Answer with this status and body.
+    Answer(u16, String),
+    /// Relay the request to 127.0.0.1:port and its answer back (a recording proxy).
+    Forward(u16),
+}
+
+type Handler = Box<dyn Fn(&SeenRequest) -> Reply + Send>;
+
+/// An HTTP/1.x server on 127.0.0.1 (one connection at a time, one request per
+/// connection) that records every request. Stopped and joined when dropped.
+struct HttpServer {
+    port: u16,
+    seen: Arc<std::sync::Mutex<Vec<SeenRequest>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HttpServer {
+    fn start(handler: Handler) -> HttpServer {
+        let l = TcpListener::bind((LOCALHOST, 0)).expect("bind test HTTP server");
+        l.set_nonblocking(true).expect("nonblocking");
+        let port = l.local_addr().unwrap().port();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sn, st) = (seen.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::SeqCst) {
+                match l.accept() {
+                    Ok((s, _)) => {
+                        if let Some(r) = serve_one(s, &handler) {
+                            sn.lock().unwrap().push(r);
+                        }
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        HttpServer {
+            port,
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// A proxy in front of the server on `port` that records what goes through.
+    fn proxy_to(port: u16) -> HttpServer {
+        HttpServer::start(Box::new(move |_| Reply::Forward(port)))
+    }
+
+    fn seen(&self) -> Vec<SeenRequest> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads one request from `s`, answers it per `handler`, returns what was seen.
+fn serve_one(mut s: TcpStream, handler: &Handler) -> Option<SeenRequest> {
+    s.set_nonblocking(false).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next()?.split(' ');
+    let (method, target) = (first.next()?.to_owned(), first.next()?.to_owned());
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + 4 + len {
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let mut seen = SeenRequest {
+        method,
+        target,
+        headers,
+        status: 0,
+    };
+    let answer = match handler(&seen) {
+        Reply::Answer(code, body) => {
+            let mut a = format!(
+                "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            a.extend_from_slice(body.as_bytes());
+            a
+        }
+        Reply::Forward(port) => {
+            // The same request with `Connection: close`, so that the answer ends at EOF.
+            let mut fwd = buf[..head_end].to_vec();
+            fwd.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+            fwd.extend_from_slice(&buf[head_end + 4..head_end + 4 + len]);
+            let mut up = TcpStream::connect((LOCALHOST, port)).ok()?;
+            up.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+            up.write_all(&fwd).ok()?;
+            let mut a = Vec::new();
+            up.read_to_end(&mut a).ok()?;
+            a
+        }
+    };
+    seen.status = String::from_utf8_lossy(&answer[..answer.len().min(32)])
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let _ = s.write_all(&answer);
+    let _ = s.shutdown(Shutdown::Both);
+    Some(seen)
 }
 
 // -- tiny RESP (redis) client -----------------------------------------------------------
@@ -1271,6 +1672,7 @@ macro_rules! per_backend {
         per_backend!(@module redis, Redis, $($scenario),+);
         per_backend!(@module memcached, Memcached, $($scenario),+);
         per_backend!(@module webdav, WebDav, $($scenario),+);
+        per_backend!(@module s3, S3, $($scenario),+);
     };
     (@module $module:ident, $kind:ident, $($scenario:ident),+) => {
         mod $module {
@@ -1619,5 +2021,462 @@ fn show_config_masks_secrets() {
             !lossy(&out.stderr).contains(secret),
             "stderr shows {secret}"
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// S3 (moto)
+// ---------------------------------------------------------------------------------------
+
+/// The S3 settings for `srv` (static keys) with `extra` on top (later pairs win).
+fn s3_env(port: u16, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = Kind::S3.env_for_port(port);
+    for (k, v) in extra {
+        env.retain(|(n, _)| n != k);
+        env.push((k.to_string(), v.to_string()));
+    }
+    env
+}
+
+/// The settings of an S3 machine with no static keys (credentials come from elsewhere).
+fn s3_env_without_keys(port: u16, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = s3_env(port, extra);
+    env.retain(|(n, _)| n != "AWS_ACCESS_KEY_ID" && n != "AWS_SECRET_ACCESS_KEY");
+    env
+}
+
+/// The access key and region of each signed request a proxy saw (panics on an unsigned one).
+fn credential_scopes(seen: &[SeenRequest]) -> BTreeSet<(String, String)> {
+    seen.iter()
+        .map(|r| {
+            let auth = r
+                .header("authorization")
+                .unwrap_or_else(|| panic!("{} {} was not signed", r.method, r.target));
+            let cred = auth
+                .split("Credential=")
+                .nth(1)
+                .and_then(|c| c.split(',').next())
+                .unwrap_or_else(|| panic!("no Credential= in {auth:?}"));
+            let parts: Vec<&str> = cred.split('/').collect();
+            assert_eq!(parts.len(), 5, "credential scope {cred:?}");
+            assert_eq!(&parts[3..], ["s3", "aws4_request"], "{cred:?}");
+            (parts[0].to_owned(), parts[2].to_owned())
+        })
+        .collect()
+}
+
+/// CACHEPOT_S3_KEY_PREFIX: every object is `<prefix>cachepot/<2 hex>/<64 hex>`, a machine
+/// with the same prefix hits, one with another prefix does not see those entries.
+#[test]
+fn s3_key_prefix() {
+    require!("gcc");
+    let Some(srv) = Server::start(Kind::S3) else {
+        return;
+    };
+    const PREFIX: &str = "team-a/ci/";
+    let p = Project::new(3, false);
+    let env = s3_env(srv.port, &[("CACHEPOT_S3_KEY_PREFIX", PREFIX)]);
+    let a = machine(&env);
+    p.build_all(&a);
+    assert_eq!(a.stat("remote_errors"), 0, "{}", show(&a));
+    let names = srv.s3_list(S3_BUCKET);
+    assert!(names.len() >= 3, "{names:?}");
+    let hexes: BTreeSet<String> = names
+        .iter()
+        .map(|n| s3_entry_of_object(n, PREFIX))
+        .collect();
+    assert_eq!(hexes, local_entries(&a), "objects vs A's local entries");
+
+    let same = machine(&env);
+    p.build_all(&same);
+    assert_eq!(same.stat("remote_hits"), 3, "{}", show(&same));
+
+    let other = machine(&s3_env(srv.port, &[("CACHEPOT_S3_KEY_PREFIX", "team-b/")]));
+    p.build_all(&other);
+    let s = other.stats();
+    assert_eq!(stat_of(&s, "remote_hits"), 0, "{}", show(&other));
+    assert_eq!(stat_of(&s, "remote_errors"), 0, "{}", show(&other));
+    assert!(
+        srv.s3_list(S3_BUCKET)
+            .iter()
+            .any(|n| n.starts_with("team-b/cachepot/")),
+        "the second prefix stored nothing"
+    );
+}
+
+/// A bucket that does not exist: the build succeeds, the error is counted (and named in
+/// the log), and the back-off keeps it to a few requests.
+#[test]
+fn s3_missing_bucket_is_a_counted_fault() {
+    require!("gcc");
+    let Some(srv) = Server::start(Kind::S3) else {
+        return;
+    };
+    let p = Project::new(4, false);
+    let m = machine(&s3_env(srv.port, &[("CACHEPOT_BUCKET", "no-such-bucket")]));
+    p.build_all(&m);
+    let s = m.stats();
+    assert_eq!(stat_of(&s, "cache_misses"), 4, "{}", show(&m));
+    let errors = stat_of(&s, "remote_errors");
+    assert!(
+        (1..=3).contains(&errors),
+        "{errors} remote errors\n{}",
+        show(&m)
+    );
+    assert_eq!(stat_of(&s, "remote_writes"), 0);
+    assert!(!health_markers(&m).is_empty(), "no back-off marker");
+    assert!(
+        m.log_text().contains("NoSuchBucket"),
+        "the log does not say why:\n{}",
+        tail(&m.log_text(), 20)
+    );
+    assert_eq!(
+        srv.object_count(),
+        0,
+        "something was stored in the real bucket"
+    );
+}
+
+/// CACHEPOT_REGION signs for that region (a bucket created in eu-west-1 round-trips, and
+/// every request's credential scope names eu-west-1); unset, the scope is us-east-1.
+#[test]
+fn s3_region() {
+    require!("gcc");
+    let Some(srv) = Server::start(Kind::S3) else {
+        return;
+    };
+    srv.s3_create_bucket("eu-cache", Some("eu-west-1"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let proxy = HttpServer::proxy_to(srv.port);
+    let p = Project::new(2, false);
+    let env = s3_env(
+        proxy.port,
+        &[
+            ("CACHEPOT_BUCKET", "eu-cache"),
+            ("CACHEPOT_REGION", "eu-west-1"),
+        ],
+    );
+    let a = machine(&env);
+    p.build_all(&a);
+    let b = machine(&env);
+    p.build_all(&b);
+    assert_eq!(b.stat("remote_hits"), 2, "{}", show(&b));
+    assert!(srv.s3_list("eu-cache").len() >= 2);
+    let seen = proxy.seen();
+    assert!(
+        seen.iter()
+            .all(|r| r.target.starts_with("/eu-cache/cachepot/")),
+        "{seen:?}"
+    );
+    assert_eq!(
+        credential_scopes(&seen),
+        BTreeSet::from([(S3_ACCESS_KEY.to_owned(), "eu-west-1".to_owned())])
+    );
+
+    let before = proxy.seen().len();
+    let q = Project::new(1, false);
+    let d = machine(&s3_env(proxy.port, &[]));
+    q.build_all(&d);
+    let seen = proxy.seen();
+    assert!(seen.len() > before);
+    assert_eq!(
+        credential_scopes(&seen[before..]),
+        BTreeSet::from([(S3_ACCESS_KEY.to_owned(), "us-east-1".to_owned())])
+    );
+}
+
+/// CACHEPOT_S3_NO_CREDENTIALS=1: requests carry no Authorization header and nothing is
+/// written. moto refuses anonymous reads of private objects (403, a miss, not an error);
+/// once a bucket policy makes the objects public, the same anonymous reads hit.
+#[test]
+fn s3_no_credentials_is_anonymous_and_read_only() {
+    require!("gcc");
+    let Some(srv) = Server::start(Kind::S3) else {
+        return;
+    };
+    const R: usize = 3;
+    let p = Project::new(R, false);
+    let writer = machine(&srv.env());
+    p.build_all(&writer);
+    let count = srv.object_count();
+    assert!(count >= R as u64);
+
+    let proxy = HttpServer::proxy_to(srv.port);
+    // Static keys are set too: the switch wins over them.
+    let env = s3_env(proxy.port, &[("CACHEPOT_S3_NO_CREDENTIALS", "1")]);
+    let private = machine(&env);
+    p.build_all(&private);
+    let s = private.stats();
+    assert_eq!(stat_of(&s, "remote_hits"), 0, "{}", show(&private));
+    assert_eq!(stat_of(&s, "cache_misses"), R as u64);
+    assert_eq!(stat_of(&s, "remote_errors"), 0, "{}", show(&private));
+    assert_eq!(stat_of(&s, "remote_writes"), 0, "{}", show(&private));
+    let seen = proxy.seen();
+    assert!(!seen.is_empty(), "no request reached the proxy");
+    for r in &seen {
+        assert_eq!(r.method, "GET", "anonymous mode wrote: {r:?}");
+        assert!(r.header("authorization").is_none(), "signed: {r:?}");
+        assert!(r.header("x-amz-security-token").is_none(), "{r:?}");
+    }
+    assert!(
+        seen.iter().any(|r| r.status == 403),
+        "moto did not refuse an anonymous read of a private object: {seen:?}"
+    );
+
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{S3_BUCKET}/*"}}]}}"#
+    );
+    let (status, body) = srv.s3_http(
+        "PUT",
+        &format!("/{S3_BUCKET}?policy"),
+        &[("Content-Type", "application/json")],
+        policy.as_bytes(),
+    );
+    assert!(
+        status / 100 == 2,
+        "bucket policy: {status} {}",
+        lossy(&body)
+    );
+    let before = proxy.seen().len();
+    let public = machine(&env);
+    p.build_all(&public);
+    assert_eq!(public.stat("remote_hits"), R as u64, "{}", show(&public));
+    let seen = proxy.seen();
+    assert!(seen[before..]
+        .iter()
+        .all(|r| r.header("authorization").is_none() && r.status == 200));
+    assert_eq!(
+        srv.object_count(),
+        count,
+        "anonymous machines stored objects"
+    );
+}
+
+/// Credentials served as JSON at AWS_IAM_CREDENTIALS_URL: used to sign (Credential= and
+/// the session token), fetched once for a whole build (kept in the cache dir, 0600), and
+/// never logged. A credential service that fails is a counted fault.
+#[test]
+fn s3_credentials_from_iam_url() {
+    require!("gcc");
+    let Some(srv) = Server::start(Kind::S3) else {
+        return;
+    };
+    const SECRET: &str = "url-secret-Pp31kk";
+    const TOKEN: &str = "url-token-Mm52jj";
+    let creds = HttpServer::start(Box::new(|r| {
+        if r.method == "GET" && r.target == "/creds" {
+            Reply::Answer(
+                200,
+                format!(
+                    r#"{{"AccessKeyId":"ASIAFROMURL","SecretAccessKey":"{SECRET}","Token":"{TOKEN}","Expiration":"2099-01-01T00:00:00Z"}}"#
+                ),
+            )
+        } else {
+            Reply::Answer(404, "no".into())
+        }
+    }));
+    let proxy = HttpServer::proxy_to(srv.port);
+    let url = format!("http://{LOCALHOST}:{}/creds", creds.port);
+    let env = s3_env_without_keys(proxy.port, &[("AWS_IAM_CREDENTIALS_URL", &url)]);
+    let p = Project::new(N, false);
+    let a = machine(&env);
+    p.build_all(&a);
+    let s = a.stats();
+    assert_eq!(stat_of(&s, "remote_errors"), 0, "{}", show(&a));
+    assert!(stat_of(&s, "remote_writes") >= N as u64);
+    assert_eq!(
+        creds.seen().len(),
+        1,
+        "{N} compiles fetched the credentials {} times: not kept between invocations",
+        creds.seen().len()
+    );
+    let seen = proxy.seen();
+    assert_eq!(
+        credential_scopes(&seen),
+        BTreeSet::from([("ASIAFROMURL".to_owned(), "us-east-1".to_owned())])
+    );
+    assert!(seen
+        .iter()
+        .all(|r| r.header("x-amz-security-token") == Some(TOKEN)));
+    let record = a.cache.join("credentials-v1/s3");
+    let mode = fs::metadata(&record)
+        .unwrap_or_else(|e| panic!("{}: {e}", record.display()))
+        .permissions();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        mode.mode() & 0o077,
+        0,
+        "credentials record readable by others"
+    );
+    for secret in [SECRET, TOKEN] {
+        assert!(!a.log_text().contains(secret), "the log shows {secret}");
+    }
+
+    // Another machine fetches its own, and hits.
+    let b = machine(&env);
+    p.build_all(&b);
+    assert_eq!(b.stat("remote_hits"), N as u64, "{}", show(&b));
+    assert_eq!(creds.seen().len(), 2);
+
+    // A credential service that answers 500: a counted fault, the build still works.
+    let broken = HttpServer::start(Box::new(|_| Reply::Answer(500, "oops".into())));
+    let url = format!("http://{LOCALHOST}:{}/creds", broken.port);
+    let c = machine(&s3_env_without_keys(
+        proxy.port,
+        &[("AWS_IAM_CREDENTIALS_URL", &url)],
+    ));
+    let q = Project::new(2, false);
+    q.build_all(&c);
+    let s = c.stats();
+    assert!(stat_of(&s, "remote_errors") >= 1, "{}", show(&c));
+    assert_eq!(stat_of(&s, "cache_misses"), 2);
+    assert!(!broken.seen().is_empty());
+}
+
+/// Credentials from the instance metadata service at AWS_EC2_METADATA_SERVICE_ENDPOINT:
+/// IMDSv2 (a token PUT, then the role and its keys, both with the token), once per build.
+#[test]
+fn s3_credentials_from_instance_metadata() {
+    require!("gcc");
+    let Some(srv) = Server::start(Kind::S3) else {
+        return;
+    };
+    const SESSION: &str = "imds-session-Rr19";
+    const TOKEN: &str = "imds-token-Tt77";
+    let imds = HttpServer::start(Box::new(|r| {
+        let has_session = r.header("x-aws-ec2-metadata-token") == Some(SESSION);
+        match (r.method.as_str(), r.target.as_str()) {
+            ("PUT", "/latest/api/token")
+                if r.header("x-aws-ec2-metadata-token-ttl-seconds").is_some() =>
+            {
+                Reply::Answer(200, SESSION.into())
+            }
+            (_, _) if !has_session => Reply::Answer(401, "".into()),
+            ("GET", "/latest/meta-data/iam/security-credentials/") => {
+                Reply::Answer(200, "cachepot-role\n".into())
+            }
+            ("GET", "/latest/meta-data/iam/security-credentials/cachepot-role") => Reply::Answer(
+                200,
+                format!(
+                    r#"{{"Code":"Success","Type":"AWS-HMAC","AccessKeyId":"ASIAFROMIMDS","SecretAccessKey":"imds-secret-Ss40","Token":"{TOKEN}","Expiration":"2099-01-01T00:00:00Z"}}"#
+                ),
+            ),
+            _ => Reply::Answer(404, "".into()),
+        }
+    }));
+    let proxy = HttpServer::proxy_to(srv.port);
+    let endpoint = format!("http://{LOCALHOST}:{}", imds.port);
+    let env = s3_env_without_keys(
+        proxy.port,
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &endpoint)],
+    );
+    let p = Project::new(3, false);
+    let a = machine(&env);
+    p.build_all(&a);
+    assert_eq!(a.stat("remote_errors"), 0, "{}", show(&a));
+    let calls: Vec<(String, String, u16)> = imds
+        .seen()
+        .into_iter()
+        .map(|r| (r.method, r.target, r.status))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("PUT", "/latest/api/token"),
+            ("GET", "/latest/meta-data/iam/security-credentials/"),
+            (
+                "GET",
+                "/latest/meta-data/iam/security-credentials/cachepot-role"
+            ),
+        ]
+        .map(|(m, t)| (m.to_owned(), t.to_owned(), 200)),
+        "the metadata calls of a 3-file build"
+    );
+    let seen = proxy.seen();
+    assert_eq!(
+        credential_scopes(&seen),
+        BTreeSet::from([("ASIAFROMIMDS".to_owned(), "us-east-1".to_owned())])
+    );
+    assert!(seen
+        .iter()
+        .all(|r| r.header("x-amz-security-token") == Some(TOKEN)));
+    let b = machine(&env);
+    p.build_all(&b);
+    assert_eq!(b.stat("remote_hits"), 3, "{}", show(&b));
+    assert!(!b.log_text().contains("imds-secret-Ss40"));
+}
+
+/// Static keys with a session token: the token is sent, and neither the secret nor the
+/// token shows up in --show-config or the debug log (ureq's header dump included).
+#[test]
+fn s3_secrets_stay_out_of_config_and_log() {
+    require!("gcc");
+    let Some(srv) = Server::start(Kind::S3) else {
+        return;
+    };
+    const TOKEN: &str = "static-token-Kk08";
+    let proxy = HttpServer::proxy_to(srv.port);
+    let env = s3_env(proxy.port, &[("AWS_SESSION_TOKEN", TOKEN)]);
+    let m = machine(&env);
+    let out = m.cachepot(&["--show-config"]);
+    m.assert_success(&out, "--show-config");
+    let text = format!("{}{}", lossy(&out.stdout), lossy(&out.stderr));
+    assert!(text.contains(S3_BUCKET), "the bucket is not shown:\n{text}");
+    let p = Project::new(2, false);
+    p.build_all(&m);
+    assert_eq!(m.stat("remote_errors"), 0, "{}", show(&m));
+    assert!(proxy
+        .seen()
+        .iter()
+        .all(|r| r.header("x-amz-security-token") == Some(TOKEN)));
+    let log = m.log_text();
+    assert!(
+        log.contains("s3"),
+        "the debug log says nothing of s3?\n{log}"
+    );
+    for secret in [S3_SECRET_KEY, TOKEN] {
+        assert!(!text.contains(secret), "--show-config shows {secret}");
+        assert!(!log.contains(secret), "the log shows {secret}");
+    }
+}
+
+/// S3 settings that do not parse are configuration errors: exit 2, one line naming the
+/// setting, nothing compiled. No request is made (static keys are set regardless).
+#[test]
+fn s3_malformed_settings_are_configuration_errors() {
+    require!("gcc");
+    let s = Sandbox::new();
+    s.hello(&GCC);
+    let dead = RefusingPort::new();
+    let cases: &[(&str, &str)] = &[
+        ("CACHEPOT_ENDPOINT", "ftp://127.0.0.1:9000"),
+        ("CACHEPOT_ENDPOINT", "not a url"),
+        ("CACHEPOT_ENDPOINT", "http://"),
+        ("CACHEPOT_ENDPOINT", "127.0.0.1:port"),
+        ("CACHEPOT_S3_USE_SSL", "sometimes"),
+        ("CACHEPOT_S3_NO_CREDENTIALS", "perhaps"),
+        ("CACHEPOT_REGION", "eu west 1"),
+    ];
+    for (var, value) in cases {
+        let m = machine(&s3_env(dead.port, &[(var, value)]));
+        s.remove("hello.o");
+        let out = cachepot_deadline(&m, &s.work, &["gcc", "-c", "hello.c", "-o", "hello.o"]);
+        let err = lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{var}={value:?}: expected exit 2, got {}; stderr: {err}",
+            out.status
+        );
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{var}={value:?}: {err:?}"
+        );
+        assert!(
+            err.contains(var),
+            "{var}={value:?}: {err:?} does not name {var}"
+        );
+        assert!(!s.exists("hello.o"), "{var}={value:?}: compiled");
     }
 }

@@ -230,11 +230,8 @@ fn write_record(file: &Path, id: &str, k: &Keys) {
         .parent()
         .map_or(Ok(()), crate::util::fs::create_dir_all_private)
         .and_then(|_| {
-            crate::util::fs::atomic_write(
-                file,
-                doc.to_string().as_bytes(),
-                crate::util::fs::FILE_MODE,
-            )
+            // Owner-only even in a group-shared cache: these are this user's keys.
+            crate::util::fs::atomic_write(file, doc.to_string().as_bytes(), 0o600)
         });
     if let Err(e) = r {
         log::warn!("s3: cannot record credentials in {}: {e}", file.display());

@@ -113,7 +113,8 @@ install_c_toolchains() {
 # ---------------------------------------------------------------------------
 # Remote-storage servers for tests/remote.rs, which starts and stops them itself
 # on 127.0.0.1 (see shared/services.md): Redis (server + redis-cli), Memcached,
-# and nginx, whose http_dav_module is built into Debian's `nginx` package.
+# and nginx, whose http_dav_module is built into Debian's `nginx` package; the
+# openssl command makes and checks the RSA key of the GCS service-account test.
 # They live in /usr/sbin on Debian, which is not on every user's PATH, so the
 # check looks there too: a second run must not reinstall them.
 install_remote_servers() {
@@ -123,7 +124,8 @@ install_remote_servers() {
     'redis-server=redis-server' \
     'redis-cli=redis-tools' \
     'memcached=memcached' \
-    'nginx=nginx'
+    'nginx=nginx' \
+    'openssl=openssl'
   PATH=$saved_path
 }
 

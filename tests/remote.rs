@@ -1,7 +1,9 @@
-//! Remote storage against real servers on 127.0.0.1: Redis, Memcached, nginx WebDAV and
-//! moto's S3 server, each started by the test itself on a free port in a temporary
-//! directory and killed when the test ends (see `Server`). Recipes: shared/services.md
-//! sections 1, 2, 3 and 6; scripts/setup.sh installs the servers.
+//! Remote storage against real servers on 127.0.0.1: Redis, Memcached, nginx WebDAV,
+//! moto's S3 server, gcp-storage-emulator (GCS) and Azurite (Azure Blob), each started by
+//! the test itself on a free port in a temporary directory and killed when the test ends
+//! (see `Server`). Recipes: shared/services.md sections 1 to 6; scripts/setup.sh installs
+//! the servers. Small loopback HTTP servers of the tests' own (`LoopbackHttp`) play the
+//! GCS token endpoint and credentials URL, and record what cachepot sends to the emulator.
 //!
 //! What is checked, for every backend:
 //! - machine A (own cache dir) compiles N sources: misses, each entry written to the
@@ -15,8 +17,9 @@
 //!   server that accepts and never answers) never fails a build, is counted in
 //!   remote_errors, is skipped afterwards through the `remote-health` marker, and costs
 //!   at most a few seconds over a 30-file build;
-//! - credentials (redis password + db, WebDAV basic and bearer) work, wrong ones are a
-//!   counted fault, and secrets appear neither in --show-config nor in the log;
+//! - credentials (redis password + db, WebDAV basic and bearer, GCS service-account key
+//!   and credentials URL, Azure SharedKey) work, wrong ones are a counted fault, and
+//!   secrets appear neither in --show-config nor in the log;
 //! - URLs that do not parse are configuration errors (exit 2, one line naming the setting).
 //! - S3: key prefix, missing bucket, region in the signature, anonymous mode, credentials
 //!   from AWS_IAM_CREDENTIALS_URL and from an IMDSv2 service served by the test (with a
@@ -65,6 +68,26 @@ enum Kind {
     WebDav,
     /// moto's S3 server (installed by scripts/setup.sh), bucket [`S3_BUCKET`].
     S3,
+    /// gcp-storage-emulator (JSON API, anonymous), bucket [`GCS_BUCKET`].
+    Gcs,
+    /// Azurite's blob service, dev account, container [`AZURE_CONTAINER`].
+    Azure,
+}
+
+/// The bucket the GCS emulator starts with and the Azure container the test creates.
+const GCS_BUCKET: &str = "cachepot";
+const AZURE_CONTAINER: &str = "cachepot";
+/// Azurite's well-known development account (public, from Microsoft's documentation).
+const AZURE_ACCOUNT: &str = "devstoreaccount1";
+const AZURE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// The Azure connection string for Azurite on `port` with account key `key`.
+fn azure_connection_string(port: u16, key: &str) -> String {
+    format!(
+        "DefaultEndpointsProtocol=http;AccountName={AZURE_ACCOUNT};AccountKey={key};\
+         BlobEndpoint=http://{LOCALHOST}:{port}/{AZURE_ACCOUNT};"
+    )
 }
 
 impl Kind {
@@ -74,6 +97,8 @@ impl Kind {
             Kind::Memcached => "memcached",
             Kind::WebDav => "nginx",
             Kind::S3 => "moto_server",
+            Kind::Gcs => "venv/bin/gcp-storage-emulator",
+            Kind::Azure => "npm/node_modules/.bin/azurite-blob",
         }
     }
 
@@ -92,6 +117,25 @@ impl Kind {
                 "CACHEPOT_WEBDAV_ENDPOINT".into(),
                 format!("http://{LOCALHOST}:{port}/cache/"),
             )],
+            // Anonymous (the emulator has no token endpoint), so read-write must be asked for.
+            Kind::Gcs => vec![
+                ("CACHEPOT_GCS_BUCKET".into(), GCS_BUCKET.into()),
+                (
+                    "CACHEPOT_GCS_ENDPOINT".into(),
+                    format!("http://{LOCALHOST}:{port}"),
+                ),
+                ("CACHEPOT_GCS_RW_MODE".into(), "READ_WRITE".into()),
+            ],
+            Kind::Azure => vec![
+                (
+                    "CACHEPOT_AZURE_CONNECTION_STRING".into(),
+                    azure_connection_string(port, AZURE_KEY),
+                ),
+                (
+                    "CACHEPOT_AZURE_BLOB_CONTAINER".into(),
+                    AZURE_CONTAINER.into(),
+                ),
+            ],
             // Static keys (moto accepts any): never a credential lookup, so never a
             // packet to the metadata service's default address.
             Kind::S3 => vec![
@@ -187,6 +231,7 @@ impl Server {
     fn start_with(kind: Kind, auth: Auth) -> Option<Server> {
         let bin = match kind {
             Kind::S3 => installed_tool(MOTO)?,
+            Kind::Gcs | Kind::Azure => installed_tool(kind.binary())?,
             _ => server_binary(kind.binary())?,
         };
         let mut last_err = String::new();
@@ -205,7 +250,14 @@ impl Server {
             };
             let cmd = srv.command(&bin);
             match srv.spawn_and_wait(cmd).and_then(|()| srv.after_start()) {
-                Ok(()) => return Some(srv),
+                Ok(()) => {
+                    if kind == Kind::Azure {
+                        // The backend never creates its container.
+                        let status = azure_create_container(port, AZURE_CONTAINER);
+                        assert_eq!(status, 201, "creating the Azurite container");
+                    }
+                    return Some(srv);
+                }
                 Err(e) => last_err = e,
             }
             // srv dropped here: killed; retry on another port.
@@ -303,10 +355,32 @@ http {{
                 let log = fs::File::create(d.join("moto.log")).expect("moto log");
                 cmd.stderr(log);
             }
+            Kind::Gcs => {
+                // services.md section 5: in memory, the bucket created at start.
+                cmd.current_dir(d)
+                    .args(["start", "--host", LOCALHOST, "--port", &port])
+                    .args(["--in-memory", "--default-bucket", GCS_BUCKET]);
+            }
+            Kind::Azure => {
+                // services.md section 4.
+                cmd.args(["--blobHost", LOCALHOST, "--blobPort", &port])
+                    .arg("--location")
+                    .arg(d.join("data"))
+                    .args(["--skipApiVersionCheck", "--loose", "--disableTelemetry"])
+                    .arg("--silent");
+            }
         }
         cmd.stdin(Stdio::null()).stdout(Stdio::null());
-        if !matches!(self.kind, Kind::Memcached | Kind::S3) {
-            cmd.stderr(Stdio::null());
+        match self.kind {
+            Kind::Memcached | Kind::S3 => {}
+            Kind::Gcs | Kind::Azure => {
+                let log = fs::File::create(d.join(format!("{:?}.log", self.kind).to_lowercase()))
+                    .expect("server log");
+                cmd.stderr(log);
+            }
+            _ => {
+                cmd.stderr(Stdio::null());
+            }
         }
         cmd
     }
@@ -361,6 +435,13 @@ http {{
             Kind::Memcached => (b"version\r\n", b"VERSION"),
             Kind::WebDav => (b"HEAD / HTTP/1.0\r\n\r\n", b"HTTP/1."),
             Kind::S3 => (b"GET /moto-api/ HTTP/1.0\r\n\r\n", b"HTTP/1."),
+            // Up means the default bucket exists too.
+            Kind::Gcs => (
+                b"GET /storage/v1/b/cachepot HTTP/1.0\r\n\r\n",
+                b"HTTP/1.0 200",
+            ),
+            // Any answer (an authorization failure for an unsigned request).
+            Kind::Azure => (b"GET / HTTP/1.0\r\n\r\n", b"HTTP/1."),
         };
         if s.write_all(probe).is_err() {
             return false;
@@ -491,6 +572,61 @@ http {{
                 .iter()
                 .map(|name| s3_entry_of_object(name, ""))
                 .collect(),
+            Kind::Gcs | Kind::Azure => self
+                .object_names()
+                .iter()
+                .map(|n| entry_name_of_object(n))
+                .collect(),
+        }
+    }
+
+    /// Every object name in the bucket or container, listed through the server's API.
+    fn object_names(&self) -> Vec<String> {
+        match self.kind {
+            Kind::Gcs => {
+                let url = format!(
+                    "http://{LOCALHOST}:{}/storage/v1/b/{GCS_BUCKET}/o?maxResults=100000",
+                    self.port
+                );
+                let v: serde_json::Value = serde_json::from_slice(&read_all(
+                    ureq::get(&url).call().expect("list GCS objects"),
+                ))
+                .expect("GCS listing JSON");
+                assert!(
+                    v.get("nextPageToken").is_none(),
+                    "GCS listing paginated: {v}"
+                );
+                v["items"]
+                    .as_array()
+                    .map(|items| {
+                        items
+                            .iter()
+                            .map(|i| i["name"].as_str().expect("object name").to_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            }
+            Kind::Azure => {
+                let (status, body) = azure_request(
+                    self.port,
+                    "GET",
+                    &format!("/{AZURE_CONTAINER}"),
+                    &[("comp", "list"), ("restype", "container")],
+                    None,
+                    AZURE_KEY,
+                );
+                let xml = String::from_utf8(body).expect("UTF-8 listing");
+                assert_eq!(status, 200, "list blobs: {xml}");
+                assert!(
+                    !xml.contains("<NextMarker>") || xml.contains("<NextMarker></NextMarker>"),
+                    "Azure listing paginated: {xml}"
+                );
+                xml.split("<Name>")
+                    .skip(1)
+                    .map(|p| p.split("</Name>").next().expect("</Name>").to_owned())
+                    .collect()
+            }
+            other => panic!("{other:?} has no object listing"),
         }
     }
 
@@ -512,6 +648,7 @@ http {{
             }
             Kind::WebDav => walk_files(&self.webdav_root()).len() as u64,
             Kind::S3 => self.s3_list(S3_BUCKET).len() as u64,
+            Kind::Gcs | Kind::Azure => self.object_names().len() as u64,
         }
     }
 
@@ -534,6 +671,33 @@ http {{
                     200 => Some(body),
                     404 => None,
                     _ => panic!("moto GET answered {status}: {}", lossy(&body)),
+                }
+            }
+            Kind::Gcs => {
+                let url = format!(
+                    "http://{LOCALHOST}:{}/storage/v1/b/{GCS_BUCKET}/o/{}?alt=media",
+                    self.port,
+                    object_path(hex).replace('/', "%2F")
+                );
+                match ureq::get(&url).call() {
+                    Ok(r) => Some(read_all(r)),
+                    Err(ureq::Error::Status(404, _)) => None,
+                    Err(e) => panic!("GCS download: {e}"),
+                }
+            }
+            Kind::Azure => {
+                let (status, body) = azure_request(
+                    self.port,
+                    "GET",
+                    &format!("/{AZURE_CONTAINER}/{}", object_path(hex)),
+                    &[],
+                    None,
+                    AZURE_KEY,
+                );
+                match status {
+                    200 => Some(body),
+                    404 => None,
+                    _ => panic!("Azure GET blob: {status} {}", lossy(&body)),
                 }
             }
         }
@@ -563,6 +727,28 @@ http {{
                     value,
                 );
                 assert_eq!(status, 200, "moto PUT answered {}", lossy(&body));
+            }
+            Kind::Gcs => {
+                let url = format!(
+                    "http://{LOCALHOST}:{}/upload/storage/v1/b/{GCS_BUCKET}/o?uploadType=media&name={}",
+                    self.port,
+                    object_path(hex).replace('/', "%2F")
+                );
+                ureq::post(&url)
+                    .set("Content-Type", "application/octet-stream")
+                    .send_bytes(value)
+                    .expect("plant GCS object");
+            }
+            Kind::Azure => {
+                let (status, body) = azure_request(
+                    self.port,
+                    "PUT",
+                    &format!("/{AZURE_CONTAINER}/{}", object_path(hex)),
+                    &[],
+                    Some(value),
+                    AZURE_KEY,
+                );
+                assert_eq!(status, 201, "plant Azure blob: {}", lossy(&body));
             }
         }
     }
@@ -601,6 +787,157 @@ fn entry_name_of_key(key: &str) -> String {
         "server key {key:?} is not cachepot:<64 hex>"
     );
     hex.to_owned()
+}
+
+/// The documented object name of entry `hex` in a bucket or container.
+fn object_path(hex: &str) -> String {
+    format!("cachepot/{}/{hex}", &hex[..2])
+}
+
+/// `cachepot/<2 hex>/<64 hex>` → `<64 hex>`, asserting the documented object name.
+fn entry_name_of_object(name: &str) -> String {
+    let parts: Vec<&str> = name.split('/').collect();
+    assert!(
+        parts.len() == 3
+            && parts[0] == "cachepot"
+            && is_entry_name(parts[2])
+            && parts[2].starts_with(parts[1])
+            && parts[1].len() == 2,
+        "object {name:?} is not cachepot/<2 hex>/<64 hex>"
+    );
+    parts[2].to_owned()
+}
+
+fn read_all(r: ureq::Response) -> Vec<u8> {
+    let mut v = Vec::new();
+    r.into_reader().read_to_end(&mut v).expect("read body");
+    v
+}
+
+// -- Azure Blob requests signed by the test (SharedKey, as Microsoft documents it) ------
+
+/// One request to Azurite on `port` for `path` under the dev account, signed with `key`:
+/// (status, body). `query` pairs go into the URL and, sorted, into the signature.
+fn azure_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<&[u8]>,
+    key: &str,
+) -> (u16, Vec<u8>) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let date = httpdate_now();
+    let version = "2021-08-06";
+    let len = body.map(|b| b.len()).unwrap_or(0);
+    let ctype = if body.is_some() {
+        "application/octet-stream"
+    } else {
+        ""
+    };
+    let blob_type = body.is_some() && !query.iter().any(|(k, _)| *k == "restype");
+    let mut ms: Vec<(&str, &str)> = vec![("x-ms-date", &date), ("x-ms-version", version)];
+    if blob_type {
+        ms.insert(0, ("x-ms-blob-type", "BlockBlob"));
+    }
+    let full_path = format!("/{AZURE_ACCOUNT}{path}");
+    let mut to_sign = format!(
+        "{method}\n\n\n{}\n\n{ctype}\n\n\n\n\n\n\n",
+        if len == 0 {
+            String::new()
+        } else {
+            len.to_string()
+        }
+    );
+    for (k, v) in &ms {
+        to_sign += &format!("{k}:{v}\n");
+    }
+    to_sign += &format!("/{AZURE_ACCOUNT}{full_path}");
+    let mut sorted = query.to_vec();
+    sorted.sort();
+    for (k, v) in &sorted {
+        to_sign += &format!("\n{k}:{v}");
+    }
+    let mac = ring::hmac::sign(
+        &ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            &b64.decode(key).expect("base64 key"),
+        ),
+        to_sign.as_bytes(),
+    );
+    let qs: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let url = format!(
+        "http://{LOCALHOST}:{port}{full_path}{}{}",
+        if qs.is_empty() { "" } else { "?" },
+        qs.join("&")
+    );
+    let mut req = ureq::request(method, &url).set(
+        "Authorization",
+        &format!("SharedKey {AZURE_ACCOUNT}:{}", b64.encode(mac.as_ref())),
+    );
+    for (k, v) in &ms {
+        req = req.set(k, v);
+    }
+    if !ctype.is_empty() {
+        req = req.set("Content-Type", ctype);
+    }
+    let resp = match body {
+        Some(b) => req.send_bytes(b),
+        None if method == "PUT" => req.send_bytes(&[]),
+        None => req.call(),
+    };
+    match resp {
+        Ok(r) => (r.status(), read_all(r)),
+        Err(ureq::Error::Status(code, r)) => (code, read_all(r)),
+        Err(e) => panic!("Azure {method} {url}: {e}"),
+    }
+}
+
+/// Creates container `name` on Azurite: the status (201 created).
+fn azure_create_container(port: u16, name: &str) -> u16 {
+    azure_request(
+        port,
+        "PUT",
+        &format!("/{name}"),
+        &[("restype", "container")],
+        None,
+        AZURE_KEY,
+    )
+    .0
+}
+
+/// The HTTP date now, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`, from `date -u` semantics
+/// computed here (no date crate in the tests).
+fn httpdate_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let days = secs / 86400;
+    let rem = secs % 86400;
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = days + 719468;
+    let era = z / 146097;
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MO: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
+        WD[(days % 7) as usize],
+        MO[m as usize - 1],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Pids whose parent is `ppid` (from /proc/<pid>/stat).
@@ -1673,6 +2010,8 @@ macro_rules! per_backend {
         per_backend!(@module memcached, Memcached, $($scenario),+);
         per_backend!(@module webdav, WebDav, $($scenario),+);
         per_backend!(@module s3, S3, $($scenario),+);
+        per_backend!(@module gcs, Gcs, $($scenario),+);
+        per_backend!(@module azure, Azure, $($scenario),+);
     };
     (@module $module:ident, $kind:ident, $($scenario:ident),+) => {
         mod $module {
@@ -1912,6 +2251,885 @@ fn remote_stats_keys_are_integers() {
         text.contains("remote"),
         "the human stats show no remote counters:\n{text}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Google Cloud Storage and Azure Blob
+// ---------------------------------------------------------------------------------------
+
+/// A request as a [`LoopbackHttp`] server saw it.
+#[derive(Clone, Debug)]
+struct LoopbackRequest {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl LoopbackRequest {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+type LoopbackHandler = Box<dyn Fn(&LoopbackRequest) -> Vec<u8> + Send>;
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 that records every request and answers it with
+/// `handler`, one request per connection (`Connection: close`): the token server and
+/// credentials URL of the GCS tests, and a recording proxy in front of the emulator.
+struct LoopbackHttp {
+    port: u16,
+    seen: Arc<std::sync::Mutex<Vec<LoopbackRequest>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LoopbackHttp {
+    fn start(handler: LoopbackHandler) -> LoopbackHttp {
+        let l = TcpListener::bind((LOCALHOST, 0)).expect("bind loopback HTTP server");
+        l.set_nonblocking(true).expect("nonblocking");
+        let port = l.local_addr().unwrap().port();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sn, st) = (seen.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::SeqCst) {
+                let Ok((mut s, _)) = l.accept() else {
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                };
+                let _ = s.set_nonblocking(false);
+                let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                let Some(req) = read_http_request(&mut s) else {
+                    continue;
+                };
+                let answer = handler(&req);
+                // Recorded before answering: once cachepot has its answer, the test sees it.
+                sn.lock().unwrap().push(req);
+                let _ = s.write_all(&answer);
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        });
+        LoopbackHttp {
+            port,
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// A recording proxy in front of the server on `upstream`.
+    fn proxy(upstream: u16) -> LoopbackHttp {
+        LoopbackHttp::start(Box::new(move |req| forward(upstream, req)))
+    }
+
+    fn seen(&self) -> Vec<LoopbackRequest> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{LOCALHOST}:{}{path}", self.port)
+    }
+}
+
+impl Drop for LoopbackHttp {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn read_http_request(s: &mut TcpStream) -> Option<LoopbackRequest> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next()?.split(' ');
+    let (method, path) = (first.next()?.to_owned(), first.next()?.to_owned());
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < len {
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Some(LoopbackRequest {
+        method,
+        path,
+        headers,
+        body,
+    })
+}
+
+fn http_response(status: u16, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// Sends `req` to 127.0.0.1:`upstream` and returns its answer with `Connection: close`.
+fn forward(upstream: u16, req: &LoopbackRequest) -> Vec<u8> {
+    let Ok(mut up) = TcpStream::connect((LOCALHOST, upstream)) else {
+        return http_response(502, "text/plain", b"upstream down");
+    };
+    let _ = up.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut out = format!("{} {} HTTP/1.1\r\n", req.method, req.path);
+    for (k, v) in &req.headers {
+        if !k.eq_ignore_ascii_case("host") && !k.eq_ignore_ascii_case("connection") {
+            out += &format!("{k}: {v}\r\n");
+        }
+    }
+    out += &format!("Host: {LOCALHOST}:{upstream}\r\nConnection: close\r\n\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(&req.body);
+    if up.write_all(&bytes).is_err() {
+        return http_response(502, "text/plain", b"upstream write failed");
+    }
+    let mut answer = Vec::new();
+    let _ = up.read_to_end(&mut answer);
+    let Some(i) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return http_response(502, "text/plain", b"upstream answer has no head");
+    };
+    let head = String::from_utf8_lossy(&answer[..i]).into_owned();
+    let mut new_head: Vec<&str> = head
+        .split("\r\n")
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            !l.starts_with("connection:") && !l.starts_with("keep-alive:")
+        })
+        .collect();
+    new_head.push("Connection: close");
+    let mut out = new_head.join("\r\n").into_bytes();
+    out.extend_from_slice(&answer[i..]);
+    out
+}
+
+fn json_response(v: serde_json::Value) -> Vec<u8> {
+    http_response(200, "application/json", v.to_string().as_bytes())
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8(out).expect("UTF-8 form value")
+}
+
+/// `k=v&k=v` → pairs, decoded.
+fn form_fields(body: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (percent_decode(k), percent_decode(v)))
+        .collect()
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The env of a GCS machine: bucket and endpoint, plus `extra`.
+fn gcs_env(endpoint_port: u16, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("CACHEPOT_GCS_BUCKET".to_string(), GCS_BUCKET.to_string()),
+        (
+            "CACHEPOT_GCS_ENDPOINT".to_string(),
+            format!("http://{LOCALHOST}:{endpoint_port}"),
+        ),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env
+}
+
+/// The token files a machine holds: owner-only files in an owner-only directory.
+fn gcs_token_files(m: &Sandbox) -> Vec<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = m.cache.join("gcs-tokens-v1");
+    let files: Vec<PathBuf> = walk_files(&dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    for f in &files {
+        let mode = fs::metadata(f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "token file {} has mode {mode:o}", f.display());
+    }
+    if !files.is_empty() {
+        let mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "token dir has mode {mode:o}");
+    }
+    files
+}
+
+/// Runs `openssl args...` and asserts it succeeded.
+fn openssl(args: &[&OsStr]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        lossy(&out.stderr)
+    );
+}
+
+/// Checks the JWT bearer grant a token server got: the form, the header and claims, and
+/// the RS256 signature against the public key (verified by openssl, not by our code).
+fn check_jwt_grant(req: &LoopbackRequest, email: &str, token_uri: &str, public_pem: &Path) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    assert_eq!(req.method, "POST", "token request method");
+    assert_eq!(
+        req.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    let form = form_fields(&req.body);
+    let field = |k: &str| {
+        form.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {k} in the token request {form:?}"))
+    };
+    assert_eq!(
+        field("grant_type"),
+        "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    );
+    let jwt = field("assertion");
+    let parts: Vec<&str> = jwt.split('.').collect();
+    assert_eq!(parts.len(), 3, "a JWT has three parts: {jwt}");
+    let part = |i: usize| -> serde_json::Value {
+        serde_json::from_slice(&b64.decode(parts[i]).expect("base64url JWT part"))
+            .expect("JSON JWT part")
+    };
+    let (header, claims) = (part(0), part(1));
+    assert_eq!(header["alg"], "RS256", "{header}");
+    assert_eq!(header["typ"], "JWT", "{header}");
+    assert_eq!(header["kid"], "kid-5521", "{header}");
+    assert_eq!(claims["iss"], email, "{claims}");
+    assert_eq!(claims["aud"], token_uri, "{claims}");
+    assert_eq!(
+        claims["scope"], "https://www.googleapis.com/auth/devstorage.read_write",
+        "{claims}"
+    );
+    let iat = claims["iat"].as_i64().expect("iat");
+    let exp = claims["exp"].as_i64().expect("exp");
+    assert!((iat - unix_now()).abs() < 600, "iat {iat} is not now");
+    assert!(exp > iat && exp - iat <= 3600, "exp {exp} vs iat {iat}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let signed = dir.path().join("signed");
+    let sig = dir.path().join("sig");
+    fs::write(&signed, format!("{}.{}", parts[0], parts[1])).unwrap();
+    fs::write(&sig, b64.decode(parts[2]).expect("base64url signature")).unwrap();
+    let verify = |input: &Path| {
+        Command::new("openssl")
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(public_pem)
+            .arg("-signature")
+            .arg(&sig)
+            .arg(input)
+            .output()
+            .expect("openssl dgst")
+    };
+    let out = verify(&signed);
+    assert!(
+        out.status.success() && lossy(&out.stdout).contains("Verified OK"),
+        "the JWT's RS256 signature does not verify: {}{}",
+        lossy(&out.stdout),
+        lossy(&out.stderr)
+    );
+    // The check can fail: other claims under the same signature do not verify.
+    let forged = dir.path().join("forged");
+    let other = b64.encode(claims.to_string().replace(email, "attacker@example.com"));
+    fs::write(&forged, format!("{}.{other}", parts[0])).unwrap();
+    assert!(
+        !verify(&forged).status.success(),
+        "a forged claim set verified"
+    );
+}
+
+/// A service-account key file: cachepot signs a JWT (RS256, the key's token_uri as the
+/// audience) that verifies with the public key, exchanges it once at the token server
+/// for two compiles (the token is kept on disk, owner-only, for the next invocation),
+/// and sends `Authorization: Bearer <token>` on every storage request. With credentials
+/// the default mode is read-write.
+#[test]
+fn gcs_service_account_key_file() {
+    require!("gcc", "openssl");
+    let Some(srv) = Server::start(Kind::Gcs) else {
+        return;
+    };
+    let keys = tempfile::tempdir().unwrap();
+    let (key_pem, pub_pem) = (keys.path().join("key.pem"), keys.path().join("pub.pem"));
+    openssl(&[
+        "genpkey".as_ref(),
+        "-algorithm".as_ref(),
+        "RSA".as_ref(),
+        "-pkeyopt".as_ref(),
+        "rsa_keygen_bits:2048".as_ref(),
+        "-out".as_ref(),
+        key_pem.as_os_str(),
+    ]);
+    openssl(&[
+        "pkey".as_ref(),
+        "-in".as_ref(),
+        key_pem.as_os_str(),
+        "-pubout".as_ref(),
+        "-out".as_ref(),
+        pub_pem.as_os_str(),
+    ]);
+    const TOKEN: &str = "ya29.sa-Tok-6Qx1";
+    let tokens = LoopbackHttp::start(Box::new(|req| {
+        if req.method == "POST" && req.path == "/token" {
+            json_response(serde_json::json!({
+                "access_token": TOKEN, "expires_in": 3599, "token_type": "Bearer"
+            }))
+        } else {
+            http_response(404, "text/plain", b"no such path")
+        }
+    }));
+    let proxy = LoopbackHttp::proxy(srv.port);
+    let token_uri = tokens.url("/token");
+    let email = "cachepot-ci@test-project.iam.gserviceaccount.com";
+    let private_key = fs::read_to_string(&key_pem).unwrap();
+    assert!(private_key.contains("BEGIN PRIVATE KEY"), "not PKCS#8");
+    let sa = serde_json::json!({
+        "type": "service_account",
+        "project_id": "test-project",
+        "private_key_id": "kid-5521",
+        "private_key": private_key,
+        "client_email": email,
+        "client_id": "1234",
+        "token_uri": token_uri,
+    });
+    let sa_path = keys.path().join("sa.json");
+    fs::write(&sa_path, sa.to_string()).unwrap();
+    let env = gcs_env(
+        proxy.port,
+        &[("CACHEPOT_GCS_KEY_PATH", sa_path.to_str().unwrap())],
+    );
+
+    let p = Project::new(2, false);
+    let a = machine(&env);
+    p.build(&a, 0..1);
+    let first = proxy.seen().len();
+    assert!(first > 0, "the first compile sent nothing to the bucket");
+    p.build(&a, 1..2);
+
+    let grants = tokens.seen();
+    assert_eq!(
+        grants.len(),
+        1,
+        "two compiles must share one token (kept on disk): {} token requests\n{}",
+        grants.len(),
+        show(&a)
+    );
+    check_jwt_grant(&grants[0], email, &token_uri, &pub_pem);
+
+    let storage = proxy.seen();
+    assert!(
+        storage.len() > first,
+        "the second compile sent nothing to the bucket"
+    );
+    for r in &storage {
+        assert_eq!(
+            r.header("authorization"),
+            Some(format!("Bearer {TOKEN}").as_str()),
+            "{} {} without the token",
+            r.method,
+            r.path
+        );
+    }
+    assert!(storage
+        .iter()
+        .any(|r| r.method == "POST" && r.path.starts_with("/upload/storage/v1/b/cachepot/o?")));
+    assert!(storage
+        .iter()
+        .any(|r| r.method == "GET" && r.path.contains("?alt=media")));
+    let s = a.stats();
+    assert_eq!(stat_of(&s, "remote_errors"), 0, "{}", show(&a));
+    assert_eq!(stat_of(&s, "remote_writes"), srv.object_count());
+    assert_eq!(srv.keys(), local_entries(&a));
+
+    let files = gcs_token_files(&a);
+    assert_eq!(files.len(), 1, "token files: {files:?}");
+    assert!(fs::read_to_string(&files[0]).unwrap().contains(TOKEN));
+    let log = a.log_text();
+    assert!(!log.contains(TOKEN), "the token is in the log");
+    let key_line = private_key.lines().nth(3).expect("a PEM body line");
+    assert!(!log.contains(key_line), "the private key is in the log");
+
+    // Another machine (its own cache dir) signs its own request and hits the remote.
+    let b = machine(&env);
+    p.build_all(&b);
+    assert_eq!(b.stat("remote_hits"), 2, "{}", show(&b));
+    assert_eq!(tokens.seen().len(), 2);
+}
+
+/// A credentials URL: its token (RFC 3339 `expireTime`) is fetched once for two compiles
+/// and sent as a bearer token; a token that expires within the reuse margin is fetched
+/// again by the next invocation; a credentials URL that fails is a counted fault that
+/// neither fails the build nor stores anything.
+#[test]
+fn gcs_credentials_url() {
+    require!("gcc");
+    let Some(srv) = Server::start(Kind::Gcs) else {
+        return;
+    };
+    const TOKEN: &str = "cred-Tok-9Zr2";
+    const SHORT: &str = "short-Tok-1Hq";
+    let creds = LoopbackHttp::start(Box::new(|req| match req.path.as_str() {
+        "/token" => json_response(serde_json::json!({
+            "accessToken": TOKEN, "expireTime": "2999-01-01T00:00:00Z"
+        })),
+        "/short" => json_response(serde_json::json!({"access_token": SHORT, "expires_in": 30})),
+        "/broken" => http_response(500, "text/plain", b"metadata server trouble"),
+        _ => http_response(404, "text/plain", b"no such path"),
+    }));
+    let proxy = LoopbackHttp::proxy(srv.port);
+    let hits = |path: &str| creds.seen().iter().filter(|r| r.path == path).count();
+    let p = Project::new(2, false);
+
+    let url = creds.url("/token");
+    let a = machine(&gcs_env(
+        proxy.port,
+        &[("CACHEPOT_GCS_CREDENTIALS_URL", url.as_str())],
+    ));
+    p.build(&a, 0..1);
+    p.build(&a, 1..2);
+    assert_eq!(
+        hits("/token"),
+        1,
+        "two compiles, one token fetch\n{}",
+        show(&a)
+    );
+    assert_eq!(creds.seen()[0].header("metadata-flavor"), Some("Google"));
+    let s = a.stats();
+    assert_eq!(stat_of(&s, "remote_errors"), 0, "{}", show(&a));
+    assert!(
+        stat_of(&s, "remote_writes") >= 2,
+        "with credentials the default is read-write\n{}",
+        show(&a)
+    );
+    let seen = proxy.seen();
+    assert!(!seen.is_empty());
+    assert!(seen
+        .iter()
+        .all(|r| r.header("authorization") == Some(&format!("Bearer {TOKEN}"))));
+    assert_eq!(gcs_token_files(&a).len(), 1);
+    let count = srv.object_count();
+
+    // 30 s left is inside the reuse margin: every invocation fetches anew.
+    let url = creds.url("/short");
+    let sm = machine(&gcs_env(
+        proxy.port,
+        &[("CACHEPOT_GCS_CREDENTIALS_URL", url.as_str())],
+    ));
+    let before = proxy.seen().len();
+    p.build(&sm, 0..1);
+    p.build(&sm, 1..2);
+    assert_eq!(hits("/short"), 2, "a nearly expired token was reused");
+    assert_eq!(sm.stat("remote_hits"), 2, "{}", show(&sm));
+    assert!(proxy.seen()[before..]
+        .iter()
+        .all(|r| r.header("authorization") == Some(&format!("Bearer {SHORT}"))));
+
+    // The credentials URL fails: counted, build correct, nothing stored.
+    let url = creds.url("/broken");
+    let q = Project::new(2, false);
+    let bad = machine(&gcs_env(
+        proxy.port,
+        &[("CACHEPOT_GCS_CREDENTIALS_URL", url.as_str())],
+    ));
+    let before = proxy.seen().len();
+    q.build_all(&bad);
+    let s = bad.stats();
+    assert!(stat_of(&s, "remote_errors") >= 1, "{}", show(&bad));
+    assert_eq!(stat_of(&s, "remote_writes"), 0);
+    assert_eq!(stat_of(&s, "cache_misses"), 2);
+    assert_eq!(
+        proxy.seen().len(),
+        before,
+        "requests sent to the bucket without a token"
+    );
+    assert_eq!(srv.object_count(), count);
+    assert!(hits("/broken") >= 1);
+}
+
+/// A token the bucket refuses (401: revoked, or expired early) is dropped from disk, so
+/// that the next invocation after the back-off fetches a new one instead of reusing it
+/// until its stated expiry. The emulator checks no token, so the proxy in front of it
+/// refuses the revoked one the way GCS would.
+#[test]
+fn gcs_refused_token_is_fetched_again() {
+    require!("gcc");
+    let Some(srv) = Server::start(Kind::Gcs) else {
+        return;
+    };
+    const REVOKED: &str = "revoked-Tok-3Mm";
+    const FRESH: &str = "fresh-Tok-8Kd";
+    let served = Arc::new(AtomicUsize::new(0));
+    let n = served.clone();
+    let creds = LoopbackHttp::start(Box::new(move |_| {
+        let token = if n.fetch_add(1, Ordering::SeqCst) == 0 {
+            REVOKED
+        } else {
+            FRESH
+        };
+        json_response(serde_json::json!({"access_token": token, "expires_in": 3600}))
+    }));
+    let upstream = srv.port;
+    let proxy = LoopbackHttp::start(Box::new(move |req| {
+        if req.header("authorization") == Some(&format!("Bearer {REVOKED}")) {
+            http_response(401, "application/json", br#"{"error":{"code":401}}"#)
+        } else {
+            forward(upstream, req)
+        }
+    }));
+    let url = creds.url("/token");
+    let m = machine(&gcs_env(
+        proxy.port,
+        &[("CACHEPOT_GCS_CREDENTIALS_URL", url.as_str())],
+    ));
+    let p = Project::new(2, false);
+    p.build(&m, 0..1);
+    assert_eq!(m.stat("remote_errors"), 1, "a 401 is a fault\n{}", show(&m));
+    assert!(
+        gcs_token_files(&m).is_empty(),
+        "the refused token was kept on disk"
+    );
+    // After the back-off (skipped here by removing the marker): a new token, and it works.
+    fs::remove_dir_all(m.cache.join("remote-health")).expect("remove remote-health");
+    p.build(&m, 1..2);
+    let s = m.stats();
+    assert_eq!(served.load(Ordering::SeqCst), 2, "no new token was fetched");
+    assert_eq!(stat_of(&s, "remote_errors"), 1, "{}", show(&m));
+    assert!(stat_of(&s, "remote_writes") >= 1, "{}", show(&m));
+    assert!(proxy
+        .seen()
+        .iter()
+        .any(|r| r.header("authorization") == Some(&format!("Bearer {FRESH}"))));
+}
+
+/// CACHEPOT_GCS_RW_MODE=READ_ONLY: misses store nothing in the bucket (even though the
+/// emulator would accept it); hits are still read.
+#[test]
+fn gcs_read_only_mode_stores_nothing() {
+    require!("gcc");
+    let Some(srv) = Server::start(Kind::Gcs) else {
+        return;
+    };
+    let p = Project::new(2, false);
+    let ro_env = gcs_env(srv.port, &[("CACHEPOT_GCS_RW_MODE", "READ_ONLY")]);
+    let ro = machine(&ro_env);
+    p.build_all(&ro);
+    let s = ro.stats();
+    assert_eq!(stat_of(&s, "cache_misses"), 2, "{}", show(&ro));
+    assert_eq!(stat_of(&s, "remote_writes"), 0, "{}", show(&ro));
+    assert_eq!(stat_of(&s, "remote_errors"), 0, "{}", show(&ro));
+    assert_eq!(srv.object_count(), 0, "READ_ONLY stored objects");
+
+    let w = machine(&srv.env());
+    p.build_all(&w);
+    assert!(srv.object_count() >= 2);
+    let ro2 = machine(&ro_env);
+    p.build_all(&ro2);
+    assert_eq!(ro2.stat("remote_hits"), 2, "{}", show(&ro2));
+}
+
+/// No credentials and no CACHEPOT_GCS_RW_MODE: anonymous requests (no Authorization
+/// header) and read-only by default.
+#[test]
+fn gcs_without_credentials_is_read_only_by_default() {
+    require!("gcc");
+    let Some(srv) = Server::start(Kind::Gcs) else {
+        return;
+    };
+    let proxy = LoopbackHttp::proxy(srv.port);
+    let p = Project::new(2, false);
+    let env = gcs_env(proxy.port, &[]);
+    let anon = machine(&env);
+    p.build_all(&anon);
+    let s = anon.stats();
+    assert_eq!(stat_of(&s, "remote_writes"), 0, "{}", show(&anon));
+    assert_eq!(stat_of(&s, "remote_errors"), 0, "{}", show(&anon));
+    assert_eq!(srv.object_count(), 0, "stored without credentials");
+    let seen = proxy.seen();
+    assert!(!seen.is_empty(), "no lookups were made");
+    assert!(
+        seen.iter()
+            .all(|r| r.method == "GET" && r.header("authorization").is_none()),
+        "anonymous lookups only: {seen:?}"
+    );
+
+    let w = machine(&srv.env());
+    p.build_all(&w);
+    let anon2 = machine(&env);
+    p.build_all(&anon2);
+    assert_eq!(anon2.stat("remote_hits"), 2, "{}", show(&anon2));
+}
+
+/// GCS settings that cannot work are configuration errors: exit 2, one line naming the
+/// setting, nothing compiled, no private key quoted.
+#[test]
+fn gcs_malformed_settings_are_configuration_errors() {
+    require!("gcc");
+    let s = Sandbox::new();
+    s.hello(&GCC);
+    let not_json = s.write(
+        "not-json.json",
+        "-----BEGIN PRIVATE KEY-----\nU2VjcmV0S2V5\n",
+    );
+    let no_key = s.write(
+        "no-key.json",
+        r#"{"type":"service_account","client_email":"a@b.c"}"#,
+    );
+    let bad_key = s.write(
+        "bad-key.json",
+        r#"{"type":"service_account","client_email":"a@b.c","private_key":"-----BEGIN PRIVATE KEY-----\nU2VjcmV0S2V5\n-----END PRIVATE KEY-----\n"}"#,
+    );
+    let user = s.write("user.json", r#"{"type":"authorized_user"}"#);
+    let missing = s.path("missing.json");
+    let cases: Vec<(&str, String)> = vec![
+        ("CACHEPOT_GCS_BUCKET", "Bad/Bucket".into()),
+        ("CACHEPOT_GCS_ENDPOINT", "ftp://127.0.0.1:1".into()),
+        ("CACHEPOT_GCS_ENDPOINT", "127.0.0.1:notaport".into()),
+        ("CACHEPOT_GCS_RW_MODE", "sometimes".into()),
+        ("CACHEPOT_GCS_KEY_PATH", missing.display().to_string()),
+        ("CACHEPOT_GCS_KEY_PATH", not_json.display().to_string()),
+        ("CACHEPOT_GCS_KEY_PATH", no_key.display().to_string()),
+        ("CACHEPOT_GCS_KEY_PATH", bad_key.display().to_string()),
+        ("CACHEPOT_GCS_KEY_PATH", user.display().to_string()),
+        ("CACHEPOT_GCS_CREDENTIALS_URL", "not a url".into()),
+    ];
+    for (var, value) in &cases {
+        let mut m = Sandbox::new();
+        m.set_env("CACHEPOT_GCS_BUCKET", "cachepot");
+        m.set_env("CACHEPOT_GCS_ENDPOINT", "http://127.0.0.1:1");
+        m.set_env(var, value);
+        s.remove("hello.o");
+        let out = cachepot_deadline(&m, &s.work, &["gcc", "-c", "hello.c", "-o", "hello.o"]);
+        let err = lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}={value:?}: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{var}={value:?}: {err:?}"
+        );
+        assert!(err.contains(var), "{var}={value:?}: {err:?}");
+        assert!(!err.contains("U2VjcmV0"), "{var}: the key is quoted: {err}");
+        assert!(!s.exists("hello.o"), "{var}={value:?}: compiled");
+    }
+}
+
+/// A wrong account key: Azurite refuses the signature (403); counted in remote_errors,
+/// the build is correct, nothing is stored, and no key reaches the log.
+#[test]
+fn azure_wrong_account_key_is_a_fault() {
+    require!("gcc");
+    let Some(srv) = Server::start(Kind::Azure) else {
+        return;
+    };
+    use base64::Engine;
+    let wrong = base64::engine::general_purpose::STANDARD.encode([0x5au8; 64]);
+    let env = vec![
+        (
+            "CACHEPOT_AZURE_CONNECTION_STRING".to_string(),
+            azure_connection_string(srv.port, &wrong),
+        ),
+        (
+            "CACHEPOT_AZURE_BLOB_CONTAINER".to_string(),
+            AZURE_CONTAINER.to_string(),
+        ),
+    ];
+    let p = Project::new(2, false);
+    let m = machine(&env);
+    p.build_all(&m);
+    let s = m.stats();
+    assert!(stat_of(&s, "remote_errors") >= 1, "{}", show(&m));
+    assert_eq!(stat_of(&s, "remote_hits"), 0);
+    assert_eq!(stat_of(&s, "remote_writes"), 0);
+    assert_eq!(stat_of(&s, "cache_misses"), 2);
+    assert!(!health_markers(&m).is_empty(), "no remote-health marker");
+    assert_eq!(srv.object_count(), 0, "stored with a wrong key");
+    let log = m.log_text();
+    assert!(log.contains("403"), "the refusal is not logged:\n{log}");
+    for key in [wrong.as_str(), AZURE_KEY] {
+        assert!(!log.contains(key), "an account key is in the log");
+    }
+}
+
+/// A container that does not exist is a counted fault (never created behind the
+/// user's back), the build is correct.
+#[test]
+fn azure_missing_container_is_a_fault() {
+    require!("gcc");
+    let Some(srv) = Server::start(Kind::Azure) else {
+        return;
+    };
+    let mut env = srv.env();
+    env.retain(|(k, _)| k != "CACHEPOT_AZURE_BLOB_CONTAINER");
+    env.push(("CACHEPOT_AZURE_BLOB_CONTAINER".into(), "no-such-box".into()));
+    let p = Project::new(2, false);
+    let m = machine(&env);
+    p.build_all(&m);
+    let s = m.stats();
+    assert!(stat_of(&s, "remote_errors") >= 1, "{}", show(&m));
+    assert_eq!(stat_of(&s, "remote_writes"), 0);
+    assert_eq!(stat_of(&s, "cache_misses"), 2);
+    assert!(m.log_text().contains("ContainerNotFound"), "{}", show(&m));
+    // A read-only machine only reads: the missing container is still a fault, not a miss.
+    env.push(("CACHEPOT_REMOTE_READ_ONLY".into(), "1".into()));
+    let ro = machine(&env);
+    p.build_all(&ro);
+    assert!(ro.stat("remote_errors") >= 1, "{}", show(&ro));
+    let (status, _) = azure_request(
+        srv.port,
+        "GET",
+        "/no-such-box",
+        &[("restype", "container")],
+        None,
+        AZURE_KEY,
+    );
+    assert_eq!(status, 404, "the container was created");
+    assert_eq!(srv.object_count(), 0);
+}
+
+/// A connection string that cannot work, or a missing or malformed container name: exit
+/// 2, one line naming the setting, nothing compiled, and never the account key.
+#[test]
+fn azure_malformed_settings_are_configuration_errors() {
+    require!("gcc");
+    let s = Sandbox::new();
+    s.hello(&GCC);
+    const SECRET: &str = "U2VjcmV0S2V5TWF0ZXJpYWw=";
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "CACHEPOT_AZURE_CONNECTION_STRING",
+            format!("AccountKey={SECRET}"),
+            "cachepot",
+        ),
+        (
+            "CACHEPOT_AZURE_CONNECTION_STRING",
+            "AccountName=acct".into(),
+            "cachepot",
+        ),
+        (
+            "CACHEPOT_AZURE_CONNECTION_STRING",
+            "AccountName=acct;AccountKey=SecretKey*NotB64!".into(),
+            "cachepot",
+        ),
+        (
+            "CACHEPOT_AZURE_CONNECTION_STRING",
+            format!("AccountName=acct;{SECRET}"),
+            "cachepot",
+        ),
+        (
+            "CACHEPOT_AZURE_CONNECTION_STRING",
+            format!("AccountName=acct;AccountKey={SECRET};BlobEndpoint=ftp://127.0.0.1:1"),
+            "cachepot",
+        ),
+        (
+            "CACHEPOT_AZURE_BLOB_CONTAINER",
+            azure_connection_string(1, SECRET),
+            "",
+        ),
+        (
+            "CACHEPOT_AZURE_BLOB_CONTAINER",
+            azure_connection_string(1, SECRET),
+            "Bad_Name",
+        ),
+    ];
+    for (var, conn, container) in &cases {
+        let mut m = Sandbox::new();
+        m.set_env("CACHEPOT_AZURE_CONNECTION_STRING", conn);
+        if !container.is_empty() {
+            m.set_env("CACHEPOT_AZURE_BLOB_CONTAINER", container);
+        }
+        s.remove("hello.o");
+        let out = cachepot_deadline(&m, &s.work, &["gcc", "-c", "hello.c", "-o", "hello.o"]);
+        let err = lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{conn:?} {container:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err:?}");
+        assert!(err.contains(var), "{conn:?}: does not name {var}: {err:?}");
+        for secret in ["U2VjcmV0", "SecretKey"] {
+            assert!(!err.contains(secret), "the key is quoted: {err}");
+        }
+        assert!(!s.exists("hello.o"), "{conn:?}: compiled");
+    }
+}
+
+/// --show-config masks the Azure connection string (it holds the account key) and
+/// shows the container and the GCS settings.
+#[test]
+fn show_config_masks_the_azure_connection_string() {
+    let mut m = Sandbox::new();
+    m.set_env(
+        "CACHEPOT_AZURE_CONNECTION_STRING",
+        azure_connection_string(1, AZURE_KEY),
+    );
+    m.set_env("CACHEPOT_AZURE_BLOB_CONTAINER", "box-17");
+    m.set_env("CACHEPOT_GCS_BUCKET", "bucket-31");
+    m.set_env("CACHEPOT_GCS_RW_MODE", "READ_ONLY");
+    let out = m.cachepot(&["--show-config"]);
+    m.assert_success(&out, "--show-config");
+    let text = format!("{}{}", lossy(&out.stdout), lossy(&out.stderr));
+    assert!(
+        !text.contains(&AZURE_KEY[..20]),
+        "the key is shown:\n{text}"
+    );
+    assert!(
+        !text.contains("AccountName"),
+        "the string is shown:\n{text}"
+    );
+    assert!(text.contains("********"), "no mask:\n{text}");
+    for visible in ["box-17", "bucket-31", "READ_ONLY"] {
+        assert!(text.contains(visible), "{visible} not shown:\n{text}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------

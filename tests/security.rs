@@ -55,7 +55,7 @@ fn compile_new_entries(s: &Sandbox, n: &str) -> Vec<PathBuf> {
 
 /// Recompute an entry's plain BLAKE3 checksum after editing it (what anyone who can
 /// write the cache dir can do when no secret is configured).
-fn reseal(entry: &mut Vec<u8>) {
+fn reseal(entry: &mut [u8]) {
     let body_len = entry.len() - 32;
     let tag = *blake3::hash(&entry[..body_len]).as_bytes();
     entry[body_len..].copy_from_slice(&tag);

@@ -1,7 +1,8 @@
-//! Small helpers with no cache knowledge: file system operations and hex encoding.
+//! Small helpers with no cache knowledge: file system operations, hex encoding, dates.
 
 pub mod fs;
 pub mod path;
+pub mod time;
 
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {

@@ -10,6 +10,7 @@
 
 pub mod azure;
 pub mod gcs;
+pub mod http;
 pub mod memcached;
 pub mod redis;
 pub mod s3;
@@ -49,22 +50,16 @@ pub fn from_config(cfg: &Config) -> Result<Vec<Box<dyn Storage>>, Fatal> {
         })?));
     }
     if let Some(bucket) = &cfg.gcs_bucket {
-        out.push(Box::new(gcs::Gcs::from_config(bucket, cfg).map_err(
-            |e| {
-                Fatal(format!(
-                    "cachepot: invalid GCS settings (CACHEPOT_GCS_...): {e}"
-                ))
-            },
-        )?));
+        // The error names the setting at fault (bucket, endpoint, key file...).
+        out.push(Box::new(
+            gcs::Gcs::from_config(bucket, cfg).map_err(|e| Fatal(format!("cachepot: {e}")))?,
+        ));
     }
     if let Some(conn) = &cfg.azure_connection_string {
-        out.push(Box::new(azure::Azure::from_config(conn, cfg).map_err(
-            |e| {
-                Fatal(format!(
-                    "cachepot: invalid Azure settings (CACHEPOT_AZURE_...): {e}"
-                ))
-            },
-        )?));
+        // The error names the setting and never quotes the account key.
+        out.push(Box::new(
+            azure::Azure::from_config(conn, cfg).map_err(|e| Fatal(format!("cachepot: {e}")))?,
+        ));
     }
     Ok(out)
 }
@@ -111,4 +106,12 @@ pub fn mark_down(cache_dir: &Path, name: &str) {
 /// The key name on a server.
 pub fn object_name(key: &crate::hash::Key) -> String {
     format!("cachepot:{}", key.hex())
+}
+
+/// The object name in a bucket or container (GCS, Azure Blob): `cachepot/<2 hex>/<64 hex>`.
+/// The prefix keeps cachepot's objects apart from anything else in a shared bucket; the
+/// 2-hex level lets a lifecycle rule or a listing work on 1/256 of the objects.
+pub fn object_path(key: &crate::hash::Key) -> String {
+    let hex = key.hex();
+    format!("cachepot/{}/{}", &hex[..2], hex)
 }

@@ -16,7 +16,7 @@
 //! - a dead remote (nothing listening, or the server stopped between two builds, or a
 //!   server that accepts and never answers) never fails a build, is counted in
 //!   remote_errors, is skipped afterwards through the `remote-health` marker, and costs
-//!   at most a few seconds over a 30-file build;
+//!   at most a few seconds over a 50-file build;
 //! - credentials (redis password + db, WebDAV basic and bearer, GCS service-account key
 //!   and credentials URL, Azure SharedKey) work, wrong ones are a counted fault, and
 //!   secrets appear neither in --show-config nor in the log;
@@ -48,7 +48,7 @@ const LOCALHOST: &str = "127.0.0.1";
 /// Sources per machine in the round trips.
 const N: usize = 5;
 /// Sources of the dead-remote timing builds.
-const TIMING_FILES: usize = 30;
+const TIMING_FILES: usize = 50;
 /// How much longer a build with a dead remote may take than one with no remote.
 const DEAD_REMOTE_SLACK: Duration = Duration::from_secs(5);
 /// Any single cachepot invocation taking longer than this is a hang (a remote that
@@ -1927,7 +1927,7 @@ fn stopped_between_builds(kind: Kind) {
     );
 }
 
-/// A 30-file build with a dead remote (nothing listening; then a server that accepts and
+/// A 50-file build with a dead remote (nothing listening; then a server that accepts and
 /// never answers, with the default timeout) takes at most DEAD_REMOTE_SLACK longer than
 /// the same build with no remote, and the back-off skips the remote after the failure.
 fn dead_remote_timing(kind: Kind) {

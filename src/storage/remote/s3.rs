@@ -249,11 +249,7 @@ impl S3 {
             .request(method, &format!("{}{uri}", self.origin))
             .set("Host", &self.host);
         if let Some(k) = self.keys()? {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            let date = sigv4::amz_date(now);
+            let date = sigv4::amz_date(crate::util::time::now_secs() as u64);
             let hash = sigv4::sha256_hex(body);
             let mut headers = vec![
                 ("host", self.host.as_str()),

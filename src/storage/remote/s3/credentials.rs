@@ -137,13 +137,6 @@ pub fn cache_file(cache_dir: &Path) -> PathBuf {
     cache_dir.join("credentials-v1").join("s3")
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// Keys for a fetched source: from the on-disk record while it is fresh, else from the
 /// service (then recorded). `Err` is a message for a fault.
 pub fn fetch_cached(
@@ -159,7 +152,7 @@ pub fn fetch_cached(
         );
     };
     let file = cache_file(cache_dir);
-    let now = now_secs();
+    let now = crate::util::time::now_secs() as u64;
     if let Some(k) = read_record(&file, &id) {
         if k.expires.is_some_and(|e| e > now + REFRESH_MARGIN) {
             log::debug!(
@@ -272,7 +265,8 @@ fn parse_doc(doc: &str) -> Result<Keys, String> {
     let expires = match s("Expiration") {
         None => None,
         Some(t) => Some(
-            super::sigv4::parse_rfc3339(t)
+            crate::util::time::parse_rfc3339(t)
+                .and_then(|t| u64::try_from(t).ok())
                 .ok_or_else(|| format!("Expiration '{t}' is not an RFC 3339 time"))?,
         ),
     };

@@ -5,8 +5,9 @@
 //! builds.
 //!
 //! Reference: AWS "Signature Version 4 signing process" (header authentication) and the S3
-//! variant: the canonical URI is the path URI-encoded once (not twice), and the payload
-//! hash is sent as `x-amz-content-sha256` and signed.
+//! variant: the canonical URI is the path URI-encoded once (not twice, with
+//! `remote::http::encode_path`), and the payload hash is sent as `x-amz-content-sha256`
+//! and signed.
 
 use crate::util::{hex, time};
 use ring::{digest, hmac};
@@ -22,23 +23,6 @@ pub fn sha256_hex(data: &[u8]) -> String {
 fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
     let k = hmac::Key::new(hmac::HMAC_SHA256, key);
     hmac::sign(&k, data).as_ref().to_vec()
-}
-
-/// URI-encodes `s` as SigV4 wants: every byte but the unreserved `A-Z a-z 0-9 - . _ ~`
-/// becomes `%XX` (upper-case hex); `/` is kept when `keep_slash` (paths), encoded
-/// otherwise (query values).
-pub fn uri_encode(s: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            b'/' if keep_slash => out.push('/'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// What a signature covers besides the headers.
@@ -121,6 +105,7 @@ pub fn amz_date(unix: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::remote::http;
 
     const AK: &str = "AKIAIOSFODNN7EXAMPLE";
     const SK: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -158,7 +143,7 @@ mod tests {
             hash,
             "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072"
         );
-        let uri = format!("/{}", uri_encode("test$file.text", true));
+        let uri = format!("/{}", http::encode_path("test$file.text"));
         assert_eq!(uri, "/test%24file.text");
         let req = Request {
             method: "PUT",
@@ -192,7 +177,7 @@ mod tests {
             hash,
             "0dabacb89b2eab5275c5a6748c35f6a95483745a18a0e7fb661bf5ceb74da4d4"
         );
-        let uri = format!("/cachepot/{}", uri_encode("team a/cachepot/ab/abcd", true));
+        let uri = format!("/cachepot/{}", http::encode_path("team a/cachepot/ab/abcd"));
         let req = Request {
             method: "PUT",
             canonical_uri: &uri,
@@ -217,13 +202,6 @@ mod tests {
              SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token, \
              Signature=a6bb0ee45151af00e950bd5dd8d50e9a8336a4b9e4eed7b5d54dd5bf8aa83cca"
         );
-    }
-
-    #[test]
-    fn uri_encoding() {
-        assert_eq!(uri_encode("a b/c~d_e.f-g", true), "a%20b/c~d_e.f-g");
-        assert_eq!(uri_encode("a/b+c=d", false), "a%2Fb%2Bc%3Dd");
-        assert_eq!(uri_encode("é", true), "%C3%A9");
     }
 
     #[test]

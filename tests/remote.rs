@@ -1422,6 +1422,32 @@ fn cachepot_deadline<S: AsRef<OsStr>>(m: &Sandbox, dir: &Path, args: &[S]) -> Ou
     }
 }
 
+/// Compiles `hello.c` in `s` with `m`'s settings and asserts a configuration error: exit
+/// 2, one line on stderr naming `var`, nothing compiled. `case` names the case in the
+/// messages. Returns stderr, for the caller's own checks.
+fn assert_configuration_error(m: &Sandbox, s: &Sandbox, var: &str, case: &str) -> String {
+    s.remove("hello.o");
+    let out = cachepot_deadline(m, &s.work, &["gcc", "-c", "hello.c", "-o", "hello.o"]);
+    let err = lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{case}: expected exit 2, got {}; stderr: {err}",
+        out.status
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{case}: not one line: {err:?}"
+    );
+    assert!(
+        err.contains(var),
+        "{case}: the message does not name {var}: {err:?}"
+    );
+    assert!(!s.exists("hello.o"), "{case}: compiled despite the error");
+    err
+}
+
 /// The 64-hex names of the entries in `m`'s local cache.
 fn local_entries(m: &Sandbox) -> BTreeSet<String> {
     m.entry_files()
@@ -2607,18 +2633,8 @@ fn gcs_malformed_settings_are_configuration_errors() {
         m.set_env("CACHEPOT_GCS_BUCKET", "cachepot");
         m.set_env("CACHEPOT_GCS_ENDPOINT", "http://127.0.0.1:1");
         m.set_env(var, value);
-        s.remove("hello.o");
-        let out = cachepot_deadline(&m, &s.work, &["gcc", "-c", "hello.c", "-o", "hello.o"]);
-        let err = lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{var}={value:?}: {err}");
-        assert_eq!(
-            err.trim_end().lines().count(),
-            1,
-            "{var}={value:?}: {err:?}"
-        );
-        assert!(err.contains(var), "{var}={value:?}: {err:?}");
+        let err = assert_configuration_error(&m, &s, var, &format!("{var}={value:?}"));
         assert!(!err.contains("U2VjcmV0"), "{var}: the key is quoted: {err}");
-        assert!(!s.exists("hello.o"), "{var}={value:?}: compiled");
     }
 }
 
@@ -2746,16 +2762,10 @@ fn azure_malformed_settings_are_configuration_errors() {
         if !container.is_empty() {
             m.set_env("CACHEPOT_AZURE_BLOB_CONTAINER", container);
         }
-        s.remove("hello.o");
-        let out = cachepot_deadline(&m, &s.work, &["gcc", "-c", "hello.c", "-o", "hello.o"]);
-        let err = lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{conn:?} {container:?}: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err:?}");
-        assert!(err.contains(var), "{conn:?}: does not name {var}: {err:?}");
+        let err = assert_configuration_error(&m, &s, var, &format!("{conn:?} {container:?}"));
         for secret in ["U2VjcmV0", "SecretKey"] {
             assert!(!err.contains(secret), "the key is quoted: {err}");
         }
-        assert!(!s.exists("hello.o"), "{conn:?}: compiled");
     }
 }
 
@@ -2820,28 +2830,7 @@ fn malformed_remote_settings_are_configuration_errors() {
                 format!("redis://{LOCALHOST}:{}", dead.port),
             );
         }
-        s.remove("hello.o");
-        let out = cachepot_deadline(&m, &s.work, &["gcc", "-c", "hello.c", "-o", "hello.o"]);
-        let err = lossy(&out.stderr);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{var}={value:?}: expected exit 2, got {}; stderr: {err}",
-            out.status
-        );
-        assert_eq!(
-            err.trim_end().lines().count(),
-            1,
-            "{var}={value:?}: not one line: {err:?}"
-        );
-        assert!(
-            err.contains(var),
-            "{var}={value:?}: the message does not name {var}: {err:?}"
-        );
-        assert!(
-            !s.exists("hello.o"),
-            "{var}={value:?}: compiled despite the error"
-        );
+        assert_configuration_error(&m, &s, var, &format!("{var}={value:?}"));
     }
 }
 
@@ -3337,24 +3326,6 @@ fn s3_malformed_settings_are_configuration_errors() {
     ];
     for (var, value) in cases {
         let m = machine(&s3_env(dead.port, &[(var, value)]));
-        s.remove("hello.o");
-        let out = cachepot_deadline(&m, &s.work, &["gcc", "-c", "hello.c", "-o", "hello.o"]);
-        let err = lossy(&out.stderr);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{var}={value:?}: expected exit 2, got {}; stderr: {err}",
-            out.status
-        );
-        assert_eq!(
-            err.trim_end().lines().count(),
-            1,
-            "{var}={value:?}: {err:?}"
-        );
-        assert!(
-            err.contains(var),
-            "{var}={value:?}: {err:?} does not name {var}"
-        );
-        assert!(!s.exists("hello.o"), "{var}={value:?}: compiled");
+        assert_configuration_error(&m, &s, var, &format!("{var}={value:?}"));
     }
 }

@@ -2,8 +2,9 @@
 //! moto's S3 server, gcp-storage-emulator (GCS) and Azurite (Azure Blob), each started by
 //! the test itself on a free port in a temporary directory and killed when the test ends
 //! (see `Server`). Recipes: shared/services.md sections 1 to 6; scripts/setup.sh installs
-//! the servers. Small loopback HTTP servers of the tests' own (`LoopbackHttp`) play the
-//! GCS token endpoint and credentials URL, and record what cachepot sends to the emulator.
+//! the servers. Small loopback HTTP servers of the tests' own (`common::http::HttpServer`)
+//! play the GCS token endpoint and credentials URL and the S3 credential services, and, as
+//! recording proxies, show what cachepot sends to the emulator and to moto.
 //!
 //! What is checked, for every backend:
 //! - machine A (own cache dir) compiles N sources: misses, each entry written to the
@@ -32,6 +33,7 @@
 #[macro_use]
 mod common;
 
+use common::http::{forward, json_response, response, HttpServer, SeenRequest};
 use common::*;
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
@@ -910,10 +912,7 @@ fn azure_create_container(port: u16, name: &str) -> u16 {
 /// The HTTP date now, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`, from `date -u` semantics
 /// computed here (no date crate in the tests).
 fn httpdate_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let secs = unix_now();
     let days = secs / 86400;
     let rem = secs % 86400;
     // Civil date from days since the epoch (Howard Hinnant's algorithm).
@@ -1125,168 +1124,6 @@ impl Server {
             assert!(token.is_some(), "truncated listing without a token: {xml}");
         }
     }
-}
-
-// -- small HTTP servers of the tests: credential services and a recording proxy --------
-
-/// A request as a test HTTP server saw it, with the status it answered.
-#[derive(Clone, Debug)]
-struct SeenRequest {
-    method: String,
-    target: String,
-    /// Lower-case names.
-    headers: Vec<(String, String)>,
-    status: u16,
-}
-
-impl SeenRequest {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// What a test HTTP server does with a request.
-enum Reply {
-    /// Answer with this status and body.
-    Answer(u16, String),
-    /// Relay the request to 127.0.0.1:port and its answer back (a recording proxy).
-    Forward(u16),
-}
-
-type Handler = Box<dyn Fn(&SeenRequest) -> Reply + Send>;
-
-/// An HTTP/1.x server on 127.0.0.1 (one connection at a time, one request per
-/// connection) that records every request. Stopped and joined when dropped.
-struct HttpServer {
-    port: u16,
-    seen: Arc<std::sync::Mutex<Vec<SeenRequest>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl HttpServer {
-    fn start(handler: Handler) -> HttpServer {
-        let l = TcpListener::bind((LOCALHOST, 0)).expect("bind test HTTP server");
-        l.set_nonblocking(true).expect("nonblocking");
-        let port = l.local_addr().unwrap().port();
-        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (sn, st) = (seen.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !st.load(Ordering::SeqCst) {
-                match l.accept() {
-                    Ok((s, _)) => {
-                        if let Some(r) = serve_one(s, &handler) {
-                            sn.lock().unwrap().push(r);
-                        }
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        HttpServer {
-            port,
-            seen,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// A proxy in front of the server on `port` that records what goes through.
-    fn proxy_to(port: u16) -> HttpServer {
-        HttpServer::start(Box::new(move |_| Reply::Forward(port)))
-    }
-
-    fn seen(&self) -> Vec<SeenRequest> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Reads one request from `s`, answers it per `handler`, returns what was seen.
-fn serve_one(mut s: TcpStream, handler: &Handler) -> Option<SeenRequest> {
-    s.set_nonblocking(false).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 65536];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        let n = s.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next()?.split(' ');
-    let (method, target) = (first.next()?.to_owned(), first.next()?.to_owned());
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + 4 + len {
-        let n = s.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let mut seen = SeenRequest {
-        method,
-        target,
-        headers,
-        status: 0,
-    };
-    let answer = match handler(&seen) {
-        Reply::Answer(code, body) => {
-            let mut a = format!(
-                "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n",
-                body.len()
-            )
-            .into_bytes();
-            a.extend_from_slice(body.as_bytes());
-            a
-        }
-        Reply::Forward(port) => {
-            // The same request with `Connection: close`, so that the answer ends at EOF.
-            let mut fwd = buf[..head_end].to_vec();
-            fwd.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
-            fwd.extend_from_slice(&buf[head_end + 4..head_end + 4 + len]);
-            let mut up = TcpStream::connect((LOCALHOST, port)).ok()?;
-            up.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
-            up.write_all(&fwd).ok()?;
-            let mut a = Vec::new();
-            up.read_to_end(&mut a).ok()?;
-            a
-        }
-    };
-    seen.status = String::from_utf8_lossy(&answer[..answer.len().min(32)])
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let _ = s.write_all(&answer);
-    let _ = s.shutdown(Shutdown::Both);
-    Some(seen)
 }
 
 // -- tiny RESP (redis) client -----------------------------------------------------------
@@ -1583,6 +1420,32 @@ fn cachepot_deadline<S: AsRef<OsStr>>(m: &Sandbox, dir: &Path, args: &[S]) -> Ou
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Compiles `hello.c` in `s` with `m`'s settings and asserts a configuration error: exit
+/// 2, one line on stderr naming `var`, nothing compiled. `case` names the case in the
+/// messages. Returns stderr, for the caller's own checks.
+fn assert_configuration_error(m: &Sandbox, s: &Sandbox, var: &str, case: &str) -> String {
+    s.remove("hello.o");
+    let out = cachepot_deadline(m, &s.work, &["gcc", "-c", "hello.c", "-o", "hello.o"]);
+    let err = lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{case}: expected exit 2, got {}; stderr: {err}",
+        out.status
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{case}: not one line: {err:?}"
+    );
+    assert!(
+        err.contains(var),
+        "{case}: the message does not name {var}: {err:?}"
+    );
+    assert!(!s.exists("hello.o"), "{case}: compiled despite the error");
+    err
 }
 
 /// The 64-hex names of the entries in `m`'s local cache.
@@ -2257,187 +2120,6 @@ fn remote_stats_keys_are_integers() {
 // Google Cloud Storage and Azure Blob
 // ---------------------------------------------------------------------------------------
 
-/// A request as a [`LoopbackHttp`] server saw it.
-#[derive(Clone, Debug)]
-struct LoopbackRequest {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl LoopbackRequest {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-type LoopbackHandler = Box<dyn Fn(&LoopbackRequest) -> Vec<u8> + Send>;
-
-/// A tiny HTTP/1.1 server on 127.0.0.1 that records every request and answers it with
-/// `handler`, one request per connection (`Connection: close`): the token server and
-/// credentials URL of the GCS tests, and a recording proxy in front of the emulator.
-struct LoopbackHttp {
-    port: u16,
-    seen: Arc<std::sync::Mutex<Vec<LoopbackRequest>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl LoopbackHttp {
-    fn start(handler: LoopbackHandler) -> LoopbackHttp {
-        let l = TcpListener::bind((LOCALHOST, 0)).expect("bind loopback HTTP server");
-        l.set_nonblocking(true).expect("nonblocking");
-        let port = l.local_addr().unwrap().port();
-        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (sn, st) = (seen.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !st.load(Ordering::SeqCst) {
-                let Ok((mut s, _)) = l.accept() else {
-                    std::thread::sleep(Duration::from_millis(2));
-                    continue;
-                };
-                let _ = s.set_nonblocking(false);
-                let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-                let Some(req) = read_http_request(&mut s) else {
-                    continue;
-                };
-                let answer = handler(&req);
-                // Recorded before answering: once cachepot has its answer, the test sees it.
-                sn.lock().unwrap().push(req);
-                let _ = s.write_all(&answer);
-                let _ = s.shutdown(Shutdown::Both);
-            }
-        });
-        LoopbackHttp {
-            port,
-            seen,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// A recording proxy in front of the server on `upstream`.
-    fn proxy(upstream: u16) -> LoopbackHttp {
-        LoopbackHttp::start(Box::new(move |req| forward(upstream, req)))
-    }
-
-    fn seen(&self) -> Vec<LoopbackRequest> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{LOCALHOST}:{}{path}", self.port)
-    }
-}
-
-impl Drop for LoopbackHttp {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn read_http_request(s: &mut TcpStream) -> Option<LoopbackRequest> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 65536];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        let n = s.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next()?.split(' ');
-    let (method, path) = (first.next()?.to_owned(), first.next()?.to_owned());
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < len {
-        let n = s.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    Some(LoopbackRequest {
-        method,
-        path,
-        headers,
-        body,
-    })
-}
-
-fn http_response(status: u16, content_type: &str, body: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(body);
-    out
-}
-
-/// Sends `req` to 127.0.0.1:`upstream` and returns its answer with `Connection: close`.
-fn forward(upstream: u16, req: &LoopbackRequest) -> Vec<u8> {
-    let Ok(mut up) = TcpStream::connect((LOCALHOST, upstream)) else {
-        return http_response(502, "text/plain", b"upstream down");
-    };
-    let _ = up.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut out = format!("{} {} HTTP/1.1\r\n", req.method, req.path);
-    for (k, v) in &req.headers {
-        if !k.eq_ignore_ascii_case("host") && !k.eq_ignore_ascii_case("connection") {
-            out += &format!("{k}: {v}\r\n");
-        }
-    }
-    out += &format!("Host: {LOCALHOST}:{upstream}\r\nConnection: close\r\n\r\n");
-    let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(&req.body);
-    if up.write_all(&bytes).is_err() {
-        return http_response(502, "text/plain", b"upstream write failed");
-    }
-    let mut answer = Vec::new();
-    let _ = up.read_to_end(&mut answer);
-    let Some(i) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return http_response(502, "text/plain", b"upstream answer has no head");
-    };
-    let head = String::from_utf8_lossy(&answer[..i]).into_owned();
-    let mut new_head: Vec<&str> = head
-        .split("\r\n")
-        .filter(|l| {
-            let l = l.to_ascii_lowercase();
-            !l.starts_with("connection:") && !l.starts_with("keep-alive:")
-        })
-        .collect();
-    new_head.push("Connection: close");
-    let mut out = new_head.join("\r\n").into_bytes();
-    out.extend_from_slice(&answer[i..]);
-    out
-}
-
-fn json_response(v: serde_json::Value) -> Vec<u8> {
-    http_response(200, "application/json", v.to_string().as_bytes())
-}
-
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::new();
@@ -2519,7 +2201,7 @@ fn openssl(args: &[&OsStr]) {
 
 /// Checks the JWT bearer grant a token server got: the form, the header and claims, and
 /// the RS256 signature against the public key (verified by openssl, not by our code).
-fn check_jwt_grant(req: &LoopbackRequest, email: &str, token_uri: &str, public_pem: &Path) {
+fn check_jwt_grant(req: &SeenRequest, email: &str, token_uri: &str, public_pem: &Path) {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     assert_eq!(req.method, "POST", "token request method");
@@ -2623,16 +2305,16 @@ fn gcs_service_account_key_file() {
         pub_pem.as_os_str(),
     ]);
     const TOKEN: &str = "ya29.sa-Tok-6Qx1";
-    let tokens = LoopbackHttp::start(Box::new(|req| {
-        if req.method == "POST" && req.path == "/token" {
+    let tokens = HttpServer::start(Box::new(|req| {
+        if req.method == "POST" && req.target == "/token" {
             json_response(serde_json::json!({
                 "access_token": TOKEN, "expires_in": 3599, "token_type": "Bearer"
             }))
         } else {
-            http_response(404, "text/plain", b"no such path")
+            response(404, "text/plain", b"no such path")
         }
     }));
-    let proxy = LoopbackHttp::proxy(srv.port);
+    let proxy = HttpServer::proxy(srv.port);
     let token_uri = tokens.url("/token");
     let email = "cachepot-ci@test-project.iam.gserviceaccount.com";
     let private_key = fs::read_to_string(&key_pem).unwrap();
@@ -2681,15 +2363,15 @@ fn gcs_service_account_key_file() {
             Some(format!("Bearer {TOKEN}").as_str()),
             "{} {} without the token",
             r.method,
-            r.path
+            r.target
         );
     }
     assert!(storage
         .iter()
-        .any(|r| r.method == "POST" && r.path.starts_with("/upload/storage/v1/b/cachepot/o?")));
+        .any(|r| r.method == "POST" && r.target.starts_with("/upload/storage/v1/b/cachepot/o?")));
     assert!(storage
         .iter()
-        .any(|r| r.method == "GET" && r.path.contains("?alt=media")));
+        .any(|r| r.method == "GET" && r.target.contains("?alt=media")));
     let s = a.stats();
     assert_eq!(stat_of(&s, "remote_errors"), 0, "{}", show(&a));
     assert_eq!(stat_of(&s, "remote_writes"), srv.object_count());
@@ -2722,16 +2404,16 @@ fn gcs_credentials_url() {
     };
     const TOKEN: &str = "cred-Tok-9Zr2";
     const SHORT: &str = "short-Tok-1Hq";
-    let creds = LoopbackHttp::start(Box::new(|req| match req.path.as_str() {
+    let creds = HttpServer::start(Box::new(|req| match req.target.as_str() {
         "/token" => json_response(serde_json::json!({
             "accessToken": TOKEN, "expireTime": "2999-01-01T00:00:00Z"
         })),
         "/short" => json_response(serde_json::json!({"access_token": SHORT, "expires_in": 30})),
-        "/broken" => http_response(500, "text/plain", b"metadata server trouble"),
-        _ => http_response(404, "text/plain", b"no such path"),
+        "/broken" => response(500, "text/plain", b"metadata server trouble"),
+        _ => response(404, "text/plain", b"no such path"),
     }));
-    let proxy = LoopbackHttp::proxy(srv.port);
-    let hits = |path: &str| creds.seen().iter().filter(|r| r.path == path).count();
+    let proxy = HttpServer::proxy(srv.port);
+    let hits = |path: &str| creds.seen().iter().filter(|r| r.target == path).count();
     let p = Project::new(2, false);
 
     let url = creds.url("/token");
@@ -2814,7 +2496,7 @@ fn gcs_refused_token_is_fetched_again() {
     const FRESH: &str = "fresh-Tok-8Kd";
     let served = Arc::new(AtomicUsize::new(0));
     let n = served.clone();
-    let creds = LoopbackHttp::start(Box::new(move |_| {
+    let creds = HttpServer::start(Box::new(move |_| {
         let token = if n.fetch_add(1, Ordering::SeqCst) == 0 {
             REVOKED
         } else {
@@ -2823,9 +2505,9 @@ fn gcs_refused_token_is_fetched_again() {
         json_response(serde_json::json!({"access_token": token, "expires_in": 3600}))
     }));
     let upstream = srv.port;
-    let proxy = LoopbackHttp::start(Box::new(move |req| {
+    let proxy = HttpServer::start(Box::new(move |req| {
         if req.header("authorization") == Some(&format!("Bearer {REVOKED}")) {
-            http_response(401, "application/json", br#"{"error":{"code":401}}"#)
+            response(401, "application/json", br#"{"error":{"code":401}}"#)
         } else {
             forward(upstream, req)
         }
@@ -2889,7 +2571,7 @@ fn gcs_without_credentials_is_read_only_by_default() {
     let Some(srv) = Server::start(Kind::Gcs) else {
         return;
     };
-    let proxy = LoopbackHttp::proxy(srv.port);
+    let proxy = HttpServer::proxy(srv.port);
     let p = Project::new(2, false);
     let env = gcs_env(proxy.port, &[]);
     let anon = machine(&env);
@@ -2951,18 +2633,8 @@ fn gcs_malformed_settings_are_configuration_errors() {
         m.set_env("CACHEPOT_GCS_BUCKET", "cachepot");
         m.set_env("CACHEPOT_GCS_ENDPOINT", "http://127.0.0.1:1");
         m.set_env(var, value);
-        s.remove("hello.o");
-        let out = cachepot_deadline(&m, &s.work, &["gcc", "-c", "hello.c", "-o", "hello.o"]);
-        let err = lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{var}={value:?}: {err}");
-        assert_eq!(
-            err.trim_end().lines().count(),
-            1,
-            "{var}={value:?}: {err:?}"
-        );
-        assert!(err.contains(var), "{var}={value:?}: {err:?}");
+        let err = assert_configuration_error(&m, &s, var, &format!("{var}={value:?}"));
         assert!(!err.contains("U2VjcmV0"), "{var}: the key is quoted: {err}");
-        assert!(!s.exists("hello.o"), "{var}={value:?}: compiled");
     }
 }
 
@@ -3090,16 +2762,10 @@ fn azure_malformed_settings_are_configuration_errors() {
         if !container.is_empty() {
             m.set_env("CACHEPOT_AZURE_BLOB_CONTAINER", container);
         }
-        s.remove("hello.o");
-        let out = cachepot_deadline(&m, &s.work, &["gcc", "-c", "hello.c", "-o", "hello.o"]);
-        let err = lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{conn:?} {container:?}: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err:?}");
-        assert!(err.contains(var), "{conn:?}: does not name {var}: {err:?}");
+        let err = assert_configuration_error(&m, &s, var, &format!("{conn:?} {container:?}"));
         for secret in ["U2VjcmV0", "SecretKey"] {
             assert!(!err.contains(secret), "the key is quoted: {err}");
         }
-        assert!(!s.exists("hello.o"), "{conn:?}: compiled");
     }
 }
 
@@ -3164,28 +2830,7 @@ fn malformed_remote_settings_are_configuration_errors() {
                 format!("redis://{LOCALHOST}:{}", dead.port),
             );
         }
-        s.remove("hello.o");
-        let out = cachepot_deadline(&m, &s.work, &["gcc", "-c", "hello.c", "-o", "hello.o"]);
-        let err = lossy(&out.stderr);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{var}={value:?}: expected exit 2, got {}; stderr: {err}",
-            out.status
-        );
-        assert_eq!(
-            err.trim_end().lines().count(),
-            1,
-            "{var}={value:?}: not one line: {err:?}"
-        );
-        assert!(
-            err.contains(var),
-            "{var}={value:?}: the message does not name {var}: {err:?}"
-        );
-        assert!(
-            !s.exists("hello.o"),
-            "{var}={value:?}: compiled despite the error"
-        );
+        assert_configuration_error(&m, &s, var, &format!("{var}={value:?}"));
     }
 }
 
@@ -3365,7 +3010,7 @@ fn s3_region() {
     };
     srv.s3_create_bucket("eu-cache", Some("eu-west-1"))
         .unwrap_or_else(|e| panic!("{e}"));
-    let proxy = HttpServer::proxy_to(srv.port);
+    let proxy = HttpServer::proxy(srv.port);
     let p = Project::new(2, false);
     let env = s3_env(
         proxy.port,
@@ -3419,7 +3064,7 @@ fn s3_no_credentials_is_anonymous_and_read_only() {
     let count = srv.object_count();
     assert!(count >= R as u64);
 
-    let proxy = HttpServer::proxy_to(srv.port);
+    let proxy = HttpServer::proxy(srv.port);
     // Static keys are set too: the switch wins over them.
     let env = s3_env(proxy.port, &[("CACHEPOT_S3_NO_CREDENTIALS", "1")]);
     let private = machine(&env);
@@ -3483,18 +3128,20 @@ fn s3_credentials_from_iam_url() {
     const TOKEN: &str = "url-token-Mm52jj";
     let creds = HttpServer::start(Box::new(|r| {
         if r.method == "GET" && r.target == "/creds" {
-            Reply::Answer(
+            response(
                 200,
+                "text/plain",
                 format!(
                     r#"{{"AccessKeyId":"ASIAFROMURL","SecretAccessKey":"{SECRET}","Token":"{TOKEN}","Expiration":"2099-01-01T00:00:00Z"}}"#
-                ),
+                )
+                .as_bytes(),
             )
         } else {
-            Reply::Answer(404, "no".into())
+            response(404, "text/plain", b"no")
         }
     }));
-    let proxy = HttpServer::proxy_to(srv.port);
-    let url = format!("http://{LOCALHOST}:{}/creds", creds.port);
+    let proxy = HttpServer::proxy(srv.port);
+    let url = creds.url("/creds");
     let env = s3_env_without_keys(proxy.port, &[("AWS_IAM_CREDENTIALS_URL", &url)]);
     let p = Project::new(N, false);
     let a = machine(&env);
@@ -3537,8 +3184,8 @@ fn s3_credentials_from_iam_url() {
     assert_eq!(creds.seen().len(), 2);
 
     // A credential service that answers 500: a counted fault, the build still works.
-    let broken = HttpServer::start(Box::new(|_| Reply::Answer(500, "oops".into())));
-    let url = format!("http://{LOCALHOST}:{}/creds", broken.port);
+    let broken = HttpServer::start(Box::new(|_| response(500, "text/plain", b"oops")));
+    let url = broken.url("/creds");
     let c = machine(&s3_env_without_keys(
         proxy.port,
         &[("AWS_IAM_CREDENTIALS_URL", &url)],
@@ -3567,23 +3214,25 @@ fn s3_credentials_from_instance_metadata() {
             ("PUT", "/latest/api/token")
                 if r.header("x-aws-ec2-metadata-token-ttl-seconds").is_some() =>
             {
-                Reply::Answer(200, SESSION.into())
+                response(200, "text/plain", SESSION.as_bytes())
             }
-            (_, _) if !has_session => Reply::Answer(401, "".into()),
+            (_, _) if !has_session => response(401, "text/plain", b""),
             ("GET", "/latest/meta-data/iam/security-credentials/") => {
-                Reply::Answer(200, "cachepot-role\n".into())
+                response(200, "text/plain", b"cachepot-role\n")
             }
-            ("GET", "/latest/meta-data/iam/security-credentials/cachepot-role") => Reply::Answer(
+            ("GET", "/latest/meta-data/iam/security-credentials/cachepot-role") => response(
                 200,
+                "text/plain",
                 format!(
                     r#"{{"Code":"Success","Type":"AWS-HMAC","AccessKeyId":"ASIAFROMIMDS","SecretAccessKey":"imds-secret-Ss40","Token":"{TOKEN}","Expiration":"2099-01-01T00:00:00Z"}}"#
-                ),
+                )
+                .as_bytes(),
             ),
-            _ => Reply::Answer(404, "".into()),
+            _ => response(404, "text/plain", b""),
         }
     }));
-    let proxy = HttpServer::proxy_to(srv.port);
-    let endpoint = format!("http://{LOCALHOST}:{}", imds.port);
+    let proxy = HttpServer::proxy(srv.port);
+    let endpoint = imds.url("");
     let env = s3_env_without_keys(
         proxy.port,
         &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &endpoint)],
@@ -3633,7 +3282,7 @@ fn s3_secrets_stay_out_of_config_and_log() {
         return;
     };
     const TOKEN: &str = "static-token-Kk08";
-    let proxy = HttpServer::proxy_to(srv.port);
+    let proxy = HttpServer::proxy(srv.port);
     let env = s3_env(proxy.port, &[("AWS_SESSION_TOKEN", TOKEN)]);
     let m = machine(&env);
     let out = m.cachepot(&["--show-config"]);
@@ -3677,24 +3326,6 @@ fn s3_malformed_settings_are_configuration_errors() {
     ];
     for (var, value) in cases {
         let m = machine(&s3_env(dead.port, &[(var, value)]));
-        s.remove("hello.o");
-        let out = cachepot_deadline(&m, &s.work, &["gcc", "-c", "hello.c", "-o", "hello.o"]);
-        let err = lossy(&out.stderr);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{var}={value:?}: expected exit 2, got {}; stderr: {err}",
-            out.status
-        );
-        assert_eq!(
-            err.trim_end().lines().count(),
-            1,
-            "{var}={value:?}: {err:?}"
-        );
-        assert!(
-            err.contains(var),
-            "{var}={value:?}: {err:?} does not name {var}"
-        );
-        assert!(!s.exists("hello.o"), "{var}={value:?}: compiled");
+        assert_configuration_error(&m, &s, var, &format!("{var}={value:?}"));
     }
 }

@@ -1,6 +1,7 @@
 //! Calendar arithmetic for the HTTP backends, without a date crate: the RFC 1123 date
-//! that Azure signs (`x-ms-date`) and the RFC 3339 expiry times that token endpoints
-//! return. Unix seconds in, unix seconds out; UTC only, no leap seconds (as HTTP).
+//! that Azure signs (`x-ms-date`), the calendar fields of S3's SigV4 `x-amz-date`, and the
+//! RFC 3339 expiry times that token endpoints and AWS credential services return. Unix
+//! seconds in, unix seconds out; UTC only, no leap seconds (as HTTP).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -37,24 +38,54 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// A unix time as UTC calendar fields, for formatting.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Utc {
+    pub year: i64,
+    /// 1-12.
+    pub month: u32,
+    /// 1-31.
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    /// 0 for Sunday to 6 for Saturday.
+    pub weekday: u32,
+}
+
+/// The UTC calendar fields of `secs` (unix seconds).
+pub fn utc(secs: i64) -> Utc {
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400) as u32;
+    let (year, month, day) = civil_from_days(days);
+    Utc {
+        year,
+        month,
+        day,
+        hour: rem / 3600,
+        minute: rem % 3600 / 60,
+        second: rem % 60,
+        // 1970-01-01 was a Thursday.
+        weekday: (days + 4).rem_euclid(7) as u32,
+    }
+}
+
 /// `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 1123, the HTTP date).
 pub fn http_date(secs: i64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    let (y, m, d) = civil_from_days(days);
+    let t = utc(secs);
     format!(
         "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        DAYS[days.rem_euclid(7) as usize],
-        d,
-        MONTHS[m as usize - 1],
-        y,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        DAYS[t.weekday as usize],
+        t.day,
+        MONTHS[t.month as usize - 1],
+        t.year,
+        t.hour,
+        t.minute,
+        t.second
     )
 }
 
@@ -69,7 +100,13 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         r.parse().ok()
     };
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+    // ASCII only, so that every slice below is on a character boundary.
+    if !s.is_ascii()
+        || b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+    {
         return None;
     }
     if b[13] != b':' || b[16] != b':' {
@@ -129,6 +166,10 @@ mod tests {
         );
         assert_eq!(parse_rfc3339("1994-11-06T10:49:37+02:00"), Some(784111777));
         assert_eq!(parse_rfc3339("1994-11-06T03:49:37-05:00"), Some(784111777));
+        assert_eq!(
+            parse_rfc3339("2013-05-24T01:00:00.123+01:00"),
+            Some(1_369_353_600)
+        );
         assert_eq!(parse_rfc3339("2000-02-29T00:00:00Z"), Some(951782400));
         for bad in [
             "",
@@ -138,9 +179,37 @@ mod tests {
             "1994-11-06T08:49:37.Z",
             "1994-11-06T08:49:37+0200",
             "yyyy-11-06T08:49:37Z",
+            "1994-11-06T08:49:3éZ",
+            "1994-11-06T08:49:37+02:é",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn calendar_fields() {
+        assert_eq!(
+            utc(784111777),
+            Utc {
+                year: 1994,
+                month: 11,
+                day: 6,
+                hour: 8,
+                minute: 49,
+                second: 37,
+                weekday: 0,
+            }
+        );
+        let before_1970 = utc(-1);
+        assert_eq!(
+            (before_1970.year, before_1970.month, before_1970.day),
+            (1969, 12, 31)
+        );
+        assert_eq!(
+            (before_1970.hour, before_1970.minute, before_1970.second),
+            (23, 59, 59)
+        );
+        assert_eq!(before_1970.weekday, 3);
     }
 
     #[test]

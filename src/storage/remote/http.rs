@@ -1,4 +1,4 @@
-//! What the ureq-based object stores (GCS, Azure Blob) share: an agent with cachepot's
+//! What the ureq-based object stores (S3, GCS, Azure Blob) share: an agent with cachepot's
 //! timeouts, bounded body reads, percent-encoding, and the check of an endpoint URL.
 //! No backend knowledge: URLs, signing and status meanings stay in each backend's file.
 
@@ -16,33 +16,57 @@ pub const MAX_SMALL_BODY: u64 = 64 << 10;
 /// the whole request): a server that stalls costs one timeout, while a large upload that
 /// keeps moving completes.
 pub fn agent(timeout: Duration) -> ureq::Agent {
+    agent_builder(timeout).build()
+}
+
+/// The builder of [`agent`], for a backend that sets more (S3 turns redirects off).
+pub fn agent_builder(timeout: Duration) -> ureq::AgentBuilder {
     ureq::AgentBuilder::new()
         .timeout_connect(timeout)
         .timeout_read(timeout)
         .timeout_write(timeout)
-        .build()
 }
 
-/// The body of `resp`, at most `limit` bytes (more is an error, not a silent truncation).
+/// The body of `resp`, at most `limit` bytes (more is an error, not a silent truncation;
+/// a larger `Content-Length` is refused before reading).
 pub fn read_body(resp: ureq::Response, limit: u64) -> std::io::Result<Vec<u8>> {
-    let mut data = Vec::new();
+    let too_large = || std::io::Error::other(format!("response body larger than {limit} bytes"));
+    let declared = resp
+        .header("Content-Length")
+        .and_then(|l| l.parse::<u64>().ok());
+    if declared.is_some_and(|l| l > limit) {
+        return Err(too_large());
+    }
+    let mut data = Vec::with_capacity(declared.unwrap_or(0) as usize);
     resp.into_reader()
         .take(limit.saturating_add(1))
         .read_to_end(&mut data)?;
     if data.len() as u64 > limit {
-        return Err(std::io::Error::other(format!(
-            "response body larger than {limit} bytes"
-        )));
+        return Err(too_large());
     }
     Ok(data)
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters (so `/` too: a GCS
-/// object name is one path segment, and a query value must not break the query).
+/// Percent-encodes everything but RFC 3986's unreserved characters, upper-case hex (so
+/// `/` too: a GCS object name is one path segment, and a query value must not break the
+/// query).
 pub fn encode(s: &str) -> String {
+    percent_encode(s, false)
+}
+
+/// As [`encode`] but keeping `/`: an object name as URL path segments. This is also the
+/// canonical URI of S3's SigV4 (encoded once).
+pub fn encode_path(s: &str) -> String {
+    percent_encode(s, true)
+}
+
+fn percent_encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~')
+            || (keep_slash && b == b'/')
+        {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -113,6 +137,14 @@ mod tests {
     fn encodes_components() {
         assert_eq!(encode("cachepot/ab/0f"), "cachepot%2Fab%2F0f");
         assert_eq!(encode("a b+c~_.-"), "a%20b%2Bc~_.-");
+        assert_eq!(encode("a/b+c=d"), "a%2Fb%2Bc%3Dd");
+    }
+
+    #[test]
+    fn encodes_paths() {
+        assert_eq!(encode_path("a b/c~d_e.f-g"), "a%20b/c~d_e.f-g");
+        assert_eq!(encode_path("é"), "%C3%A9");
+        assert_eq!(encode_path("test$file.text"), "test%24file.text");
     }
 
     #[test]

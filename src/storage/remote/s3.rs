@@ -25,6 +25,7 @@
 mod credentials;
 mod sigv4;
 
+use super::http;
 use crate::config::Config;
 use crate::error::Fault;
 use crate::hash::Key;
@@ -34,8 +35,6 @@ use std::cell::OnceCell;
 use std::io::Read;
 use std::path::PathBuf;
 
-/// Entries are bounded well below this; a larger object is refused rather than buffered.
-const MAX_BODY: u64 = 4 << 30;
 /// Error documents are small XML; only this much is read for the message.
 const MAX_ERROR_BODY: u64 = 16 * 1024;
 const DEFAULT_REGION: &str = "us-east-1";
@@ -48,7 +47,7 @@ pub struct S3 {
     /// URI-encoded path up to the object name, ending in `/`: `/<bucket>/` (path style,
     /// after any path of the endpoint URL) or `/` (virtual-hosted style).
     path: String,
-    /// Object name prefix: CACHEPOT_S3_KEY_PREFIX + `cachepot/`.
+    /// CACHEPOT_S3_KEY_PREFIX (without a leading `/`), before [`super::object_path`].
     prefix: String,
     bucket: String,
     region: String,
@@ -163,7 +162,7 @@ impl S3 {
         let (ep, path) = match &cfg.endpoint {
             Some(e) => {
                 let ep = parse_endpoint(e, cfg.s3_use_ssl)?;
-                let path = format!("{}/{}/", ep.path, sigv4::uri_encode(bucket, false));
+                let path = format!("{}/{}/", ep.path, http::encode(bucket));
                 (ep, path)
             }
             None if dns_compatible(bucket) => (
@@ -182,7 +181,7 @@ impl S3 {
                     port: None,
                     path: String::new(),
                 },
-                format!("/{}/", sigv4::uri_encode(bucket, false)),
+                format!("/{}/", http::encode(bucket)),
             ),
         };
         let scheme = if ep.https { "https" } else { "http" };
@@ -192,18 +191,11 @@ impl S3 {
             _ => ep.host.clone(),
         };
         let origin = format!("{scheme}://{host}");
-        let user_prefix = cfg.s3_key_prefix.as_deref().unwrap_or("");
-        let prefix = format!("{}cachepot/", user_prefix.trim_start_matches('/'));
+        let prefix = cfg.s3_key_prefix.as_deref().unwrap_or("");
+        let prefix = prefix.trim_start_matches('/').to_string();
         let source = Source::from_env(cfg.s3_no_credentials, env)?;
-        // Each socket read and write is bounded (not the whole request): a server that
-        // stalls costs one timeout, while a large upload that keeps moving completes.
         // No redirects: S3 redirects only to say "wrong region", which is a fault to report.
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(cfg.remote_timeout)
-            .timeout_read(cfg.remote_timeout)
-            .timeout_write(cfg.remote_timeout)
-            .redirects(0)
-            .build();
+        let agent = http::agent_builder(cfg.remote_timeout).redirects(0).build();
         Ok(S3 {
             origin,
             host,
@@ -220,8 +212,7 @@ impl S3 {
 
     /// The object name of `key` (not encoded).
     fn object(&self, key: &Key) -> String {
-        let hex = key.hex();
-        format!("{}{}/{}", self.prefix, &hex[..2], hex)
+        format!("{}{}", self.prefix, super::object_path(key))
     }
 
     /// The signing keys, `None` for anonymous requests. Fetched keys are looked up on
@@ -243,17 +234,13 @@ impl S3 {
 
     /// A signed request for `object` (the body's hash is signed too).
     fn request(&self, method: &str, object: &str, body: &[u8]) -> Result<ureq::Request, Fault> {
-        let uri = format!("{}{}", self.path, sigv4::uri_encode(object, true));
+        let uri = format!("{}{}", self.path, http::encode_path(object));
         let mut req = self
             .agent
             .request(method, &format!("{}{uri}", self.origin))
             .set("Host", &self.host);
         if let Some(k) = self.keys()? {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            let date = sigv4::amz_date(now);
+            let date = sigv4::amz_date(crate::util::time::now_secs() as u64);
             let hash = sigv4::sha256_hex(body);
             let mut headers = vec![
                 ("host", self.host.as_str()),
@@ -344,27 +331,10 @@ impl Storage for S3 {
     fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, Fault> {
         let object = self.object(key);
         match self.request("GET", &object, b"")?.call() {
-            Ok(resp) => {
-                let declared = resp
-                    .header("Content-Length")
-                    .and_then(|l| l.parse::<u64>().ok());
-                if declared.is_some_and(|l| l > MAX_BODY) {
-                    return Err(fault(format!(
-                        "{object}: object larger than {MAX_BODY} bytes"
-                    )));
-                }
-                let mut data = Vec::with_capacity(declared.unwrap_or(0) as usize);
-                resp.into_reader()
-                    .take(MAX_BODY + 1)
-                    .read_to_end(&mut data)
-                    .map_err(|e| fault(format!("GET {object}: {e}")))?;
-                if data.len() as u64 > MAX_BODY {
-                    return Err(fault(format!(
-                        "{object}: object larger than {MAX_BODY} bytes"
-                    )));
-                }
-                Ok(Some(data))
-            }
+            Ok(resp) => Ok(Some(
+                http::read_body(resp, http::MAX_BODY)
+                    .map_err(|e| fault(format!("GET {object}: {e}")))?,
+            )),
             Err(ureq::Error::Status(404, resp)) => {
                 let e = error_details(resp);
                 if e.code == "NoSuchKey" {

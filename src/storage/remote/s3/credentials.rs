@@ -18,7 +18,7 @@
 //!
 //! Nothing here logs a key, a secret or a token, and [`Keys`] has no `Debug`.
 
-use std::io::Read;
+use crate::storage::remote::http;
 use std::path::{Path, PathBuf};
 
 /// Signing keys. Deliberately not `Debug`: they must never end up in a log line.
@@ -46,8 +46,6 @@ pub enum Source {
 /// Fetched keys are renewed this long before they expire, so that a compile that starts
 /// with them does not outlive them (and a clock a little off does not matter).
 const REFRESH_MARGIN: u64 = 300;
-/// Credential documents are a few hundred bytes; anything past this is not one.
-const MAX_DOC: u64 = 64 * 1024;
 /// The IMDSv2 session token's lifetime (seconds). One is fetched per credential fetch,
 /// so it only has to outlive the two requests that follow.
 const IMDS_TOKEN_TTL: &str = "60";
@@ -137,13 +135,6 @@ pub fn cache_file(cache_dir: &Path) -> PathBuf {
     cache_dir.join("credentials-v1").join("s3")
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// Keys for a fetched source: from the on-disk record while it is fresh, else from the
 /// service (then recorded). `Err` is a message for a fault.
 pub fn fetch_cached(
@@ -159,7 +150,7 @@ pub fn fetch_cached(
         );
     };
     let file = cache_file(cache_dir);
-    let now = now_secs();
+    let now = crate::util::time::now_secs() as u64;
     if let Some(k) = read_record(&file, &id) {
         if k.expires.is_some_and(|e| e > now + REFRESH_MARGIN) {
             log::debug!(
@@ -238,14 +229,11 @@ fn write_record(file: &Path, id: &str, k: &Keys) {
     }
 }
 
-/// A bounded body as text.
+/// A bounded body as text (credential documents are a few hundred bytes).
 fn read_doc(resp: ureq::Response) -> Result<String, String> {
-    let mut s = String::new();
-    resp.into_reader()
-        .take(MAX_DOC)
-        .read_to_string(&mut s)
+    let body = http::read_body(resp, http::MAX_SMALL_BODY)
         .map_err(|e| format!("reading the answer: {e}"))?;
-    Ok(s)
+    String::from_utf8(body).map_err(|_| "reading the answer: not UTF-8 text".to_string())
 }
 
 fn call(req: ureq::Request) -> Result<String, String> {
@@ -272,7 +260,8 @@ fn parse_doc(doc: &str) -> Result<Keys, String> {
     let expires = match s("Expiration") {
         None => None,
         Some(t) => Some(
-            super::sigv4::parse_rfc3339(t)
+            crate::util::time::parse_rfc3339(t)
+                .and_then(|t| u64::try_from(t).ok())
                 .ok_or_else(|| format!("Expiration '{t}' is not an RFC 3339 time"))?,
         ),
     };
@@ -318,10 +307,7 @@ fn from_imds(agent: &ureq::Agent, endpoint: &str) -> Result<Keys, String> {
         .map(str::trim)
         .find(|l| !l.is_empty())
         .ok_or("no IAM role is attached to this instance")?;
-    parse_doc(&get(&format!(
-        "{base}{}",
-        super::sigv4::uri_encode(role, false)
-    ))?)
+    parse_doc(&get(&format!("{base}{}", http::encode(role)))?)
 }
 
 #[cfg(test)]

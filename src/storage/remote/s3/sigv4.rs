@@ -1,13 +1,15 @@
 //! AWS Signature Version 4 for S3 requests, as pure functions: the canonical request, the
 //! string to sign, the derived signing key and the `Authorization` header value, plus the
-//! UTC date arithmetic SigV4 and credential expiry need. No I/O, no clock: the caller
-//! passes the time. HMAC-SHA256 and SHA-256 come from `ring`, which rustls already builds.
+//! `x-amz-date` format (the calendar arithmetic is `util::time`'s). No I/O, no clock: the
+//! caller passes the time. HMAC-SHA256 and SHA-256 come from `ring`, which rustls already
+//! builds.
 //!
 //! Reference: AWS "Signature Version 4 signing process" (header authentication) and the S3
-//! variant: the canonical URI is the path URI-encoded once (not twice), and the payload
-//! hash is sent as `x-amz-content-sha256` and signed.
+//! variant: the canonical URI is the path URI-encoded once (not twice, with
+//! `remote::http::encode_path`), and the payload hash is sent as `x-amz-content-sha256`
+//! and signed.
 
-use crate::util::hex;
+use crate::util::{hex, time};
 use ring::{digest, hmac};
 
 /// The algorithm name that opens the string to sign and the `Authorization` header.
@@ -21,23 +23,6 @@ pub fn sha256_hex(data: &[u8]) -> String {
 fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
     let k = hmac::Key::new(hmac::HMAC_SHA256, key);
     hmac::sign(&k, data).as_ref().to_vec()
-}
-
-/// URI-encodes `s` as SigV4 wants: every byte but the unreserved `A-Z a-z 0-9 - . _ ~`
-/// becomes `%XX` (upper-case hex); `/` is kept when `keep_slash` (paths), encoded
-/// otherwise (query values).
-pub fn uri_encode(s: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            b'/' if keep_slash => out.push('/'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// What a signature covers besides the headers.
@@ -110,90 +95,17 @@ fn collapse_spaces(v: &str) -> String {
 
 /// `YYYYMMDDTHHMMSSZ` for a unix time.
 pub fn amz_date(unix: u64) -> String {
-    let days = (unix / 86_400) as i64;
-    let rem = unix % 86_400;
-    let (y, m, d) = civil_from_days(days);
+    let t = time::utc(unix as i64);
     format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// The unix time of an RFC 3339 UTC timestamp as the credential services write it
-/// (`2026-11-25T15:15:12Z`, fractional seconds and a `+00:00` offset accepted).
-pub fn parse_rfc3339(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let t = s.get(r)?;
-        t.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| t.parse().ok())?
-    };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
-        rest = &frac[n..];
-    }
-    let offset: i64 = match rest {
-        "Z" | "z" | "+00:00" | "-00:00" => 0,
-        _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) => {
-            let oh: i64 = rest.get(1..3)?.parse().ok()?;
-            let om: i64 = rest.get(4..6)?.parse().ok()?;
-            let sign = if rest.starts_with('-') { -1 } else { 1 };
-            sign * (oh * 3600 + om * 60)
-        }
-        _ => return None,
-    };
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    let t = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset;
-    u64::try_from(t).ok()
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day count since 1970-01-01 (inverse of [`days_from_civil`]).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::remote::http;
 
     const AK: &str = "AKIAIOSFODNN7EXAMPLE";
     const SK: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -231,7 +143,7 @@ mod tests {
             hash,
             "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072"
         );
-        let uri = format!("/{}", uri_encode("test$file.text", true));
+        let uri = format!("/{}", http::encode_path("test$file.text"));
         assert_eq!(uri, "/test%24file.text");
         let req = Request {
             method: "PUT",
@@ -265,7 +177,7 @@ mod tests {
             hash,
             "0dabacb89b2eab5275c5a6748c35f6a95483745a18a0e7fb661bf5ceb74da4d4"
         );
-        let uri = format!("/cachepot/{}", uri_encode("team a/cachepot/ab/abcd", true));
+        let uri = format!("/cachepot/{}", http::encode_path("team a/cachepot/ab/abcd"));
         let req = Request {
             method: "PUT",
             canonical_uri: &uri,
@@ -293,13 +205,6 @@ mod tests {
     }
 
     #[test]
-    fn uri_encoding() {
-        assert_eq!(uri_encode("a b/c~d_e.f-g", true), "a%20b/c~d_e.f-g");
-        assert_eq!(uri_encode("a/b+c=d", false), "a%2Fb%2Bc%3Dd");
-        assert_eq!(uri_encode("é", true), "%C3%A9");
-    }
-
-    #[test]
     fn dates() {
         assert_eq!(amz_date(0), "19700101T000000Z");
         assert_eq!(amz_date(1_369_353_600), "20130524T000000Z");
@@ -323,14 +228,7 @@ mod tests {
                 &d[11..13],
                 &d[13..15]
             );
-            assert_eq!(parse_rfc3339(&iso), Some(t), "{iso}");
+            assert_eq!(time::parse_rfc3339(&iso), Some(t as i64), "{iso}");
         }
-        assert_eq!(
-            parse_rfc3339("2013-05-24T01:00:00.123+01:00"),
-            Some(1_369_353_600)
-        );
-        assert_eq!(parse_rfc3339("2013-05-24"), None);
-        assert_eq!(parse_rfc3339("2013-13-24T00:00:00Z"), None);
-        assert_eq!(parse_rfc3339("2013-05-24T00:00:00"), None);
     }
 }

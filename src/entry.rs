@@ -10,7 +10,9 @@
 //!            decompresses to exactly raw_len bytes
 //! tag      = [u8;32]: BLAKE3 of header and payload, or keyed BLAKE3 (a MAC) with a key
 //!            derived from the shared secret (CACHEPOT_HMAC_KEY) when one is configured
-//! kind     = 1 result | 2 manifest
+//! kind     = 1 result | 2 manifest | 3 bundle
+//! bundle payload (raw) = manifest_len:u32 manifest_entry result_key:[u8;32] result_entry
+//!            (two complete entries, each with its own header and tag)
 //! result payload (raw) = count:u32 { file_kind:u8 len:u64 bytes }*count
 //! ```
 //! The key inside the header binds an entry to the key it answers: a valid entry copied
@@ -34,6 +36,9 @@ const MAX_RAW_LEN: u64 = 4 << 30;
 pub enum EntryKind {
     Result = 1,
     Manifest = 2,
+    /// For remotes: a manifest with the result of its newest include set (see
+    /// [`encode_bundle`]), so that one request answers a direct-mode lookup.
+    Bundle = 3,
 }
 
 /// What an output file is. Stored on disk: append new values, never renumber.
@@ -223,6 +228,30 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The payload of a bundle: a complete manifest entry, and the key and complete entry of
+/// one result it points to.
+pub fn encode_bundle(manifest_entry: &[u8], result_key: &Key, result_entry: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + manifest_entry.len() + 32 + result_entry.len());
+    out.extend_from_slice(&(manifest_entry.len() as u32).to_le_bytes());
+    out.extend_from_slice(manifest_entry);
+    out.extend_from_slice(&result_key.0);
+    out.extend_from_slice(result_entry);
+    out
+}
+
+/// The parts of a bundle payload: (manifest entry, result key, result entry). Each part
+/// is still to be opened (verified) as the entry it is.
+pub fn decode_bundle(raw: &[u8]) -> Result<(&[u8], Key, &[u8]), DecodeError> {
+    let short = DecodeError("bundle truncated");
+    let len = u32::from_le_bytes(raw.get(..4).ok_or(short)?.try_into().expect("4 bytes"));
+    let end = 4usize
+        .checked_add(len as usize)
+        .filter(|e| e + 32 <= raw.len())
+        .ok_or(DecodeError("bundle truncated"))?;
+    let key = Key(raw[end..end + 32].try_into().expect("32 bytes"));
+    Ok((&raw[4..end], key, &raw[end + 32..]))
+}
+
 /// Encode a result's files. Each kind appears at most once.
 pub fn encode_result(files: &[(FileKind, Vec<u8>)]) -> Vec<u8> {
     let total: usize = files.iter().map(|(_, d)| d.len() + 9).sum();
@@ -329,6 +358,25 @@ mod tests {
             .open(EntryKind::Result, &key, &with_raw_len(&e, huge))
             .is_err());
         assert_eq!(sealer().open(EntryKind::Result, &key, &e).unwrap(), raw);
+    }
+
+    #[test]
+    fn bundles_split_into_their_entries() {
+        let (mk, rk) = (digest(b"m"), digest(b"r"));
+        let m = sealer().seal(EntryKind::Manifest, &mk, b"manifest");
+        let r = sealer().seal(EntryKind::Result, &rk, &encode_result(&[]));
+        let b = sealer().seal(EntryKind::Bundle, &mk, &encode_bundle(&m, &rk, &r));
+        let raw = sealer().open(EntryKind::Bundle, &mk, &b).unwrap();
+        let (m2, rk2, r2) = decode_bundle(&raw).unwrap();
+        assert_eq!((m2, rk2, r2), (&m[..], rk, &r[..]));
+        // A bundle is not a manifest, and truncated payloads are errors.
+        assert!(sealer().open(EntryKind::Manifest, &mk, &b).is_err());
+        for n in 0..36 {
+            assert!(decode_bundle(&raw[..n]).is_err(), "{n}");
+        }
+        let mut huge = raw.clone();
+        huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode_bundle(&huge).is_err());
     }
 
     #[test]

@@ -1900,6 +1900,67 @@ per_backend!(
 // Backend-specific
 // ---------------------------------------------------------------------------------------
 
+/// How many GET commands a redis server has answered (`INFO commandstats`).
+fn redis_gets(srv: &Server) -> u64 {
+    let Resp::Bulk(Some(text)) = srv.redis(&[b"INFO", b"commandstats"]) else {
+        panic!("INFO commandstats answered something else")
+    };
+    let text = String::from_utf8(text).expect("UTF-8 INFO");
+    text.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
+        .and_then(|r| r.split(',').next())
+        .map(|n| n.parse().expect("calls=<n>"))
+        .unwrap_or(0)
+}
+
+/// A machine with an empty local cache needs ONE request per direct-mode hit: the
+/// manifest travels to the remote bundled with the result it points to, and the result
+/// lands in the local cache with it (counted as a remote hit). Two requests per hit
+/// (manifest, then result) was the first design: on S3 that doubled a remote build.
+#[test]
+fn a_direct_hit_from_a_remote_is_one_request() {
+    require!("gcc");
+    let Some(srv) = Server::start(Kind::Redis) else {
+        return;
+    };
+    let p = Project::new(N, true);
+    let env = srv.env();
+    let a = machine(&env);
+    p.build_all(&a);
+    let b = machine(&env);
+    let before = redis_gets(&srv);
+    p.build_all(&b);
+    let sb = b.stats();
+    assert_eq!(
+        stat_of(&sb, "cache_hits"),
+        N as u64,
+        "B: hits\n{}",
+        show(&b)
+    );
+    assert_eq!(
+        stat_of(&sb, "direct_hits"),
+        N as u64,
+        "B: direct\n{}",
+        show(&b)
+    );
+    assert_eq!(
+        stat_of(&sb, "remote_hits"),
+        N as u64,
+        "B: remote\n{}",
+        show(&b)
+    );
+    assert_eq!(
+        redis_gets(&srv) - before,
+        N as u64,
+        "B sent more than one GET per hit"
+    );
+    // The manifest B keeps locally is the plain one, not the bundle.
+    for e in b.entry_files() {
+        let bytes = fs::read(&e).unwrap();
+        assert_ne!(bytes[6], 3, "a bundle stored locally: {}", e.display());
+    }
+}
+
 /// redis://:password@host:port/db: entries land in that database; a wrong password is a
 /// counted fault that neither fails the build nor shows up in the log.
 #[test]

@@ -82,6 +82,12 @@ struct Ctx<'a> {
     delta: Counters,
     /// The compiler family once detected, for the per-family hit and miss counters.
     family: Option<compiler::Family>,
+    /// A manifest entry stored locally and not yet sent to the remotes: `finish` sends
+    /// it, bundled with the result it points to when that result is the one being stored.
+    pending_manifest: Option<(Key, Vec<u8>)>,
+    /// A result that came from a remote inside a manifest bundle this invocation (it now
+    /// sits in the local cache; a hit on it is a remote hit).
+    bundled: Option<Key>,
 }
 
 impl Ctx<'_> {
@@ -129,6 +135,8 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
         cwd,
         delta: Counters::default(),
         family: None,
+        pending_manifest: None,
+        bundled: None,
     };
     ctx.delta.incr(stats::COMPILE_REQUESTS);
 
@@ -215,6 +223,17 @@ fn finish(mut ctx: Ctx, outcome: Outcome, key: Option<Key>, entry: Option<Vec<u8
     if let (Some(k), Some(e)) = (&key, &entry) {
         push(&mut ctx, k, e);
     }
+    if let Some((mkey, manifest)) = ctx.pending_manifest.take() {
+        let remote_entry = match (&key, &entry) {
+            (Some(k), Some(e)) if e.len() <= MAX_BUNDLED => ctx.sealer().seal(
+                EntryKind::Bundle,
+                &mkey,
+                &entry::encode_bundle(&manifest, k, e),
+            ),
+            _ => manifest,
+        };
+        push(&mut ctx, &mkey, &remote_entry);
+    }
     let result = match (key, entry) {
         (Some(k), Some(e)) => ctx.store.put_with_stats(&k, &e, &ctx.delta).or_else(|f| {
             // After a lock timeout, waiting on the same lock again would double the stall.
@@ -272,10 +291,21 @@ fn direct_lookup(
     None
 }
 
+/// Results up to this size travel to the remotes inside their manifest's bundle too, so
+/// that a machine with an empty local cache needs one request per direct-mode hit, not
+/// two. Larger ones (big rlibs) are only stored on their own.
+const MAX_BUNDLED: usize = 4 << 20;
+
 fn load_manifest(ctx: &mut Ctx, mkey: &Key) -> Manifest {
-    let Some((bytes, _)) = fetch(ctx, mkey) else {
+    let Some((mut bytes, remote)) = fetch(ctx, mkey) else {
         return Manifest::default();
     };
+    if bytes.get(6) == Some(&(EntryKind::Bundle as u8)) {
+        match unbundle(ctx, mkey, &bytes, remote) {
+            Some(m) => bytes = m,
+            None => bytes.clear(), // a bad bundle: a corrupt manifest, below
+        }
+    }
     match ctx
         .sealer()
         .open(EntryKind::Manifest, mkey, &bytes)
@@ -296,6 +326,29 @@ fn load_manifest(ctx: &mut Ctx, mkey: &Key) -> Manifest {
     }
 }
 
+/// A manifest bundle from a remote: keep its result in the local cache (when it is a
+/// valid entry for the key it names), keep the plain manifest locally in place of the
+/// bundle, and return the manifest entry. None when the bundle itself is bad.
+fn unbundle(ctx: &mut Ctx, mkey: &Key, bytes: &[u8], remote: bool) -> Option<Vec<u8>> {
+    let raw = ctx.sealer().open(EntryKind::Bundle, mkey, bytes).ok()?;
+    let (manifest, rkey, result) = entry::decode_bundle(&raw).ok()?;
+    if ctx.sealer().open(EntryKind::Result, &rkey, result).is_ok() {
+        match ctx.store.put(&rkey, result) {
+            Ok(()) if remote => ctx.bundled = Some(rkey),
+            Ok(()) => {}
+            Err(f) => ctx.fault(f),
+        }
+    } else {
+        log::warn!("manifest bundle {}: its result does not verify", mkey.hex());
+    }
+    if let Err(f) = ctx.store.put(mkey, manifest) {
+        ctx.fault(f);
+    }
+    Some(manifest.to_vec())
+}
+
+/// Store a manifest locally now; it goes to the remotes in `finish` (bundled with the
+/// result when there is one to store).
 fn store_manifest(ctx: &mut Ctx, mkey: &Key, manifest: &Manifest) {
     let entry = ctx
         .sealer()
@@ -303,7 +356,7 @@ fn store_manifest(ctx: &mut Ctx, mkey: &Key, manifest: &Manifest) {
     if let Err(f) = ctx.store.put(mkey, &entry) {
         ctx.fault(f);
     }
-    push(ctx, mkey, &entry);
+    ctx.pending_manifest = Some((*mkey, entry));
 }
 
 /// The ingredients shared by the result key and the manifest key: everything but the
@@ -385,6 +438,7 @@ fn cpu_description() -> String {
 /// fault, removed, and the caller compiles.
 fn from_cache(ctx: &mut Ctx, parsed: &Parsed, key: &Key) -> Option<i32> {
     let (bytes, remote) = fetch(ctx, key)?;
+    let remote = remote || ctx.bundled == Some(*key);
     let files = match ctx
         .sealer()
         .open(EntryKind::Result, key, &bytes)

@@ -151,10 +151,17 @@ class S3(Server):
                 "SCCACHE_S3_KEY_PREFIX": self.prefix()}
 
 
+# Own cache dirs and sccache port: bench.py may be running at the same time, and must
+# never see this script empty its caches or restart its sccache server.
+REMOTE_CACHES = WORK / "caches-remote"
+SCCACHE_REMOTE_PORT = "42262"
+
+
 class RemoteCachepot(bench.Cachepot):
     def __init__(self, server: Server) -> None:
         super().__init__()
         self.server = server
+        self.cache_dir = REMOTE_CACHES / self.name
 
     def env(self) -> dict[str, str]:
         return {**super().env(), **self.server.cachepot_env()}
@@ -167,6 +174,7 @@ class RemoteSccache(bench.Sccache):
     def __init__(self, server: Server) -> None:
         super().__init__()
         self.server = server
+        self.cache_dir = REMOTE_CACHES / self.name
 
     def install(self, args: argparse.Namespace) -> None:
         binary = CARGO_ROOT_REMOTE / "bin" / "sccache"
@@ -180,7 +188,8 @@ class RemoteSccache(bench.Sccache):
         self.wrapper = str(binary)
 
     def env(self) -> dict[str, str]:
-        return {**super().env(), **self.server.sccache_env()}
+        return {**super().env(), **self.server.sccache_env(),
+                "SCCACHE_SERVER_PORT": SCCACHE_REMOTE_PORT}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

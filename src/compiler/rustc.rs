@@ -105,7 +105,9 @@ fn normalize(args: &[OsString]) -> Result<Vec<(String, Option<String>)>, Reason>
             continue;
         }
         // Glued short options: -Copt-level=3, -Ldependency=/x, -lstatic=foo, -Zflag, -Awarnings.
-        if a.len() > 2 && !a.starts_with("--") {
+        // `is_char_boundary`: `-é` must not be split inside the `é` (a panic, seen while
+        // writing the fuzz targets).
+        if a.len() > 2 && !a.starts_with("--") && a.is_char_boundary(2) {
             let (name, value) = a.split_at(2);
             if WITH_VALUE.contains(&name) {
                 out.push((name.to_string(), Some(value.to_string())));
@@ -465,6 +467,18 @@ mod tests {
             p("--crate-name m src/lib.rs --crate-type lib --out-dir /t -l static=missing")
                 .unwrap_err(),
             Reason::UnsupportedOption
+        );
+    }
+
+    #[test]
+    fn non_ascii_after_a_dash_is_not_split_inside_a_character() {
+        // Panicked: byte 2 of "-é..." is inside the two-byte 'é'.
+        let r = p("--crate-name m src/lib.rs --crate-type lib --out-dir /t -éx -\u{10348}");
+        assert_eq!(r.unwrap().outputs[0].path, PathBuf::from("/t/libm.rlib"));
+        let v: Vec<OsString> = ["-é"].iter().map(OsString::from).collect();
+        assert_eq!(
+            parse(&v, Path::new("/w"), &|_| false).unwrap_err(),
+            Reason::RustProbe
         );
     }
 

@@ -340,7 +340,24 @@ pub fn load_from(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Config, Fatal
             .join("cachepot")
             .join("config.toml"),
     };
-    let (file_values, warnings) = read_config_file(&config_file)?;
+    let text = read_config_file(&config_file)?;
+    resolve(env, &config_file, text.as_deref())
+}
+
+/// The configuration from the environment and the text of the config file (`None`: no
+/// file), without reading anything: the pure half of [`load_from`], which the fuzz
+/// targets drive. `config_file` only names the file in messages and `--show-config`.
+pub fn resolve(
+    env: &dyn Fn(&str) -> Option<OsString>,
+    config_file: &Path,
+    text: Option<&str>,
+) -> Result<Config, Fatal> {
+    let home = env("HOME").map(PathBuf::from);
+    let config_file = config_file.to_path_buf();
+    let (file_values, warnings) = match text {
+        Some(t) => parse_config_text(t, &config_file)?,
+        None => Default::default(),
+    };
 
     let mut raw: BTreeMap<&'static str, (String, Origin)> = BTreeMap::new();
     for s in SETTINGS {
@@ -355,7 +372,7 @@ pub fn load_from(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Config, Fatal
             // An empty variable counts as unset: CI systems often export empty values.
             if !v.is_empty() {
                 let v = v.into_string().map_err(|_| {
-                    Fatal(format!(
+                    fatal(format!(
                         "cachepot: {var} is not valid UTF-8; expected {}",
                         s.kind.expected()
                     ))
@@ -393,7 +410,7 @@ pub fn load_from(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Config, Fatal
             Origin::ConfigFile => format!("{} in {}", key, config_file.display()),
             Origin::Default => key.to_string(),
         };
-        Fatal(format!(
+        fatal(format!(
             "cachepot: invalid value '{value}' for {place}: expected {}",
             s.kind.expected()
         ))
@@ -455,7 +472,7 @@ pub fn load_from(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Config, Fatal
             "READ_ONLY" => Some(true),
             "READ_WRITE" => Some(false),
             _ => {
-                return Err(Fatal(format!(
+                return Err(fatal(format!(
                     "cachepot: invalid value '{v}' for {}: expected READ_ONLY or READ_WRITE",
                     match o {
                         Origin::ConfigFile => format!("gcs_rw_mode in {}", config_file.display()),
@@ -541,24 +558,48 @@ fn unsafe_uid() -> u32 {
     unsafe { libc::getuid() }
 }
 
-/// Read the TOML file into key -> textual value. A missing file is an empty config.
+/// A configuration error as one line (see [`one_line`]).
+fn fatal(msg: String) -> Fatal {
+    Fatal(one_line(msg))
+}
+
+/// A value, key or path quoted in a message may hold a newline or another control
+/// character (an environment variable can hold anything): show those escaped, so that
+/// the message stays one line on stderr or in the log.
+fn one_line(msg: String) -> String {
+    if !msg.chars().any(char::is_control) {
+        return msg;
+    }
+    msg.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The config file's text; a missing file is `None` (an empty config).
+fn read_config_file(path: &Path) -> Result<Option<String>, Fatal> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(fatal(format!(
+            "cachepot: cannot read config file {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// The TOML file's settings as key -> textual value, and warnings about ignored keys.
 type FileValues = (BTreeMap<String, String>, Vec<String>);
 
-/// The file's settings as text, and warnings about keys it ignored.
-fn read_config_file(path: &Path) -> Result<FileValues, Fatal> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
-        Err(e) => {
-            return Err(Fatal(format!(
-                "cachepot: cannot read config file {}: {e}",
-                path.display()
-            )))
-        }
-    };
+fn parse_config_text(text: &str, path: &Path) -> Result<FileValues, Fatal> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         let msg = e.message().replace('\n', " ");
-        Fatal(format!(
+        fatal(format!(
             "cachepot: config file {} is not valid TOML ({msg}): fix or remove it",
             path.display()
         ))
@@ -567,7 +608,10 @@ fn read_config_file(path: &Path) -> Result<FileValues, Fatal> {
     let mut unknown = Vec::new();
     for (k, v) in table {
         if SETTINGS.iter().all(|s| s.key != k) {
-            unknown.push(format!("unknown key '{k}' in {} ignored", path.display()));
+            unknown.push(one_line(format!(
+                "unknown key '{k}' in {} ignored",
+                path.display()
+            )));
             continue;
         }
         let text = match v {
@@ -582,7 +626,7 @@ fn read_config_file(path: &Path) -> Result<FileValues, Fatal> {
                 match parts {
                     Some(p) => p.join(":"),
                     None => {
-                        return Err(Fatal(format!(
+                        return Err(fatal(format!(
                             "cachepot: {k} in {} must be a string or a list of strings",
                             path.display()
                         )))
@@ -590,7 +634,7 @@ fn read_config_file(path: &Path) -> Result<FileValues, Fatal> {
                 }
             }
             other => {
-                return Err(Fatal(format!(
+                return Err(fatal(format!(
                     "cachepot: {k} in {} has an unsupported value of type {}",
                     path.display(),
                     other.type_str()
@@ -636,12 +680,13 @@ pub fn parse_size(v: &str) -> Option<u64> {
         "Ti" | "ti" | "TI" => 1024.0f64.powi(4),
         _ => return None,
     };
+    if unit.is_empty() {
+        // Bytes, exactly: through f64, numbers past 2^53 would be rounded.
+        return num.parse::<u64>().ok();
+    }
     let n: f64 = num.parse().ok()?;
     let bytes = n * mult;
     if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
-        return None;
-    }
-    if unit.is_empty() && num.contains('.') {
         return None;
     }
     Some(bytes.round() as u64)
@@ -712,6 +757,42 @@ mod tests {
         assert_eq!(parse_size(""), None);
         assert_eq!(parse_size("10X"), None);
         assert_eq!(parse_size("-1G"), None);
+    }
+
+    #[test]
+    fn bare_byte_counts_are_exact() {
+        // Through f64 this was 9007199254740992 (seen writing the fuzz round-trip check).
+        assert_eq!(parse_size("9007199254740993"), Some(9_007_199_254_740_993));
+        assert_eq!(parse_size(&u64::MAX.to_string()), Some(u64::MAX));
+        assert_eq!(parse_size("18446744073709551616"), None);
+        assert_eq!(parse_size("1.5"), None);
+    }
+
+    #[test]
+    fn errors_stay_on_one_line_whatever_the_value() {
+        let e = load_from(&env_of(&[
+            ("HOME", "/h"),
+            ("CACHEPOT_CONF", "/nonexistent"),
+            ("CACHEPOT_CACHE_SIZE", "10G\nrm -rf /\r\u{1b}[31m"),
+        ]))
+        .unwrap_err();
+        assert!(!e.0.chars().any(char::is_control), "{:?}", e.0);
+        assert!(e.0.contains("10G\\nrm -rf /"), "{}", e.0);
+        let env = env_of(&[("HOME", "/h")]);
+        for toml in [
+            "\"cache_size\nx\" = [1]",
+            "direct = \"maybe\\n\"",
+            "gcs_rw_mode = \"\\r\"",
+            "[",
+            "cache_size = { a = 1 }",
+        ] {
+            let e = resolve(&env, Path::new("/c/config.toml"), Some(toml)).unwrap_err();
+            assert!(!e.0.chars().any(char::is_control), "{toml}: {:?}", e.0);
+            assert!(e.0.starts_with("cachepot: "), "{}", e.0);
+        }
+        let c = resolve(&env, Path::new("/c.toml"), Some("\"new\\nkey\" = 1")).unwrap();
+        assert_eq!(c.warnings.len(), 1);
+        assert!(!c.warnings[0].contains('\n'), "{}", c.warnings[0]);
     }
 
     #[test]

@@ -17,7 +17,8 @@
 //! ```
 //! The key inside the header binds an entry to the key it answers: a valid entry copied
 //! under another key's name is rejected. Decoding never allocates more than the bytes it
-//! actually decompresses, and stops at `raw_len` (a zstd bomb cannot exhaust memory).
+//! actually decompresses, and stops at `raw_len` (a zstd bomb cannot exhaust memory); the
+//! zstd decoder's own window buffer is capped by `raw_len` too ([`window_log_max`]).
 //! Output files are identified by [`FileKind`], never by path: the paths come from the
 //! current command line.
 
@@ -31,6 +32,9 @@ const TAG_LEN: usize = 32;
 /// Upper bound on a decompressed payload: 4 GiB is far beyond any object or rlib, and
 /// rejects absurd declared sizes before any work.
 const MAX_RAW_LEN: u64 = 4 << 30;
+/// zstd's default decoder limit (ZSTD_WINDOWLOG_LIMIT_DEFAULT): a 128 MiB window. Our
+/// levels (1-19) never write a window above 2^23.
+const MAX_WINDOW_LOG: u32 = 27;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EntryKind {
@@ -119,6 +123,18 @@ impl Sealer<'_> {
             Ok(c) if c.len() < raw.len() => (1u8, c),
             _ => (0u8, raw.to_vec()),
         };
+        self.seal_parts(kind, key, compression, raw.len() as u64, &data)
+    }
+
+    /// The container around a payload as given (tests build malformed ones with it).
+    fn seal_parts(
+        &self,
+        kind: EntryKind,
+        key: &Key,
+        compression: u8,
+        raw_len: u64,
+        data: &[u8],
+    ) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER_LEN + data.len() + TAG_LEN);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
@@ -135,9 +151,9 @@ impl Sealer<'_> {
         let n = v.len().min(16);
         writer[..n].copy_from_slice(&v[..n]);
         out.extend_from_slice(&writer);
-        out.extend_from_slice(&(raw.len() as u64).to_le_bytes());
+        out.extend_from_slice(&raw_len.to_le_bytes());
         out.extend_from_slice(&(data.len() as u64).to_le_bytes());
-        out.extend_from_slice(&data);
+        out.extend_from_slice(data);
         let tag = self.tag(&out);
         out.extend_from_slice(&tag);
         out
@@ -199,6 +215,8 @@ impl Sealer<'_> {
             1 => {
                 let mut dec =
                     zstd::stream::read::Decoder::new(data).map_err(|_| DecodeError("zstd init"))?;
+                dec.window_log_max(window_log_max(raw_len))
+                    .map_err(|_| DecodeError("zstd init"))?;
                 // Grow with what actually decompresses; raw_len only bounds it.
                 let mut out =
                     Vec::with_capacity((raw_len as usize).min(data.len().saturating_mul(4)));
@@ -222,6 +240,16 @@ impl Sealer<'_> {
 /// path, which grows only with what really decompresses.
 fn bulk_ok(raw_len: u64, data_len: usize) -> bool {
     raw_len <= (16 << 20) || raw_len <= (data_len as u64).saturating_mul(64)
+}
+
+/// The largest zstd window a frame of `raw_len` bytes can have been written with: zstd
+/// shrinks the window of a frame whose size it knows to the next power of two of that
+/// size, at least 2^10 (ZSTD_WINDOWLOG_ABSOLUTEMIN), and `seal` always gives the size.
+/// Without this cap a garbage frame declaring a 128 MiB window makes the decoder allocate
+/// it, whatever the entry's declared size.
+fn window_log_max(raw_len: u64) -> u32 {
+    let ceil_log2 = 64 - raw_len.saturating_sub(1).leading_zeros();
+    ceil_log2.clamp(10, MAX_WINDOW_LOG)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -428,6 +456,71 @@ mod tests {
             compression_level: 1,
         };
         assert!(other.open(EntryKind::Result, &key, &signed).is_err());
+    }
+
+    #[test]
+    fn every_size_and_level_fits_the_window_cap() {
+        let key = digest(b"k");
+        let mut sizes: Vec<usize> = (0..40).map(|i| 1 << (i / 2)).collect();
+        sizes.extend(sizes.clone().iter().map(|s| s + 1));
+        sizes.retain(|s| *s <= 3 << 20);
+        for level in [1, 3, 19] {
+            let s = Sealer {
+                hmac_key: None,
+                compression_level: level,
+            };
+            for &n in &sizes {
+                // Compressible but not trivially: a window's worth of matches matters.
+                let raw: Vec<u8> = (0..n).map(|i| (i % 251) as u8 ^ (i / 7919) as u8).collect();
+                let e = s.seal(EntryKind::Result, &key, &raw);
+                assert_eq!(
+                    s.open(EntryKind::Result, &key, &e).unwrap(),
+                    raw,
+                    "{n} at {level}"
+                );
+            }
+        }
+        assert_eq!(window_log_max(0), 10);
+        assert_eq!(window_log_max(1025), 11);
+        assert_eq!(window_log_max(1 << 20), 20);
+        assert_eq!(window_log_max(MAX_RAW_LEN), MAX_WINDOW_LOG);
+    }
+
+    #[test]
+    fn a_frame_with_a_window_larger_than_the_declared_size_is_rejected() {
+        use std::io::Write;
+        let key = digest(b"k");
+        // 17 MiB that compress to a few kB: too large and too compressible for the
+        // one-shot path, so the streaming decoder (which allocates a window) opens it.
+        let raw = b"abc".repeat((17 << 20) / 3);
+        // A streamed frame (no content size) that declares a 128 MiB window: without the
+        // cap the decoder allocates the window before reading a byte of data.
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+        enc.set_parameter(zstd::zstd_safe::CParameter::WindowLog(27))
+            .unwrap();
+        enc.write_all(&raw).unwrap();
+        let frame = enc.finish().unwrap();
+        assert!(!bulk_ok(raw.len() as u64, frame.len()));
+        let e = sealer().seal_parts(EntryKind::Result, &key, 1, raw.len() as u64, &frame);
+        assert_eq!(
+            sealer().open(EntryKind::Result, &key, &e).unwrap_err().0,
+            "zstd data corrupt"
+        );
+        // The same data in a frame of its size opens.
+        let frame = zstd::bulk::compress(&raw, 1).unwrap();
+        let e = sealer().seal_parts(EntryKind::Result, &key, 1, raw.len() as u64, &frame);
+        assert!(sealer().open(EntryKind::Result, &key, &e).unwrap() == raw);
+        // The one-shot path (small entries) writes straight into a buffer of the
+        // declared size and allocates no window at all, whatever the frame declares.
+        let small = b"abc".repeat(400);
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+        enc.set_parameter(zstd::zstd_safe::CParameter::WindowLog(27))
+            .unwrap();
+        enc.write_all(&small).unwrap();
+        let frame = enc.finish().unwrap();
+        assert!(bulk_ok(small.len() as u64, frame.len()));
+        let e = sealer().seal_parts(EntryKind::Result, &key, 1, small.len() as u64, &frame);
+        assert_eq!(sealer().open(EntryKind::Result, &key, &e).unwrap(), small);
     }
 
     #[test]

@@ -559,6 +559,8 @@ pub fn still_valid(
     {
         return false;
     }
+    // Saturating: `recorded` comes from a stored manifest, which may hold any number.
+    let settled = set.recorded.saturating_sub(RACY_NS);
     for f in &set.files {
         let full = cwd.join(&f.path);
         let Some(st) = stat_full(&full) else {
@@ -568,8 +570,7 @@ pub fn still_valid(
             return false;
         }
         let same_stat = st.mtime == f.mtime && st.ctime == f.ctime && st.id == (f.dev, f.ino);
-        let trusted =
-            same_stat && f.mtime < set.recorded - RACY_NS && f.ctime < set.recorded - RACY_NS;
+        let trusted = same_stat && f.mtime < settled && f.ctime < settled;
         if !trusted {
             // Through the shared digest cache when there is one: a touched header is
             // hashed once, not once per manifest and per hit.
@@ -588,7 +589,7 @@ pub fn still_valid(
         .filter(|w| {
             // A directory changed within a clock tick of the recording may hide an entry
             // added in that tick: treat it as changed.
-            let racy = w.mtime >= set.recorded - RACY_NS || w.ctime >= set.recorded - RACY_NS;
+            let racy = w.mtime >= settled || w.ctime >= settled;
             racy || stat_ns(&cwd.join(&w.path)).map(|(_, m, c)| (m, c)) != Some((w.mtime, w.ctime))
         })
         .map(|w| w.path.as_str())
@@ -961,6 +962,36 @@ mod tests {
         // Content change of a recorded file.
         std::fs::write(d.join("inc2/foo.h"), "int q;\n").unwrap();
         assert!(!still_valid(&set, &d, &[], None));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_manifest_recorded_at_any_time_validates_without_overflow() {
+        // `recorded - RACY_NS` overflowed for a stored i64::MIN (seen reviewing the
+        // manifest decoder for fuzzing: a decoded manifest may hold any number).
+        let d = std::env::temp_dir().join(format!("cachepot-man3-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("a.c"), "int a;").unwrap();
+        let mut set = record(
+            &["a.c".to_string()],
+            &[],
+            &d,
+            now_ns() + 1_000_000_000,
+            &digest(b"r"),
+            true,
+            &[],
+        )
+        .unwrap();
+        set.watches.push(DirRec {
+            path: ".".into(),
+            mtime: 0,
+            ctime: 0,
+        });
+        for recorded in [i64::MIN, i64::MAX] {
+            set.recorded = recorded;
+            // Valid by content either way: the digest still matches.
+            assert!(still_valid(&set, &d, &[], None), "recorded {recorded}");
+        }
         std::fs::remove_dir_all(&d).unwrap();
     }
 

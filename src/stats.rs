@@ -31,8 +31,11 @@ pub const ENTRIES: &str = "_entries";
 pub struct Counters(pub BTreeMap<String, u64>);
 
 impl Counters {
+    /// Saturating: a damaged stats file may hold any number, and summing it (or the
+    /// shards, for `--show-stats`) must not overflow (found by fuzzing).
     pub fn add(&mut self, name: &str, n: u64) {
-        *self.0.entry(name.to_string()).or_insert(0) += n;
+        let v = self.0.entry(name.to_string()).or_insert(0);
+        *v = v.saturating_add(n);
     }
 
     pub fn incr(&mut self, name: &str) {
@@ -236,6 +239,17 @@ mod tests {
         assert_eq!(Counters::parse(&c.render()), c);
         let g = Counters::parse("cache_hits 2\n\x00garbage line here\nbad x\ncache_hits 1\n");
         assert_eq!(g.get(CACHE_HITS), 3);
+    }
+
+    #[test]
+    fn huge_counts_in_a_damaged_stats_file_saturate() {
+        // Overflowed (a panic in debug builds, a wrap to a small count in release):
+        // found by tests/fuzz_corpus.rs, input in fuzz/corpus/stats_file/.
+        let c = Counters::parse("cache_hits 18446744073709551615\ncache_hits 2\n");
+        assert_eq!(c.get(CACHE_HITS), u64::MAX);
+        let mut total = c.clone();
+        total.merge(&c);
+        assert_eq!(total.get(CACHE_HITS), u64::MAX);
     }
 
     #[test]

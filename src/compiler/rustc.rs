@@ -105,7 +105,9 @@ fn normalize(args: &[OsString]) -> Result<Vec<(String, Option<String>)>, Reason>
             continue;
         }
         // Glued short options: -Copt-level=3, -Ldependency=/x, -lstatic=foo, -Zflag, -Awarnings.
-        if a.len() > 2 && !a.starts_with("--") {
+        // `is_char_boundary`: `-é` must not be split inside the `é` (a panic, seen while
+        // writing the fuzz targets).
+        if a.len() > 2 && !a.starts_with("--") && a.is_char_boundary(2) {
             let (name, value) = a.split_at(2);
             if WITH_VALUE.contains(&name) {
                 out.push((name.to_string(), Some(value.to_string())));
@@ -198,6 +200,15 @@ pub fn parse(
             .map(|s| s.to_string_lossy().replace('-', "_"))
             .unwrap_or_default()
     });
+    // Output names are built from these: a name with a '/' (rustc rejects it, after
+    // which we would delete the dep-info file we added, wherever it points) would place
+    // outputs outside --out-dir. rustc accepts alphanumerics and '_' in crate names.
+    if crate_name.is_empty()
+        || !crate_name.chars().all(|c| c.is_alphanumeric() || c == '_')
+        || extra_filename.contains('/')
+    {
+        return Err(Reason::UnsupportedOption);
+    }
     let emit = emit.unwrap_or_else(|| vec!["link".into()]);
     if emit
         .iter()
@@ -466,6 +477,44 @@ mod tests {
                 .unwrap_err(),
             Reason::UnsupportedOption
         );
+    }
+
+    #[test]
+    fn non_ascii_after_a_dash_is_not_split_inside_a_character() {
+        // Panicked: byte 2 of "-é..." is inside the two-byte 'é'.
+        let r = p("--crate-name m src/lib.rs --crate-type lib --out-dir /t -éx -\u{10348}");
+        assert_eq!(r.unwrap().outputs[0].path, PathBuf::from("/t/libm.rlib"));
+        let v: Vec<OsString> = ["-é"].iter().map(OsString::from).collect();
+        assert_eq!(
+            parse(&v, Path::new("/w"), &|_| false).unwrap_err(),
+            Reason::RustProbe
+        );
+    }
+
+    #[test]
+    fn outputs_never_leave_the_out_dir() {
+        // `--crate-name /deps` put the dep-info we add (and delete after the compile)
+        // at /deps-x.d: found by tests/fuzz_corpus.rs, input in fuzz/corpus/rustc_args/.
+        for bad in [
+            "--crate-name /deps -C extra-filename=-x",
+            "--crate-name a/../../b",
+            "--crate-name foo-bar",
+            "--crate-name m -C extra-filename=/../x",
+        ] {
+            assert_eq!(
+                p(&format!("{bad} src/lib.rs --crate-type lib --out-dir /t")).unwrap_err(),
+                Reason::UnsupportedOption,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            p("src/my.lib.rs --crate-type lib --out-dir /t").unwrap_err(),
+            Reason::UnsupportedOption
+        );
+        let r = p("src/my-lib.rs --crate-type lib --out-dir /t -C extra-filename=-1f").unwrap();
+        assert_eq!(r.outputs[0].path, PathBuf::from("/t/libmy_lib-1f.rlib"));
+        let r = p("--crate-name café src/lib.rs --crate-type lib --out-dir /t").unwrap();
+        assert_eq!(r.rust.unwrap().dep_info, PathBuf::from("/t/café.d"));
     }
 
     #[test]

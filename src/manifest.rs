@@ -260,6 +260,7 @@ struct Stat {
     mtime: i64,
     ctime: i64,
     id: (u64, u64),
+    regular: bool,
 }
 
 fn stat_full(p: &Path) -> Option<Stat> {
@@ -269,6 +270,7 @@ fn stat_full(p: &Path) -> Option<Stat> {
         mtime: ns(m.mtime(), m.mtime_nsec()),
         ctime: ns(m.ctime(), m.ctime_nsec()),
         id: (m.dev(), m.ino()),
+        regular: m.is_file(),
     })
 }
 
@@ -425,6 +427,7 @@ pub fn record(
             mtime,
             ctime,
             id: (dev, ino),
+            ..
         } = stat_full(&full).ok_or_else(|| NotRecordable::UnreadableInput(f.clone()))?;
         if mtime >= start || ctime >= start {
             return Err(NotRecordable::ModifiedDuringCompile(f.clone()));
@@ -563,7 +566,9 @@ pub fn still_valid(
     let settled = set.recorded.saturating_sub(RACY_NS);
     for f in &set.files {
         let full = cwd.join(&f.path);
-        let Some(st) = stat_full(&full) else {
+        // Only regular files were ever recorded: anything else (a manifest naming
+        // /dev/zero, a FIFO) would be read without end when its digest is checked.
+        let Some(st) = stat_full(&full).filter(|st| st.regular) else {
             return false;
         };
         if st.size != f.size || (set.timestamp && st.mtime != f.mtime) {
@@ -1035,6 +1040,21 @@ mod tests {
         Manifest {
             sets: vec![set(&"1".repeat(64)), set(&"2".repeat(64))],
         }
+    }
+
+    /// A (hostile) set naming a device of the recorded size 0 is invalid at once; its
+    /// digest would otherwise be read from /dev/zero without end.
+    #[test]
+    fn a_set_naming_a_device_is_invalid_without_reading_it() {
+        let mut set = sample_manifest().sets[0].clone();
+        set.date = None;
+        set.timestamp = false;
+        set.env.clear();
+        set.absent.clear();
+        set.watches.clear();
+        set.files[0].path = "/dev/zero".into();
+        set.files[0].size = 0;
+        assert!(!still_valid(&set, Path::new("/"), &[], None));
     }
 
     #[test]

@@ -7,48 +7,62 @@
 //! program must print the same. Any difference is a wrong result, almost always a wrong
 //! hit.
 //!
-//! The workspace (rendered from a model, so every value is known): `base` (module files
-//! `consts.rs`, `shapes.rs` or `shapes/mod.rs` with a submodule `shapes/inner.rs`, an
-//! optional `extra.rs`, feature `fast`, `#[cfg(rdiff_x)]`, `cfg!(debug_assertions)`),
-//! `gen` (a `build.rs` that writes `OUT_DIR/gen.rs` from its own text and from
-//! `RDIFF_GEN`, `include!`d by the lib), `data` (`include_str!` and `include_bytes!` of
-//! files in `data/`, a permanent dead-code warning), `envy` (`env!("RDIFF_NAME")`,
-//! `option_env!("RDIFF_OPT")`), `mid` (depends on `gen`, `data` and `base`: the diamond;
-//! feature `loud` with an unused-variable warning; `walk/mod.rs` + `walk/step.rs`) and the
-//! binary `app`, which prints a summary of every crate. No registry dependency: offline.
+//! The workspace (rendered from a model, so every value is known), six path crates:
+//! - `base`: module files `consts.rs`, `shapes.rs` or `shapes/mod.rs` with a submodule
+//!   `shapes/inner.rs`, an optional `extra.rs`, feature `fast`, `#[cfg(rdiff_x)]`,
+//!   `cfg!(debug_assertions)`;
+//! - `gen`: a `build.rs` that writes `OUT_DIR/gen.rs` (from its own text and `RDIFF_GEN`),
+//!   `include!`d by the library, and passes a `rustc-env` and a `rustc-cfg` on;
+//! - `data`: `include_str!` and `include_bytes!` of files in `data/`, a dead-code warning;
+//! - `envy`: `env!("RDIFF_NAME")`, `option_env!("RDIFF_OPT")`;
+//! - `mid`: over `gen`, `data` and `base` (the diamond), feature `loud` with an
+//!   unused-variable warning, `walk/mod.rs` + `walk/step.rs`, a `#[path]` module that
+//!   points at `paths/a.rs` or `paths/b.rs`;
+//! - `app`: the binary, printing a summary of every crate.
+//!
+//! No registry dependency: cargo runs offline.
 //!
 //! Edits (one to three per state, chosen by a xorshift PRNG): a constant in a module file,
 //! a function body, adding or removing a module file, renaming `shapes.rs` <->
-//! `shapes/mod.rs`, creating the other spelling next to it (rustc fails with E0761: both
-//! builds must fail), the included text (also same size with the old mtime put back: the
-//! racy case) and bytes, the build script's output (its text, or `RDIFF_GEN`),
+//! `shapes/mod.rs`, re-pointing the `#[path]` module, creating the other spelling of
+//! `shapes` next to it (rustc fails with E0761: both builds must fail; sometimes with the
+//! directory's mtime put back), the included text (also same size with the old mtime put
+//! back: the racy case) and bytes, the build script's output (its text, or `RDIFF_GEN`),
 //! `RDIFF_NAME`, `RDIFF_OPT` (set/unset/changed), features `base/fast` and `mid/loud`,
 //! RUSTFLAGS (`-C opt-level`, `--cfg rdiff_x`, `-C debug-assertions`, `-C debuginfo`,
-//! `--remap-path-prefix`), dependency edges `envy -> base` and `data -> gen`, `touch`, and
-//! `cargo check` instead of `cargo build`. Values come from a small set, so earlier states
-//! come back and manifests collect several include sets.
+//! `--remap-path-prefix`), dependency edges `envy -> base` and `data -> gen`, `touch`,
+//! the target dir's path (`<root>/target` or `<root>/alt/target`, for both builds: entries
+//! recorded under the other path must give this path's bytes) and `cargo check` instead
+//! of `cargo build`. Values come from a small set, so earlier states
+//! come back and manifests collect several include sets. A quarter of the states write
+//! their files with mtimes from a fake clock long in the past (like an archive that keeps
+//! times), so cachepot may trust the stat of files it recorded (their ctime still moves).
 //!
 //! Determinism: rustc's outputs embed the paths of the sources and of `OUT_DIR` (the
-//! `include!`d file's name is in the metadata, and `env!("OUT_DIR")` in the `.d`), so the
-//! two builds must see the same target dir path. Both use `CARGO_TARGET_DIR=<root>/target`
-//! in turn: the bare build always starts from an empty `target` (the reference does not
-//! depend on cargo's freshness check), then it is moved to `target-bare`; cachepot's
-//! target dir lives at `target-cp` between states and is moved back to `target` for its
-//! build, kept (cargo rebuilds only what changed, as in real use) or emptied first (every
-//! library goes through cachepot). It is always emptied when an edit is invisible to
-//! cargo's mtime check (the racy edit, the E0761 file), as cargo would not call rustc at
-//! all. `CARGO_INCREMENTAL=0` in both. With that, two bare builds give the same bytes
-//! (`bare_builds_are_deterministic` proves it first).
+//! `include!`d file's name is in the metadata, `OUT_DIR` in the `.d`), so the two builds
+//! must see the same target dir path (measured: with another one, `gen`'s rlib and rmeta,
+//! `mid`'s through `gen`'s hash, and every `.d` differ). Both use the state's
+//! `CARGO_TARGET_DIR` in turn: the bare build always starts from an empty one (the
+//! reference does not depend on cargo's freshness check), then it is moved to
+//! `target-bare`; cachepot's target dir lives at `target-cp` between states and is moved
+//! back for its build, kept
+//! (cargo rebuilds only what changed, as in real use) or emptied first (every library
+//! goes through cachepot). It is always emptied when cargo's mtime check cannot see an
+//! edit (past mtimes, the racy edit, the E0761 file), as cargo would not call rustc at
+//! all. `CARGO_INCREMENTAL=0` in both; cargo's dev profile otherwise (debug info on). With
+//! that, two bare builds give the same bytes (`bare_builds_are_deterministic` checks it).
 //!
 //! Now and then (and after the last state) cachepot builds the unchanged state once more
-//! from an empty target dir: every library must be a hit (stats deltas), with the same
-//! bytes again.
+//! from an empty target dir: every library must be a direct hit (stats deltas), with the
+//! same bytes again.
 //!
 //! Knobs: `CACHEPOT_RDIFF_STATES` (default 20, the CI run; `500` is the long mode),
 //! `CACHEPOT_RDIFF_SEED` (decimal or 0x-hex), `CACHEPOT_RDIFF_SKIP` (comma-separated edit
 //! kinds no state may use, to look past a known bug). A failure prints the seed, the
 //! state, the whole edit history and the differences, and saves the workspace, both
-//! `deps` dirs and the cachepot log under `target/tmp/differential_rust/`.
+//! builds' library files, cargo's stderr and the cachepot log under
+//! `target/tmp/differential_rust/`. The edit sequence is a pure function of the seed;
+//! only wall-clock timing (which files cachepot trusts by stat) varies.
 
 #[macro_use]
 mod common;
@@ -82,6 +96,8 @@ const EDIT_KINDS: &[&str] = &[
     "racy",
     "blob",
     "buildrs",
+    "pathattr",
+    "targetdir",
     "genenv",
     "env",
     "optenv",
@@ -290,6 +306,10 @@ struct Model {
     mid_loud: bool,
     /// `mid/src/walk/step.rs`: `STEP`.
     step_v: u32,
+    /// `mid/src/walk/mod.rs` points its `#[path]` module at `paths/b.rs`, not `paths/a.rs`.
+    path_b: bool,
+    /// Both builds use `<root>/alt/target` instead of `<root>/target`.
+    alt_target: bool,
     flags: Flags,
 }
 
@@ -341,6 +361,26 @@ impl Files {
 /// What the last sync wrote: relative path → content.
 #[derive(Default)]
 struct Written(BTreeMap<String, Vec<u8>>);
+
+/// gen's build script (`{GEN}` is the model's value): writes `OUT_DIR/gen.rs`, and from
+/// `RDIFF_GEN` sets an environment variable (`rustc-env`) and a cfg (`rustc-cfg`) for the
+/// library's compile.
+const BUILD_RS: &str = r#"use std::{env, fs, path::Path};
+
+fn main() {
+    println!("cargo::rerun-if-changed=build.rs");
+    println!("cargo::rerun-if-env-changed=RDIFF_GEN");
+    println!("cargo::rustc-check-cfg=cfg(gen_big)");
+    let extra: u32 = env::var("RDIFF_GEN").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    if extra >= 300 {
+        println!("cargo::rustc-cfg=gen_big");
+    }
+    println!("cargo::rustc-env=GEN_TAG=tag-{extra}");
+    let out = env::var("OUT_DIR").expect("OUT_DIR");
+    let text = format!("pub const GEN: u32 = {GEN};\npub const GEN_EXTRA: u32 = {extra};\n");
+    fs::write(Path::new(&out).join("gen.rs"), text).expect("write gen.rs");
+}
+"#;
 
 fn shapes_file(nested: bool) -> &'static str {
     if nested {
@@ -395,7 +435,18 @@ impl Model {
             envy_uses_base: true,
             mid_loud: false,
             step_v: rng.value(),
+            path_b: false,
+            alt_target: false,
             flags: Flags::default(),
+        }
+    }
+
+    /// `CARGO_TARGET_DIR`, relative to the sandbox root.
+    fn target_rel(&self) -> &'static str {
+        if self.alt_target {
+            "alt/target"
+        } else {
+            "target"
         }
     }
 
@@ -474,15 +525,23 @@ impl Model {
         );
         f.put(
             "gen/build.rs",
-            format!(
-                "use std::{{env, fs, path::Path}};\n\nfn main() {{\n    println!(\"cargo:rerun-if-changed=build.rs\");\n    println!(\"cargo:rerun-if-env-changed=RDIFF_GEN\");\n    let extra: u32 = env::var(\"RDIFF_GEN\").ok().and_then(|v| v.parse().ok()).unwrap_or(0);\n    let out = env::var(\"OUT_DIR\").expect(\"OUT_DIR\");\n    let text = format!(\"pub const GEN: u32 = {};\\npub const GEN_EXTRA: u32 = {{extra}};\\n\");\n    fs::write(Path::new(&out).join(\"gen.rs\"), text).expect(\"write gen.rs\");\n}}\n",
-                self.gen_value
-            ),
+            BUILD_RS.replace("{GEN}", &self.gen_value.to_string()),
         );
         f.put(
             "gen/src/lib.rs",
-            "//! gen: includes what its build script wrote.\ninclude!(concat!(env!(\"OUT_DIR\"), \"/gen.rs\"));\n\n\
-             pub fn summary() -> String {\n    format!(\"gen={} extra={} k={}\", GEN, GEN_EXTRA, base::consts::K)\n}\n",
+            r#"//! gen: includes what its build script wrote, reads the env and cfg it set.
+include!(concat!(env!("OUT_DIR"), "/gen.rs"));
+
+pub const TAG: &str = env!("GEN_TAG");
+#[cfg(gen_big)]
+pub const BIG: bool = true;
+#[cfg(not(gen_big))]
+pub const BIG: bool = false;
+
+pub fn summary() -> String {
+    format!("gen={} extra={} tag={} big={} k={}", GEN, GEN_EXTRA, TAG, BIG, base::consts::K)
+}
+"#,
         );
 
         // data: include_str!/include_bytes!
@@ -549,9 +608,17 @@ impl Model {
             "//! mid: gen and data over base.\nmod walk;\n\n\
              #[cfg(feature = \"loud\")]\npub fn loudness() -> u32 {\n    let unused_loud = 1;\n    2\n}\n\
              #[cfg(not(feature = \"loud\"))]\npub fn loudness() -> u32 {\n    1\n}\n\n\
-             pub fn summary() -> String {\n    format!(\n        \"step={} loud={} speed={} | {} | {}\",\n        walk::step::STEP,\n        loudness(),\n        base::speed(),\n        gen::summary(),\n        data::summary()\n    )\n}\n",
+             pub fn summary() -> String {\n    format!(\n        \"step={} chosen={} loud={} speed={} | {} | {}\",\n        walk::step::STEP,\n        walk::chosen::CHOSEN,\n        loudness(),\n        base::speed(),\n        gen::summary(),\n        data::summary()\n    )\n}\n",
         );
-        f.put("mid/src/walk/mod.rs", "pub mod step;\n");
+        f.put(
+            "mid/src/walk/mod.rs",
+            format!(
+                "pub mod step;\n#[path = \"../paths/{}.rs\"]\npub mod chosen;\n",
+                if self.path_b { "b" } else { "a" }
+            ),
+        );
+        f.put("mid/src/paths/a.rs", "pub const CHOSEN: &str = \"a\";\n");
+        f.put("mid/src/paths/b.rs", "pub const CHOSEN: &str = \"b\";\n");
         f.put(
             "mid/src/walk/step.rs",
             format!("pub const STEP: u32 = {};\n", self.step_v),
@@ -709,6 +776,21 @@ impl Model {
                 self.gen_value = rng.other(self.gen_value);
                 format!("gen/build.rs writes GEN = {}", self.gen_value)
             }
+            "pathattr" => {
+                self.path_b = !self.path_b;
+                format!(
+                    "mid/src/walk/mod.rs: #[path] module is paths/{}.rs",
+                    if self.path_b { "b" } else { "a" }
+                )
+            }
+            "targetdir" => {
+                // cargo keeps build-script paths (OUT_DIR) in its target dir, so a moved
+                // one is emptied; cachepot's entries from the other path must then serve
+                // this path's bytes (or miss, where OUT_DIR is compiled in).
+                self.alt_target = !self.alt_target;
+                pending.invisible = true;
+                format!("CARGO_TARGET_DIR=<root>/{}", self.target_rel())
+            }
             "genenv" => {
                 self.gen_env = rng.maybe_other(self.gen_env);
                 format!("RDIFF_GEN={:?} (read by gen/build.rs)", self.gen_env)
@@ -834,8 +916,12 @@ fn rust_sandbox() -> Sandbox {
     sb
 }
 
+/// The sandbox's `CARGO_TARGET_DIR`.
 fn target(s: &Sandbox) -> PathBuf {
-    s.root().join("target")
+    PathBuf::from(
+        s.env_value("CARGO_TARGET_DIR")
+            .expect("CARGO_TARGET_DIR is set"),
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1178,13 +1264,14 @@ impl Run {
     /// Panics with everything needed to reproduce, after saving the evidence.
     fn fail(&self, what: &str, bare: Option<&Built>, cp: Option<&Built>, detail: &str) -> ! {
         let mut msg = format!(
-            "RUST DIFFERENTIAL FAILURE: {what}\n  seed {} (CACHEPOT_RDIFF_SEED={}), state {} of {}, cargo {:?}\n  environment: {:?}\n\n{detail}\n",
+            "RUST DIFFERENTIAL FAILURE: {what}\n  seed {} (CACHEPOT_RDIFF_SEED={}), state {} of {}, cargo {:?}\n  environment: {:?}, CARGO_TARGET_DIR={}\n\n{detail}\n",
             self.seed,
             self.seed,
             self.state,
             self.states,
             self.mode,
-            self.env()
+            self.env(),
+            target(&self.s).display()
         );
         msg.push_str("\nedit history (state: edit):\n");
         for (n, e) in &self.history {
@@ -1460,6 +1547,8 @@ fn run_differential() {
         // Keep cachepot's target dir two times in three (cargo then calls it only for what
         // changed), unless cargo could not see the edit.
         let empty = state == 1 || pending.invisible || rng.chance(1, 3);
+        let t = run.s.root().join(run.model.target_rel());
+        run.s.set_env("CARGO_TARGET_DIR", t);
         let bare = run.check_state(empty);
         if !run.model.conflict && (state == states || rng.chance(1, 5)) {
             run.second_pass(&bare);

@@ -7,7 +7,7 @@
 //! program must print the same. Any difference is a wrong result, almost always a wrong
 //! hit.
 //!
-//! The workspace (rendered from a model, so every value is known), six path crates:
+//! The workspace (rendered from a model, so every value is known), seven path crates:
 //! - `base`: module files `consts.rs`, `shapes.rs` or `shapes/mod.rs` with a submodule
 //!   `shapes/inner.rs`, an optional `extra.rs`, feature `fast`, `#[cfg(rdiff_x)]`,
 //!   `cfg!(debug_assertions)`;
@@ -15,6 +15,8 @@
 //!   `include!`d by the library, and passes a `rustc-env` and a `rustc-cfg` on;
 //! - `data`: `include_str!` and `include_bytes!` of files in `data/`, a dead-code warning;
 //! - `envy`: `env!("RDIFF_NAME")`, `option_env!("RDIFF_OPT")`;
+//! - `pick`: a leaf (so its recorded stats stay valid for long) including a symlink to
+//!   one of three variants written together (same size, one mtime);
 //! - `mid`: over `gen`, `data` and `base` (the diamond), feature `loud` with an
 //!   unused-variable warning, `walk/mod.rs` + `walk/step.rs`, a `#[path]` module that
 //!   points at `paths/a.rs` or `paths/b.rs`;
@@ -24,19 +26,23 @@
 //!
 //! Edits (one to three per state, chosen by a xorshift PRNG): a constant in a module file,
 //! a function body, adding or removing a module file, renaming `shapes.rs` <->
-//! `shapes/mod.rs`, re-pointing the `#[path]` module, creating the other spelling of
-//! `shapes` next to it (rustc fails with E0761: both builds must fail; sometimes with the
-//! directory's mtime put back), the included text (also same size with the old mtime put
-//! back: the racy case) and bytes, the build script's output (its text, or `RDIFF_GEN`),
+//! `shapes/mod.rs`, re-pointing the `#[path]` module, creating the other spelling of a
+//! module file next to it (`x/mod.rs` for `x.rs`, often in a directory that does not
+//! exist yet, or the reverse; rustc fails with E0761, so both builds must fail; sometimes
+//! with the directory's mtime put back), the included text (also same size with the old
+//! mtime put back: the racy case) and bytes, re-pointing the symlink or rewriting its
+//! variants, the build script's output (its text, or `RDIFF_GEN`),
 //! `RDIFF_NAME`, `RDIFF_OPT` (set/unset/changed), features `base/fast` and `mid/loud`,
 //! RUSTFLAGS (`-C opt-level`, `--cfg rdiff_x`, `-C debug-assertions`, `-C debuginfo`,
 //! `--remap-path-prefix`), dependency edges `envy -> base` and `data -> gen`, `touch`,
 //! the target dir's path (`<root>/target` or `<root>/alt/target`, for both builds: entries
 //! recorded under the other path must give this path's bytes) and `cargo check` instead
-//! of `cargo build`. Values come from a small set, so earlier states
-//! come back and manifests collect several include sets. A quarter of the states write
-//! their files with mtimes from a fake clock long in the past (like an archive that keeps
-//! times), so cachepot may trust the stat of files it recorded (their ctime still moves).
+//! of `cargo build`. Values come from a small set, so earlier states come back and
+//! manifests collect several include sets. One state in eight writes its files with
+//! mtimes from a fake clock long in the past (like an archive that keeps times), so
+//! cachepot may trust the stat of files it recorded (their ctime still moves). Edits that
+//! need a run of states to line up (a stat recorded and trusted, then a same-size,
+//! same-time change: `racy`, `symlink`) are drawn more often.
 //!
 //! Determinism: rustc's outputs embed the paths of the sources and of `OUT_DIR` (the
 //! `include!`d file's name is in the metadata, `OUT_DIR` in the `.d`), so the two builds
@@ -80,31 +86,34 @@ const DEFAULT_STATES: usize = 20;
 const DEFAULT_SEED: u64 = 1;
 
 /// The library crates, in dependency order (all of them cacheable).
-const LIBS: &[&str] = &["base", "gen", "data", "envy", "mid"];
+const LIBS: &[&str] = &["base", "gen", "data", "envy", "pick", "mid"];
 
 /// Every value an edit may pick: three digits (so that a changed file keeps its size) from
 /// a small set (so that earlier contents come back and hit).
 const VALUES: &[u32] = &[101, 202, 303, 404];
 
-const EDIT_KINDS: &[&str] = &[
-    "const",
-    "body",
-    "module",
-    "rename",
-    "conflict",
-    "data",
-    "racy",
-    "blob",
-    "buildrs",
-    "pathattr",
-    "targetdir",
-    "genenv",
-    "env",
-    "optenv",
-    "feature",
-    "rustflags",
-    "edge",
-    "touch",
+/// Every edit kind with its weight: the cases that need a run of states to line up (a
+/// recorded stat trusted, then a same-size same-time change) are drawn more often.
+const EDIT_KINDS: &[(&str, usize)] = &[
+    ("const", 2),
+    ("body", 1),
+    ("module", 1),
+    ("rename", 1),
+    ("conflict", 1),
+    ("data", 1),
+    ("racy", 2),
+    ("blob", 1),
+    ("buildrs", 1),
+    ("pathattr", 1),
+    ("symlink", 3),
+    ("targetdir", 1),
+    ("genenv", 1),
+    ("env", 1),
+    ("optenv", 1),
+    ("feature", 1),
+    ("rustflags", 1),
+    ("edge", 1),
+    ("touch", 1),
 ];
 
 #[test]
@@ -196,7 +205,7 @@ fn skipped() -> Vec<String> {
         .collect();
     for k in &list {
         assert!(
-            EDIT_KINDS.contains(&k.as_str()),
+            EDIT_KINDS.iter().any(|(n, _)| n == k),
             "CACHEPOT_RDIFF_SKIP: unknown edit kind {k:?} (known: {EDIT_KINDS:?})"
         );
     }
@@ -282,8 +291,8 @@ struct Model {
     inner_v: u32,
     /// `base/src/extra.rs` (and `pub mod extra;`), with its constant.
     extra: Option<u32>,
-    /// The other spelling of the shapes module exists too: rustc fails with E0761.
-    conflict: bool,
+    /// A module file whose other spelling exists too (this path): rustc fails with E0761.
+    conflict: Option<&'static str>,
     /// `mid` enables `base/fast`.
     base_fast: bool,
     /// The constant `gen/build.rs` writes into `OUT_DIR/gen.rs`.
@@ -294,6 +303,10 @@ struct Model {
     words: Vec<u32>,
     /// `data/data/blob.bin`.
     blob: Vec<u8>,
+    /// `pick/data/pick.txt` is a symlink to `../variants/pick-<pick + 1>.txt`.
+    pick: usize,
+    /// The value in each variant; they are written together, with one shared mtime.
+    pick_vals: [u32; 3],
     /// `data` depends on `gen`.
     data_uses_gen: bool,
     /// `RDIFF_NAME`, read by `env!`.
@@ -423,12 +436,14 @@ impl Model {
             shapes_nested: false,
             inner_v: rng.value(),
             extra: None,
-            conflict: false,
+            conflict: None,
             base_fast: false,
             gen_value: rng.value(),
             gen_env: None,
             words: (0..3).map(|_| rng.value()).collect(),
             blob: vec![1, 2, 3, 4, 5, 6, 7, 8],
+            pick: 0,
+            pick_vals: [rng.value(), rng.value(), rng.value()],
             data_uses_gen: false,
             env_name: rng.value(),
             env_opt: None,
@@ -466,7 +481,7 @@ impl Model {
         let mut f = Files::default();
         f.put(
             "Cargo.toml",
-            "[workspace]\nmembers = [\"base\", \"gen\", \"data\", \"envy\", \"mid\", \"app\"]\nresolver = \"2\"\n",
+            "[workspace]\nmembers = [\"base\", \"gen\", \"data\", \"envy\", \"pick\", \"mid\", \"app\"]\nresolver = \"2\"\n",
         );
 
         // base
@@ -503,9 +518,9 @@ impl Model {
             "pub mod inner;\n\npub fn area(x: u32) -> u32 {{\n    x * x * {} + crate::consts::K\n}}\n",
             self.base_mul
         );
-        f.put(shapes_file(self.shapes_nested), shapes.clone());
-        if self.conflict {
-            f.put(shapes_file(!self.shapes_nested), shapes);
+        f.put(shapes_file(self.shapes_nested), shapes);
+        if let Some(c) = self.conflict {
+            f.put(c, "pub const CONFLICT: u32 = 0;\n");
         }
         f.put(
             "base/src/shapes/inner.rs",
@@ -561,11 +576,27 @@ pub fn summary() -> String {
             "data/src/lib.rs",
             format!(
                 "//! data: included files.\npub static WORDS: &str = include_str!(\"../data/words.txt\");\n\
-                 pub static BLOB: &[u8] = include_bytes!(\"../data/blob.bin\");\n\n\
+                 pub static BLOB: &[u8] = include_bytes!(\"../data/blob.bin\");\n\
+\n\
                  fn never_used_data() -> u32 {{\n    7\n}}\n\n\
                  pub fn summary() -> String {{\n    let sum: u32 = BLOB.iter().map(|&b| b as u32).sum();\n    \
                  format!(\"words={{}} blob={{}}/{{}} gen={{}} k={{}}\", WORDS.trim().replace('\\n', \",\"), BLOB.len(), sum, {via_gen}, base::consts::K)\n}}\n"
             ),
+        );
+
+        // pick: a leaf crate (its key changes only with RUSTFLAGS and the target dir, so
+        // its recorded stats live long) including a symlinked file
+        f.put("pick/Cargo.toml", manifest("pick", &[], ""));
+        for (i, v) in self.pick_vals.iter().enumerate() {
+            f.put(
+                &format!("pick/variants/pick-{}.txt", i + 1),
+                format!("pick={v}\n"),
+            );
+        }
+        f.put(
+            "pick/src/lib.rs",
+            "//! pick: a symlinked include.\npub static PICK: &str = include_str!(\"../data/pick.txt\");\n\n\
+             pub fn summary() -> String {\n    PICK.trim().to_string()\n}\n",
         );
 
         // envy: env!/option_env!
@@ -633,6 +664,7 @@ pub fn summary() -> String {
                 &[
                     path_dep("mid", mid_features),
                     path_dep("envy", &[]),
+                    path_dep("pick", &[]),
                     path_dep("base", &[]),
                 ],
                 "",
@@ -640,7 +672,7 @@ pub fn summary() -> String {
         );
         f.put(
             "app/src/main.rs",
-            "fn main() {\n    println!(\"base {}\", base::summary());\n    println!(\"mid {}\", mid::summary());\n    println!(\"envy {}\", envy::summary());\n}\n",
+            "fn main() {\n    println!(\"base {}\", base::summary());\n    println!(\"mid {}\", mid::summary());\n    println!(\"envy {}\", envy::summary());\n    println!(\"pick {}\", pick::summary());\n}\n",
         );
         f.0
     }
@@ -666,6 +698,17 @@ pub fn summary() -> String {
             }
         }
         written.0 = now;
+        // The symlink, re-pointed the way `ln -sfn` or a checkout leaves it: a new link
+        // renamed over the old one.
+        let link = work.join("pick/data/pick.txt");
+        let want = PathBuf::from(format!("../variants/pick-{}.txt", self.pick + 1));
+        if fs::read_link(&link).ok().as_ref() != Some(&want) {
+            let tmp = work.join("pick/data/.pick.txt.tmp");
+            fs::create_dir_all(work.join("pick/data")).expect("create pick/data");
+            let _ = fs::remove_file(&tmp);
+            std::os::unix::fs::symlink(&want, &tmp).expect("create pick.txt symlink");
+            fs::rename(&tmp, &link).expect("rename pick.txt symlink");
+        }
         changed
     }
 
@@ -673,7 +716,16 @@ pub fn summary() -> String {
     /// when the kind drawn cannot apply now. `pending` collects what must happen after the
     /// files are written (mtime games) and whether cargo could not see the edit.
     fn edit(&mut self, rng: &mut Rng, skip: &[String], pending: &mut Pending) -> Option<String> {
-        let kind = EDIT_KINDS[rng.below(EDIT_KINDS.len())];
+        let total: usize = EDIT_KINDS.iter().map(|(_, w)| w).sum();
+        let mut draw = rng.below(total);
+        let mut kind = EDIT_KINDS[0].0;
+        for (k, w) in EDIT_KINDS {
+            if draw < *w {
+                kind = k;
+                break;
+            }
+            draw -= w;
+        }
         if skip.iter().any(|s| s == kind) {
             return None;
         }
@@ -706,6 +758,9 @@ pub fn summary() -> String {
                 )
             }
             "module" => {
+                if self.conflict.is_some() {
+                    return None;
+                }
                 if self.extra.take().is_some() {
                     "remove base/src/extra.rs and its `pub mod extra;`".to_string()
                 } else {
@@ -715,7 +770,7 @@ pub fn summary() -> String {
                 }
             }
             "rename" => {
-                if self.conflict {
+                if self.conflict.is_some() {
                     return None;
                 }
                 let from = shapes_file(self.shapes_nested);
@@ -723,27 +778,60 @@ pub fn summary() -> String {
                 format!("rename {from} -> {}", shapes_file(self.shapes_nested))
             }
             "conflict" => {
-                if self.conflict {
+                if self.conflict.is_some() {
                     return None;
                 }
-                self.conflict = true;
+                // The other spelling of a module file; some in directories that do not
+                // exist yet.
+                let mut candidates: Vec<(&'static str, &'static str)> = vec![
+                    (
+                        shapes_file(!self.shapes_nested),
+                        shapes_file(self.shapes_nested),
+                    ),
+                    ("base/src/shapes/inner/mod.rs", "base/src/shapes/inner.rs"),
+                    ("mid/src/walk/step/mod.rs", "mid/src/walk/step.rs"),
+                    ("mid/src/walk.rs", "mid/src/walk/mod.rs"),
+                ];
+                if self.extra.is_some() {
+                    candidates.push(("base/src/extra/mod.rs", "base/src/extra.rs"));
+                }
+                let (new, old) = candidates[rng.below(candidates.len())];
+                self.conflict = Some(new);
                 pending.invisible = true;
-                let new = shapes_file(!self.shapes_nested);
                 let restored = rng.chance(1, 2);
                 if restored {
-                    // The directory's mtime put back: only its ctime says it changed.
+                    // The directory's mtime put back (the nearest one that exists now):
+                    // only its ctime says it changed.
                     let dir = Path::new(new).parent().expect("has parent");
                     pending.keep_mtime.push(dir.to_string_lossy().into_owned());
                 }
                 format!(
-                    "create {new} next to {} (E0761: the build must fail){}",
-                    shapes_file(self.shapes_nested),
+                    "create {new} next to {old} (E0761: the build must fail){}",
                     if restored {
                         ", directory mtime put back"
                     } else {
                         ""
                     }
                 )
+            }
+            "symlink" => {
+                pending.invisible = true;
+                if rng.chance(1, 4) {
+                    for v in self.pick_vals.iter_mut() {
+                        *v = rng.other(*v);
+                    }
+                    format!(
+                        "pick/variants/pick-{{1,2,3}}.txt rewritten: {:?} (one shared mtime)",
+                        self.pick_vals
+                    )
+                } else {
+                    self.pick = (self.pick + 1 + rng.below(2)) % 3;
+                    format!(
+                        "pick/data/pick.txt -> ../variants/pick-{}.txt ({})",
+                        self.pick + 1,
+                        self.pick_vals[self.pick]
+                    )
+                }
             }
             "data" | "racy" => {
                 let i = rng.below(self.words.len());
@@ -1324,7 +1412,7 @@ impl Run {
 
     fn check_state(&mut self, empty: bool) -> Built {
         let bare = self.bare();
-        if self.model.conflict {
+        if self.model.conflict.is_some() {
             // The one state that must fail: both fail with E0761.
             self.totals.failing_states += 1;
             let e0761 = |b: &Built| lossy(&b.out.stderr).contains("E0761");
@@ -1482,13 +1570,9 @@ fn run_differential() {
             run.history
                 .push((1, "initial workspace, cargo build".into()));
         } else {
-            if run.model.conflict {
+            if let Some(c) = run.model.conflict.take() {
                 // A failing state lasts one state.
-                run.model.conflict = false;
-                run.history.push((
-                    state,
-                    format!("remove {}", shapes_file(!run.model.shapes_nested)),
-                ));
+                run.history.push((state, format!("remove {c}")));
                 pending.invisible = true;
             }
             let n = 1 + rng.below(3);
@@ -1512,17 +1596,21 @@ fn run_differential() {
             .keep_mtime
             .iter()
             .map(|f| {
-                let p = run.s.work.join(f);
+                // A directory about to be created: its nearest existing ancestor changes.
+                let mut p = run.s.work.join(f);
+                while !p.exists() {
+                    p = p.parent().expect("under the work dir").to_path_buf();
+                }
                 let t = mtime(&p);
                 (p, t)
             })
             .collect();
         let changed = run.model.sync(&run.s.work, &mut written);
-        // A quarter of the states write their files with mtimes from the fake clock, long
+        // One state in eight writes its files with mtimes from the fake clock, long
         // ago (as an archive or a copy that keeps times would): cachepot may then trust
         // the stat of a file it recorded (ctime still moves), and cargo cannot see the
         // change, so cachepot's target dir starts empty.
-        if state == 1 || rng.chance(1, 4) {
+        if state == 1 || rng.chance(1, 8) {
             for rel in changed.iter().filter(|r| !r.starts_with('-')) {
                 set_mtime(&run.s.work.join(rel), run.tick());
             }
@@ -1530,6 +1618,14 @@ fn run_differential() {
                 run.history
                     .push((state, "files written with past mtimes (fake clock)".into()));
                 pending.invisible = true;
+            }
+        }
+        // The symlink's variants share one mtime from the fake clock: re-pointing the link
+        // then changes neither the size nor the times cachepot sees through it.
+        if changed.iter().any(|r| r.starts_with("pick/variants/")) {
+            let t = run.tick();
+            for i in 1..=3 {
+                set_mtime(&run.s.work.join(format!("pick/variants/pick-{i}.txt")), t);
             }
         }
         for (p, t) in old {
@@ -1544,13 +1640,13 @@ fn run_differential() {
                 set_mtime(&p, SystemTime::now());
             }
         }
-        // Keep cachepot's target dir two times in three (cargo then calls it only for what
+        // Keep cachepot's target dir five times in six (cargo then calls it only for what
         // changed), unless cargo could not see the edit.
-        let empty = state == 1 || pending.invisible || rng.chance(1, 3);
+        let empty = state == 1 || pending.invisible || rng.chance(1, 6);
         let t = run.s.root().join(run.model.target_rel());
         run.s.set_env("CARGO_TARGET_DIR", t);
         let bare = run.check_state(empty);
-        if !run.model.conflict && (state == states || rng.chance(1, 5)) {
+        if run.model.conflict.is_none() && (state == states || rng.chance(1, 5)) {
             run.second_pass(&bare);
         }
         if state % 50 == 0 && state < states {

@@ -45,7 +45,7 @@
 //! same-time change: `racy`, `symlink`) are drawn more often.
 //!
 //! Determinism: rustc's outputs embed the paths of the sources and of `OUT_DIR` (the
-//! `include!`d file's name is in the metadata, `OUT_DIR` in the `.d`), so the two builds
+//! `include!`d file's path is compiled in, `OUT_DIR` is in the `.d`), so the two builds
 //! must see the same target dir path (measured: with another one, `gen`'s rlib and rmeta,
 //! `mid`'s through `gen`'s hash, and every `.d` differ). Both use the state's
 //! `CARGO_TARGET_DIR` in turn: the bare build always starts from an empty one (the

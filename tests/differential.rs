@@ -110,47 +110,16 @@ fn skipped() -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------------------
-// PRNG: xorshift64 (tiny, seeded, no crates)
+// PRNG: xorshift64 (tests/common/rng.rs), with this test's value helper
 // ---------------------------------------------------------------------------------------
 
-struct Rng(u64);
+use common::rng::Rng;
 
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        // Never zero (xorshift's fixed point); mix so that seeds 1, 2, 3 diverge at once.
-        let mut r = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03);
-        if r.0 == 0 {
-            r.0 = 1;
-        }
-        for _ in 0..4 {
-            r.next();
-        }
-        r
-    }
+trait Values {
+    fn value(&mut self) -> u32;
+}
 
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// True with probability `num/den`.
-    fn chance(&mut self, num: usize, den: usize) -> bool {
-        self.below(den) < num
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
+impl Values for Rng {
     /// A macro value: always three digits, so that changing it keeps the file's size.
     fn value(&mut self) -> u32 {
         100 + self.below(900) as u32

@@ -213,47 +213,21 @@ fn skipped() -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------------------
-// PRNG: xorshift64 (the same as tests/differential.rs)
+// PRNG: xorshift64 (tests/common/rng.rs), with this test's value helpers
 // ---------------------------------------------------------------------------------------
 
-struct Rng(u64);
+use common::rng::Rng;
 
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        // Never zero (xorshift's fixed point); mix so that seeds 1, 2, 3 diverge at once.
-        let mut r = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03);
-        if r.0 == 0 {
-            r.0 = 1;
-        }
-        for _ in 0..4 {
-            r.next();
-        }
-        r
-    }
+trait Values {
+    fn value(&mut self) -> u32;
+    fn other(&mut self, old: u32) -> u32;
+    fn maybe_other(&mut self, old: Option<u32>) -> Option<u32>;
+}
 
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// True with probability `num/den`.
-    fn chance(&mut self, num: usize, den: usize) -> bool {
-        self.below(den) < num
-    }
-
+impl Values for Rng {
     fn value(&mut self) -> u32 {
         VALUES[self.below(VALUES.len())]
     }
-
     /// A value other than `old`: an edit always changes something.
     fn other(&mut self, old: u32) -> u32 {
         loop {
@@ -263,7 +237,6 @@ impl Rng {
             }
         }
     }
-
     /// None, or a value other than the current one.
     fn maybe_other(&mut self, old: Option<u32>) -> Option<u32> {
         match old {

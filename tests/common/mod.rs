@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod rng;
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};

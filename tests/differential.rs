@@ -77,27 +77,11 @@ fn clang() {
 // ---------------------------------------------------------------------------------------
 
 fn states() -> usize {
-    match std::env::var("CACHEPOT_DIFF_STATES") {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("CACHEPOT_DIFF_STATES={v:?} is not a number")),
-        Err(_) => DEFAULT_STATES,
-    }
+    common::rng::env_count("CACHEPOT_DIFF_STATES", DEFAULT_STATES)
 }
 
 fn seed() -> u64 {
-    match std::env::var("CACHEPOT_DIFF_SEED") {
-        Ok(v) => {
-            let t = v.trim();
-            let parsed = match t.strip_prefix("0x") {
-                Some(hex) => u64::from_str_radix(hex, 16).ok(),
-                None => t.parse().ok(),
-            };
-            parsed.unwrap_or_else(|| panic!("CACHEPOT_DIFF_SEED={v:?} is not a number"))
-        }
-        Err(_) => DEFAULT_SEED,
-    }
+    common::rng::env_seed("CACHEPOT_DIFF_SEED", DEFAULT_SEED)
 }
 
 fn skipped() -> Vec<String> {

@@ -173,27 +173,11 @@ fn bare_builds_are_deterministic() {
 // ---------------------------------------------------------------------------------------
 
 fn states() -> usize {
-    match std::env::var("CACHEPOT_RDIFF_STATES") {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("CACHEPOT_RDIFF_STATES={v:?} is not a number")),
-        Err(_) => DEFAULT_STATES,
-    }
+    common::rng::env_count("CACHEPOT_RDIFF_STATES", DEFAULT_STATES)
 }
 
 fn seed() -> u64 {
-    match std::env::var("CACHEPOT_RDIFF_SEED") {
-        Ok(v) => {
-            let t = v.trim();
-            let parsed = match t.strip_prefix("0x") {
-                Some(hex) => u64::from_str_radix(hex, 16).ok(),
-                None => t.parse().ok(),
-            };
-            parsed.unwrap_or_else(|| panic!("CACHEPOT_RDIFF_SEED={v:?} is not a number"))
-        }
-        Err(_) => DEFAULT_SEED,
-    }
+    common::rng::env_seed("CACHEPOT_RDIFF_SEED", DEFAULT_SEED)
 }
 
 fn skipped() -> Vec<String> {

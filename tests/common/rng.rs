@@ -40,3 +40,29 @@ impl Rng {
         &items[self.below(items.len())]
     }
 }
+
+/// A count from the environment variable `name` (a test knob), else `default`.
+pub fn env_count(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+        Err(_) => default,
+    }
+}
+
+/// A seed from the environment variable `name` (decimal or 0x-hex), else `default`.
+pub fn env_seed(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => {
+            let t = v.trim();
+            let parsed = match t.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16).ok(),
+                None => t.parse().ok(),
+            };
+            parsed.unwrap_or_else(|| panic!("{name}={v:?} is not a number"))
+        }
+        Err(_) => default,
+    }
+}

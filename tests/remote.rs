@@ -2073,24 +2073,33 @@ fn webdav_basic_auth() {
     let mut env = Kind::WebDav.env_for_port(srv.port);
     env.push(("CACHEPOT_WEBDAV_USERNAME".into(), "ci".into()));
     env.push(("CACHEPOT_WEBDAV_PASSWORD".into(), "wrong-Bx71qq".into()));
-    let wrong = machine(&env);
-    p.build_all(&wrong);
-    assert!(
-        wrong.stat("remote_errors") >= 1,
-        "a 401 is a fault\n{}",
-        show(&wrong)
-    );
-    assert_eq!(srv.object_count(), count, "stored with a wrong password");
-    assert!(
-        !wrong.log_text().contains("wrong-Bx71qq"),
-        "the password is in the log"
-    );
+    assert_wrong_secret_is_a_quiet_fault(&srv, &p, &env, count, "wrong-Bx71qq");
 
     // No credentials at all against the protected server: also a fault.
     let anon = machine(&Kind::WebDav.env_for_port(srv.port));
     p.build_all(&anon);
     assert!(anon.stat("remote_errors") >= 1, "{}", show(&anon));
     assert_eq!(srv.object_count(), count);
+}
+
+/// A build on a machine with the wrong `secret` in `env`: the 401 is a counted fault,
+/// nothing is stored, and the secret stays out of the log.
+fn assert_wrong_secret_is_a_quiet_fault(
+    srv: &Server,
+    p: &Project,
+    env: &[(String, String)],
+    count: u64,
+    secret: &str,
+) {
+    let wrong = machine(env);
+    p.build_all(&wrong);
+    assert!(
+        wrong.stat("remote_errors") >= 1,
+        "a 401 is a fault\n{}",
+        show(&wrong)
+    );
+    assert_eq!(srv.object_count(), count, "stored with a wrong {secret}");
+    assert!(!wrong.log_text().contains(secret), "{secret} is in the log");
 }
 
 /// WebDAV with a bearer token.
@@ -2109,18 +2118,7 @@ fn webdav_bearer_token() {
     let p = Project::new(2, false);
     let mut env = Kind::WebDav.env_for_port(srv.port);
     env.push(("CACHEPOT_WEBDAV_TOKEN".into(), "tok-wrong-Yy90".into()));
-    let wrong = machine(&env);
-    p.build_all(&wrong);
-    assert!(
-        wrong.stat("remote_errors") >= 1,
-        "a 401 is a fault\n{}",
-        show(&wrong)
-    );
-    assert_eq!(srv.object_count(), count, "stored with a wrong token");
-    assert!(
-        !wrong.log_text().contains("tok-wrong-Yy90"),
-        "the token is in the log"
-    );
+    assert_wrong_secret_is_a_quiet_fault(&srv, &p, &env, count, "tok-wrong-Yy90");
 }
 
 /// Entries on the server written without CACHEPOT_HMAC_KEY are misses for a machine that

@@ -15,7 +15,7 @@ mod c;
 mod rust;
 mod tiered;
 
-use tiered::{fetch, push};
+use tiered::{fetch, load_manifest, push, push_pending_manifest, store_manifest};
 
 use crate::compiler::{self, gcc, identity, Language, Parsed, ResolvedCompiler};
 use crate::config::Config;
@@ -223,17 +223,7 @@ fn finish(mut ctx: Ctx, outcome: Outcome, key: Option<Key>, entry: Option<Vec<u8
     if let (Some(k), Some(e)) = (&key, &entry) {
         push(&mut ctx, k, e);
     }
-    if let Some((mkey, manifest)) = ctx.pending_manifest.take() {
-        let remote_entry = match (&key, &entry) {
-            (Some(k), Some(e)) if e.len() <= MAX_BUNDLED => ctx.sealer().seal(
-                EntryKind::Bundle,
-                &mkey,
-                &entry::encode_bundle(&manifest, k, e),
-            ),
-            _ => manifest,
-        };
-        push(&mut ctx, &mkey, &remote_entry);
-    }
+    push_pending_manifest(&mut ctx, key.as_ref().zip(entry.as_deref()));
     let result = match (key, entry) {
         (Some(k), Some(e)) => ctx.store.put_with_stats(&k, &e, &ctx.delta).or_else(|f| {
             // After a lock timeout, waiting on the same lock again would double the stall.
@@ -289,74 +279,6 @@ fn direct_lookup(
         );
     }
     None
-}
-
-/// Results up to this size travel to the remotes inside their manifest's bundle too, so
-/// that a machine with an empty local cache needs one request per direct-mode hit, not
-/// two. Larger ones (big rlibs) are only stored on their own.
-const MAX_BUNDLED: usize = 4 << 20;
-
-fn load_manifest(ctx: &mut Ctx, mkey: &Key) -> Manifest {
-    let Some((mut bytes, remote)) = fetch(ctx, mkey) else {
-        return Manifest::default();
-    };
-    if bytes.get(6) == Some(&(EntryKind::Bundle as u8)) {
-        match unbundle(ctx, mkey, &bytes, remote) {
-            Some(m) => bytes = m,
-            None => bytes.clear(), // a bad bundle: a corrupt manifest, below
-        }
-    }
-    match ctx
-        .sealer()
-        .open(EntryKind::Manifest, mkey, &bytes)
-        .ok()
-        .and_then(|raw| Manifest::decode(&raw))
-    {
-        Some(m) => m,
-        None => {
-            ctx.fault(Fault::new(
-                "corrupt_entry",
-                format!("manifest {}", ctx.store.entry_path(mkey).display()),
-            ));
-            if let Err(f) = ctx.store.remove_with_stats(mkey, &Counters::default()) {
-                log::warn!("cannot remove corrupt manifest: {f}");
-            }
-            Manifest::default()
-        }
-    }
-}
-
-/// A manifest bundle from a remote: keep its result in the local cache (when it is a
-/// valid entry for the key it names), keep the plain manifest locally in place of the
-/// bundle, and return the manifest entry. None when the bundle itself is bad.
-fn unbundle(ctx: &mut Ctx, mkey: &Key, bytes: &[u8], remote: bool) -> Option<Vec<u8>> {
-    let raw = ctx.sealer().open(EntryKind::Bundle, mkey, bytes).ok()?;
-    let (manifest, rkey, result) = entry::decode_bundle(&raw).ok()?;
-    if ctx.sealer().open(EntryKind::Result, &rkey, result).is_ok() {
-        match ctx.store.put(&rkey, result) {
-            Ok(()) if remote => ctx.bundled = Some(rkey),
-            Ok(()) => {}
-            Err(f) => ctx.fault(f),
-        }
-    } else {
-        log::warn!("manifest bundle {}: its result does not verify", mkey.hex());
-    }
-    if let Err(f) = ctx.store.put(mkey, manifest) {
-        ctx.fault(f);
-    }
-    Some(manifest.to_vec())
-}
-
-/// Store a manifest locally now; it goes to the remotes in `finish` (bundled with the
-/// result when there is one to store).
-fn store_manifest(ctx: &mut Ctx, mkey: &Key, manifest: &Manifest) {
-    let entry = ctx
-        .sealer()
-        .seal(EntryKind::Manifest, mkey, &manifest.encode());
-    if let Err(f) = ctx.store.put(mkey, &entry) {
-        ctx.fault(f);
-    }
-    ctx.pending_manifest = Some((*mkey, entry));
 }
 
 /// The ingredients shared by the result key and the manifest key: everything but the

@@ -1,6 +1,7 @@
 //! The storage tiers seen from the pipeline: the local cache first, then the remotes in
 //! order; what a remote hit, write or failure does to the statistics and to the on-disk
-//! health markers. The backends themselves live in `storage::remote`.
+//! health markers; and manifests, which go to the remotes bundled with their newest
+//! result. The backends themselves live in `storage::remote`.
 
 use super::*;
 
@@ -68,4 +69,89 @@ fn remote_failed(ctx: &mut Ctx, name: &str, f: Fault) {
     );
     ctx.delta.incr("remote_errors");
     crate::storage::remote::mark_down(&ctx.cfg.dir, name);
+}
+
+/// Results up to this size travel to the remotes inside their manifest's bundle too, so
+/// that a machine with an empty local cache needs one request per direct-mode hit, not
+/// two. Larger ones (big rlibs) are only stored on their own.
+const MAX_BUNDLED: usize = 4 << 20;
+
+pub(super) fn load_manifest(ctx: &mut Ctx, mkey: &Key) -> Manifest {
+    let Some((mut bytes, remote)) = fetch(ctx, mkey) else {
+        return Manifest::default();
+    };
+    if bytes.get(6) == Some(&(EntryKind::Bundle as u8)) {
+        match unbundle(ctx, mkey, &bytes, remote) {
+            Some(m) => bytes = m,
+            None => bytes.clear(), // a bad bundle: a corrupt manifest, below
+        }
+    }
+    match ctx
+        .sealer()
+        .open(EntryKind::Manifest, mkey, &bytes)
+        .ok()
+        .and_then(|raw| Manifest::decode(&raw))
+    {
+        Some(m) => m,
+        None => {
+            ctx.fault(Fault::new(
+                "corrupt_entry",
+                format!("manifest {}", ctx.store.entry_path(mkey).display()),
+            ));
+            if let Err(f) = ctx.store.remove_with_stats(mkey, &Counters::default()) {
+                log::warn!("cannot remove corrupt manifest: {f}");
+            }
+            Manifest::default()
+        }
+    }
+}
+
+/// A manifest bundle from a remote: keep its result in the local cache (when it is a
+/// valid entry for the key it names), keep the plain manifest locally in place of the
+/// bundle, and return the manifest entry. None when the bundle itself is bad.
+fn unbundle(ctx: &mut Ctx, mkey: &Key, bytes: &[u8], remote: bool) -> Option<Vec<u8>> {
+    let raw = ctx.sealer().open(EntryKind::Bundle, mkey, bytes).ok()?;
+    let (manifest, rkey, result) = entry::decode_bundle(&raw).ok()?;
+    if ctx.sealer().open(EntryKind::Result, &rkey, result).is_ok() {
+        match ctx.store.put(&rkey, result) {
+            Ok(()) if remote => ctx.bundled = Some(rkey),
+            Ok(()) => {}
+            Err(f) => ctx.fault(f),
+        }
+    } else {
+        log::warn!("manifest bundle {}: its result does not verify", mkey.hex());
+    }
+    if let Err(f) = ctx.store.put(mkey, manifest) {
+        ctx.fault(f);
+    }
+    Some(manifest.to_vec())
+}
+
+/// Store a manifest locally now; it goes to the remotes in `finish` (bundled with the
+/// result when there is one to store).
+pub(super) fn store_manifest(ctx: &mut Ctx, mkey: &Key, manifest: &Manifest) {
+    let entry = ctx
+        .sealer()
+        .seal(EntryKind::Manifest, mkey, &manifest.encode());
+    if let Err(f) = ctx.store.put(mkey, &entry) {
+        ctx.fault(f);
+    }
+    ctx.pending_manifest = Some((*mkey, entry));
+}
+
+/// Send the manifest `store_manifest` left pending to the remotes, bundled with `result`
+/// (the result entry this invocation stores) when it is small enough.
+pub(super) fn push_pending_manifest(ctx: &mut Ctx, result: Option<(&Key, &[u8])>) {
+    let Some((mkey, manifest)) = ctx.pending_manifest.take() else {
+        return;
+    };
+    let remote_entry = match result {
+        Some((k, e)) if e.len() <= MAX_BUNDLED => ctx.sealer().seal(
+            EntryKind::Bundle,
+            &mkey,
+            &entry::encode_bundle(&manifest, k, e),
+        ),
+        _ => manifest,
+    };
+    push(ctx, &mkey, &remote_entry);
 }

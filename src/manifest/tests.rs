@@ -1,0 +1,216 @@
+use super::*;
+
+#[test]
+fn scans_time_tokens_and_has_include() {
+    let s = scan(b"#if __has_include(<a/b.h>)\n#ifdef __has_include\n# if __has_include (\"x.h\")\nconst char *d = __DATE__;");
+    assert!(s.date && !s.time && !s.timestamp && !s.computed_has_include);
+    assert_eq!(s.has_include, ["a/b.h", "x.h"]);
+    assert!(scan(b"__has_include(MACRO)").computed_has_include);
+    assert!(scan(b"x = __TIME__;").time);
+    assert!(scan(b"__TIMESTAMP__").timestamp);
+}
+
+#[test]
+fn first_include_before_any_token() {
+    assert_eq!(
+        first_include(b"// c\n/* x\n y */\n#define A 1\n#include \"pch.h\"\nint x;").as_deref(),
+        Some("pch.h")
+    );
+    assert_eq!(
+        first_include(b"#include <stdio.h>\n").as_deref(),
+        Some("stdio.h")
+    );
+    assert_eq!(first_include(b"int x;\n#include \"a.h\"\n"), None);
+}
+
+#[test]
+fn manifest_caps_and_replaces() {
+    let set = |r: &str, n: usize| IncludeSet {
+        result: r.into(),
+        recorded: 0,
+        files: vec![
+            FileRec {
+                path: "a".into(),
+                size: 0,
+                mtime: 0,
+                ctime: 0,
+                digest: String::new(),
+                dev: 0,
+                ino: 0
+            };
+            n
+        ],
+        search_dirs: vec![],
+        watches: vec![],
+        has_include: vec![],
+        has_include_present: vec![],
+        date: None,
+        timestamp: false,
+        env: vec![],
+        absent: vec![],
+        file_macro_cwd: None,
+    };
+    let mut m = Manifest::default();
+    for i in 0..150 {
+        m.add(set(&i.to_string(), 1));
+    }
+    assert_eq!(m.sets.len(), MAX_SETS);
+    assert_eq!(m.sets[0].result, "149");
+    m.add(set("149", 1));
+    assert_eq!(m.sets.len(), MAX_SETS);
+    m.add(set("big", MAX_FILES));
+    assert_eq!(m.sets.len(), 1);
+    let round = Manifest::decode(&m.encode()).unwrap();
+    assert_eq!(round.sets, m.sets);
+}
+
+#[test]
+fn shadowing_header_invalidates() {
+    let d = std::env::temp_dir().join(format!("cachepot-man-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.join("inc1")).unwrap();
+    std::fs::create_dir_all(d.join("inc2")).unwrap();
+    std::fs::create_dir_all(d.join("src")).unwrap();
+    std::fs::write(d.join("src/a.c"), "#include \"foo.h\"\n").unwrap();
+    std::fs::write(d.join("inc2/foo.h"), "int x;\n").unwrap();
+    let files = vec!["src/a.c".to_string(), "inc2/foo.h".to_string()];
+    let search = vec!["inc1".to_string(), "inc2".to_string()];
+    let set = record(
+        &files,
+        &search,
+        &d,
+        now_ns() + 1_000_000_000,
+        &digest(b"r"),
+        true,
+        &[],
+    )
+    .unwrap();
+    assert!(still_valid(&set, &d, &[], None));
+    // An unrelated new file in inc1 is fine.
+    std::fs::write(d.join("inc1/other.h"), "").unwrap();
+    assert!(still_valid(&set, &d, &[], None));
+    std::fs::write(d.join("inc1/foo.h"), "int y;\n").unwrap();
+    assert!(!still_valid(&set, &d, &[], None));
+    std::fs::remove_file(d.join("inc1/foo.h")).unwrap();
+    assert!(still_valid(&set, &d, &[], None));
+    // Beside the source, for quoted includes.
+    std::fs::write(d.join("src/foo.h"), "int z;\n").unwrap();
+    assert!(!still_valid(&set, &d, &[], None));
+    std::fs::remove_file(d.join("src/foo.h")).unwrap();
+    // Content change of a recorded file.
+    std::fs::write(d.join("inc2/foo.h"), "int q;\n").unwrap();
+    assert!(!still_valid(&set, &d, &[], None));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_manifest_recorded_at_any_time_validates_without_overflow() {
+    // `recorded - RACY_NS` overflowed for a stored i64::MIN (seen reviewing the
+    // manifest decoder for fuzzing: a decoded manifest may hold any number).
+    let d = std::env::temp_dir().join(format!("cachepot-man3-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("a.c"), "int a;").unwrap();
+    let mut set = record(
+        &["a.c".to_string()],
+        &[],
+        &d,
+        now_ns() + 1_000_000_000,
+        &digest(b"r"),
+        true,
+        &[],
+    )
+    .unwrap();
+    set.watches.push(DirRec {
+        path: ".".into(),
+        mtime: 0,
+        ctime: 0,
+    });
+    for recorded in [i64::MIN, i64::MAX] {
+        set.recorded = recorded;
+        // Valid by content either way: the digest still matches.
+        assert!(still_valid(&set, &d, &[], None), "recorded {recorded}");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn files_modified_after_start_are_not_recorded() {
+    let d = std::env::temp_dir().join(format!("cachepot-man2-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("a.c"), "int a;").unwrap();
+    let r = record(&["a.c".to_string()], &[], &d, 0, &digest(b"r"), true, &[]);
+    assert!(matches!(r, Err(NotRecordable::ModifiedDuringCompile(_))));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+fn sample_manifest() -> Manifest {
+    let set = |r: &str| IncludeSet {
+        result: r.into(),
+        recorded: -5,
+        files: vec![FileRec {
+            path: "inc/a.h".into(),
+            size: 12,
+            mtime: 1_700_000_000_123_456_789,
+            ctime: i64::MIN,
+            digest: "ab".repeat(32),
+            dev: u64::MAX,
+            ino: 7,
+        }],
+        search_dirs: vec!["inc".into(), "/usr/include".into()],
+        watches: vec![DirRec {
+            path: "inc".into(),
+            mtime: 1,
+            ctime: 2,
+        }],
+        has_include: vec!["x.h".into()],
+        has_include_present: vec![],
+        date: Some("Nov 25 2026".into()),
+        timestamp: true,
+        env: vec![("A".into(), None), ("B".into(), Some("é\n".into()))],
+        absent: vec!["src/m/mod.rs".into()],
+        file_macro_cwd: None,
+    };
+    Manifest {
+        sets: vec![set(&"1".repeat(64)), set(&"2".repeat(64))],
+    }
+}
+
+/// A (hostile) set naming a device of the recorded size 0 is invalid at once; its
+/// digest would otherwise be read from /dev/zero without end.
+#[test]
+fn a_set_naming_a_device_is_invalid_without_reading_it() {
+    let mut set = sample_manifest().sets[0].clone();
+    set.date = None;
+    set.timestamp = false;
+    set.env.clear();
+    set.absent.clear();
+    set.watches.clear();
+    set.files[0].path = "/dev/zero".into();
+    set.files[0].size = 0;
+    assert!(!still_valid(&set, Path::new("/"), &[], None));
+}
+
+#[test]
+fn binary_manifest_round_trips_and_rejects_garbage() {
+    let m = sample_manifest();
+    let raw = m.encode();
+    assert_eq!(Manifest::decode(&raw).unwrap().sets, m.sets);
+    // Every proper prefix is malformed, and so is trailing garbage.
+    for n in 0..raw.len() {
+        assert!(Manifest::decode(&raw[..n]).is_none(), "prefix {n}");
+    }
+    let mut longer = raw.clone();
+    longer.push(0);
+    assert!(Manifest::decode(&longer).is_none());
+    // A forged set count is refused before anything is reserved.
+    let mut forged = raw.clone();
+    forged[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(Manifest::decode(&forged).is_none());
+    // An empty manifest, and the JSON form of earlier versions, still decode.
+    assert!(Manifest::decode(&Manifest::default().encode())
+        .unwrap()
+        .sets
+        .is_empty());
+    let json = serde_json::to_vec(&m).unwrap();
+    assert_eq!(Manifest::decode(&json).unwrap().sets, m.sets);
+}

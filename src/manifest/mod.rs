@@ -23,7 +23,8 @@
 
 use crate::hash::{digest, Key, KeyHasher};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::ControlFlow;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -292,71 +293,123 @@ fn existing_ancestor(p: &Path) -> PathBuf {
     }
 }
 
-fn dir_of(path: &str) -> String {
-    match Path::new(path).parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_string_lossy().into_owned(),
-        _ => ".".to_string(),
+/// A path whose (non-)existence a set depends on, in pieces: `dir/rel` + `suffix` (just
+/// `rel` + `suffix` when `dir` is empty). Building the path is left to those that need it.
+#[derive(Clone, Copy)]
+struct Probe<'a> {
+    dir: &'a str,
+    rel: &'a str,
+    suffix: &'static str,
+}
+
+impl<'a> Probe<'a> {
+    fn path(&self) -> String {
+        if self.dir.is_empty() {
+            format!("{}{}", self.rel, self.suffix)
+        } else {
+            format!("{}/{}{}", self.dir, self.rel, self.suffix)
+        }
+    }
+
+    /// Its directory as a pair of pieces (the same directory may come as several pairs).
+    fn dir_key(&self) -> (&'a str, &'a str) {
+        (self.dir, self.rel.rfind('/').map_or("", |i| &self.rel[..i]))
+    }
+
+    fn is(&self, path: &str) -> bool {
+        let (d, r, x) = (self.dir, self.rel, self.suffix);
+        match path.strip_suffix(x).and_then(|p| p.strip_suffix(r)) {
+            Some(head) if d.is_empty() => head.is_empty(),
+            Some(head) => head.strip_suffix('/') == Some(d),
+            None => false,
+        }
     }
 }
 
-/// Paths whose (non-)existence the set depends on: (path relative to cwd, must exist).
-/// Shadow candidates must not exist; `__has_include` candidates must be as recorded.
-fn probes(set: &IncludeSet) -> Vec<(String, bool)> {
-    let includer_dirs: BTreeSet<String> = set.files.iter().map(|f| dir_of(&f.path)).collect();
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    for f in set.files.iter().skip(1) {
+/// Every probe of `set` in a fixed order (it orders `has_include_present`, part of the
+/// depend key), duplicates included: shadow candidates, which must not exist; `.gch`
+/// files beside headers; `__has_include` candidates, which must be as recorded.
+/// `lexical_files` holds the set's files lexically normalised, `lexical_dirs` its search
+/// dirs. Stops early when `visit` breaks.
+fn for_each_probe<'a>(
+    set: &'a IncludeSet,
+    lexical_files: &'a [String],
+    lexical_dirs: &'a [String],
+    mut visit: impl FnMut(Probe<'a>) -> ControlFlow<()>,
+) -> ControlFlow<()> {
+    let includer_dirs: BTreeSet<&str> = set.files.iter().map(|f| dir_str(&f.path)).collect();
+    for (f, file) in set.files.iter().zip(lexical_files).skip(1) {
         // Every search dir the header lies under is a way it may have been found
         // (`-Iinc -Iinc/sub`: `inc/sub/foo.h` is `sub/foo.h` or `foo.h`).
         // Compare lexically normalised spellings: `-I./include` finds `include/x.h`.
-        let file = lexical(&f.path);
-        let found_as: Vec<(usize, String)> = set
-            .search_dirs
-            .iter()
-            .enumerate()
-            .filter_map(|(k, d)| {
-                let d = lexical(d);
-                let rel = if d == "." {
-                    (!file.starts_with('/') && !file.starts_with("..")).then_some(file.as_str())
-                } else {
-                    file.strip_prefix(d.as_str())
-                        .and_then(|r| r.strip_prefix('/'))
+        for (k, d) in lexical_dirs.iter().enumerate() {
+            let rel = if d == "." {
+                (!file.starts_with('/') && !file.starts_with("..")).then_some(file.as_str())
+            } else {
+                file.strip_prefix(d.as_str())
+                    .and_then(|r| r.strip_prefix('/'))
+            };
+            let Some(rel) = rel else { continue };
+            let earlier = set.search_dirs[..k].iter().map(String::as_str);
+            for dir in earlier.chain(includer_dirs.iter().copied()) {
+                let p = Probe {
+                    dir,
+                    rel,
+                    suffix: "",
                 };
-                rel.map(|r| (k, r.to_string()))
-            })
-            .collect();
-        let own = &f.path;
-        for (k, rel) in found_as {
-            for c in set.search_dirs[..k].iter().chain(includer_dirs.iter()) {
-                let cand = format!("{c}/{rel}");
-                if &cand != own && seen.insert(cand.clone()) {
-                    out.push(cand);
+                if !p.is(&f.path) {
+                    visit(p)?;
                 }
             }
         }
     }
     // gcc silently reads `<header>.gch` instead of a header that has one beside it.
     for f in set.files.iter().skip(1) {
-        let cand = format!("{}.gch", f.path);
-        if seen.insert(cand.clone()) {
-            out.push(cand);
-        }
+        visit(Probe {
+            dir: "",
+            rel: &f.path,
+            suffix: ".gch",
+        })?;
     }
     for name in &set.has_include {
-        for c in set.search_dirs.iter().chain(includer_dirs.iter()) {
-            let cand = format!("{c}/{name}");
-            if seen.insert(cand.clone()) {
-                out.push(cand);
-            }
+        let dirs = set.search_dirs.iter().map(String::as_str);
+        for dir in dirs.chain(includer_dirs.iter().copied()) {
+            visit(Probe {
+                dir,
+                rel: name,
+                suffix: "",
+            })?;
         }
     }
-    let present: HashSet<&String> = set.has_include_present.iter().collect();
-    out.into_iter()
-        .map(|c| {
-            let exists = present.contains(&c);
-            (c, exists)
-        })
-        .collect()
+    ControlFlow::Continue(())
+}
+
+/// Every probe's path, once each: (path relative to cwd, must exist).
+fn probes(set: &IncludeSet) -> Vec<(String, bool)> {
+    let lexical_files: Vec<String> = set.files.iter().map(|f| lexical(&f.path)).collect();
+    let lexical_dirs: Vec<String> = set.search_dirs.iter().map(|d| lexical(d)).collect();
+    let present: HashSet<&str> = set.has_include_present.iter().map(String::as_str).collect();
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    let _ = for_each_probe(set, &lexical_files, &lexical_dirs, |p| {
+        let path = p.path();
+        if seen.insert(path.clone()) {
+            let exists = present.contains(path.as_str());
+            out.push((path, exists));
+        }
+        ControlFlow::Continue(())
+    });
+    out
+}
+
+/// `dir_of` without allocating: the text before the last `/` (`.` when there is none).
+/// Only a lookup key: `a//b` gives `a/`, which names the same directory as `a`.
+fn dir_str(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) => "/",
+        Some(i) => &path[..i],
+        None => ".",
+    }
 }
 
 /// `./a/../b` -> `b` (no file system access); `.` for an empty result.
@@ -389,6 +442,56 @@ fn stored_form(abs: &Path, cwd: &Path, bases: &[PathBuf], probe_relative: bool) 
             .into_owned();
     }
     abs.to_string_lossy().into_owned()
+}
+
+/// FNV-1a, for the per-probe directory lookups of [`probes_hold`]: SipHash was a fifth of
+/// a validation's instructions there. Collisions only cost time; the keys come from a
+/// manifest whose size is capped.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type BuildFnv = std::hash::BuildHasherDefault<Fnv>;
+
+/// [`stored_form`] of a normalised absolute path given as text (`cwd_text`: the
+/// normalised working directory).
+fn stored_form_str(
+    abs: &str,
+    cwd_text: &str,
+    cwd: &Path,
+    bases: &[PathBuf],
+    probe_relative: bool,
+) -> String {
+    if abs == cwd_text {
+        return ".".to_string();
+    }
+    if let Some(rel) = abs.strip_prefix(cwd_text).and_then(|r| {
+        r.strip_prefix('/')
+            .or(if cwd_text == "/" { Some(r) } else { None })
+    }) {
+        return rel.to_string();
+    }
+    if !probe_relative && !bases.iter().any(|b| Path::new(abs).starts_with(b)) {
+        return abs.to_string();
+    }
+    stored_form(Path::new(abs), cwd, bases, probe_relative)
 }
 
 /// Build the include set of a finished compile. `files` are the dep file's prerequisites
@@ -483,7 +586,7 @@ pub fn record(
     }
     let mut watches: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for (p, _) in &all {
-        let parent = crate::util::path::normalize(&cwd.join(dir_of(p)));
+        let parent = crate::util::path::normalize(&cwd.join(dir_str(p)));
         let w = existing_ancestor(&parent);
         let key = stored_form(&w, cwd, bases, Path::new(p).is_relative());
         if watches.contains_key(&key) {
@@ -532,6 +635,17 @@ pub fn set_key(manifest_key: &Key, set: &IncludeSet) -> Key {
     h.finish()
 }
 
+/// What checking an include set against the file system found.
+#[derive(Debug)]
+pub enum Validity {
+    Invalid,
+    Valid,
+    /// Valid, but watched directories had changed (a build deleting its object directory
+    /// changes the working directory) without anything the compile would see changing:
+    /// the same set with their new stat, to be stored so that later hits skip the probes.
+    Refreshed(IncludeSet),
+}
+
 /// Does `set` still describe what the compiler would read now?
 pub fn still_valid(
     set: &IncludeSet,
@@ -539,9 +653,31 @@ pub fn still_valid(
     bases: &[PathBuf],
     digest_cache: Option<&Path>,
 ) -> bool {
+    !matches!(validate(set, cwd, bases, digest_cache), Validity::Invalid)
+}
+
+/// [`still_valid`], saying also whether the set should be stored with refreshed watches.
+pub fn validate(
+    set: &IncludeSet,
+    cwd: &Path,
+    bases: &[PathBuf],
+    digest_cache: Option<&Path>,
+) -> Validity {
+    // Before any stat: what this check proves holds from here on.
+    validate_at(set, cwd, bases, digest_cache, now_ns())
+}
+
+/// [`validate`] for a check that began at `start` (tests put it later than now).
+fn validate_at(
+    set: &IncludeSet,
+    cwd: &Path,
+    bases: &[PathBuf],
+    digest_cache: Option<&Path>,
+    start: i64,
+) -> Validity {
     if let Some(d) = &set.date {
         if *d != current_date() {
-            return false;
+            return Validity::Invalid;
         }
     }
     for (name, value) in &set.env {
@@ -549,18 +685,18 @@ pub fn still_valid(
             .ok()
             .map(|v| crate::compiler::rustc::escape_env(&v));
         if now != *value {
-            return false;
+            return Validity::Invalid;
         }
     }
     if set.absent.iter().any(|p| cwd.join(p).exists()) {
-        return false;
+        return Validity::Invalid;
     }
     if set
         .file_macro_cwd
         .as_deref()
         .is_some_and(|c| Path::new(c) != cwd)
     {
-        return false;
+        return Validity::Invalid;
     }
     // Saturating: `recorded` comes from a stored manifest, which may hold any number.
     let settled = set.recorded.saturating_sub(RACY_NS);
@@ -569,10 +705,10 @@ pub fn still_valid(
         // Only regular files were ever recorded: anything else (a manifest naming
         // /dev/zero, a FIFO) would be read without end when its digest is checked.
         let Some(st) = stat_full(&full).filter(|st| st.regular) else {
-            return false;
+            return Validity::Invalid;
         };
         if st.size != f.size || (set.timestamp && st.mtime != f.mtime) {
-            return false;
+            return Validity::Invalid;
         }
         let same_stat = st.mtime == f.mtime && st.ctime == f.ctime && st.id == (f.dev, f.ino);
         let trusted = same_stat && f.mtime < settled && f.ctime < settled;
@@ -584,59 +720,149 @@ pub fn still_valid(
                 None => std::fs::read(&full).ok().map(|c| digest(&c)),
             };
             if d.map(|d| d.hex()).as_deref() != Some(f.digest.as_str()) {
-                return false;
+                return Validity::Invalid;
             }
         }
     }
-    let changed: HashSet<&str> = set
+    // Each changed watch with its stat now (taken before its probes are checked).
+    let changed: HashMap<&str, Option<(i64, i64)>> = set
         .watches
         .iter()
-        .filter(|w| {
+        .filter_map(|w| {
+            let now = stat_ns(&cwd.join(&w.path)).map(|(_, m, c)| (m, c));
             // A directory changed within a clock tick of the recording may hide an entry
             // added in that tick: treat it as changed.
             let racy = w.mtime >= settled || w.ctime >= settled;
-            racy || stat_ns(&cwd.join(&w.path)).map(|(_, m, c)| (m, c)) != Some((w.mtime, w.ctime))
+            (racy || now != Some((w.mtime, w.ctime))).then_some((w.path.as_str(), now))
         })
-        .map(|w| w.path.as_str())
         .collect();
     if changed.is_empty() {
-        return true;
+        return Validity::Valid;
     }
-    let watched: HashSet<&str> = set.watches.iter().map(|w| w.path.as_str()).collect();
-    // Many probes share a directory: resolve each directory's watch once (normalising and
-    // walking ancestors per probe made a hit's cost grow with the number of probes).
-    let mut watch_of: std::collections::HashMap<(String, bool), Option<String>> =
-        std::collections::HashMap::new();
-    for (p, must_exist) in probes(set) {
-        // The watch recorded for this probe: its nearest recorded ancestor directory.
-        let relative = Path::new(&p).is_relative();
-        let watch = watch_of
-            .entry((dir_of(&p), relative))
-            .or_insert_with(|| {
-                let parent = crate::util::path::normalize(&cwd.join(dir_of(&p)));
-                let mut cur: &Path = &parent;
-                loop {
-                    let s = stored_form(cur, cwd, bases, relative);
-                    if watched.contains(s.as_str()) {
-                        break Some(s);
-                    }
-                    match cur.parent() {
-                        Some(up) if !up.as_os_str().is_empty() => cur = up,
-                        _ => break None,
-                    }
-                }
-            })
-            .clone();
-        let needs_check = match &watch {
-            Some(w) => changed.contains(w.as_str()),
-            None => true,
-        };
-        if needs_check && cwd.join(&p).exists() != must_exist {
-            log::debug!("direct mode: {p} appeared or vanished; include set invalid");
-            return false;
+    match probes_hold(set, cwd, bases, &changed) {
+        None => Validity::Invalid,
+        Some(false) => Validity::Valid,
+        Some(true) => refreshed(set, start, &changed),
+    }
+}
+
+/// The set with every changed watch's new stat and `recorded` moved to `start`, the
+/// moment before this check began: all its files were found unchanged (by stat, or by
+/// digest when the stat was racy) and its probes as recorded after `start`. A new stat
+/// still within the racy window of `start` stays "changed" next time. `Valid` when no
+/// watch would stop being checked.
+fn refreshed(
+    set: &IncludeSet,
+    start: i64,
+    changed: &HashMap<&str, Option<(i64, i64)>>,
+) -> Validity {
+    let settled = start.saturating_sub(RACY_NS);
+    let gains = changed
+        .values()
+        .any(|now| now.is_some_and(|(m, c)| m < settled && c < settled));
+    if !gains {
+        return Validity::Valid;
+    }
+    let mut fresh = set.clone();
+    fresh.recorded = start;
+    for w in &mut fresh.watches {
+        if let Some(Some((m, c))) = changed.get(w.path.as_str()) {
+            (w.mtime, w.ctime) = (*m, *c);
         }
     }
-    true
+    Validity::Refreshed(fresh)
+}
+
+/// Check the probes under changed (or unrecorded) watches: None when one appeared or
+/// vanished, else whether the changed watches may be refreshed. One may not when it
+/// vanished, or when a directory now exists between it and one of its probes.
+fn probes_hold(
+    set: &IncludeSet,
+    cwd: &Path,
+    bases: &[PathBuf],
+    changed: &HashMap<&str, Option<(i64, i64)>>,
+) -> Option<bool> {
+    let watched: HashSet<&str> = set.watches.iter().map(|w| w.path.as_str()).collect();
+    let present: HashSet<&str> = set.has_include_present.iter().map(String::as_str).collect();
+    let lexical_files: Vec<String> = set.files.iter().map(|f| lexical(&f.path)).collect();
+    let lexical_dirs: Vec<String> = set.search_dirs.iter().map(|d| lexical(d)).collect();
+    // Thousands of probes share a few hundred directories: resolve each directory's watch
+    // once, and build a probe's path only when its directory needs checking.
+    let mut dirs: HashMap<(&str, &str), bool, BuildFnv> = HashMap::default();
+    let cwd_text = crate::util::path::normalize_str(&cwd.to_string_lossy());
+    let mut stuck: HashSet<String> = HashSet::new();
+    let (mut seen, mut checked) = (0usize, 0usize);
+    let flow = for_each_probe(set, &lexical_files, &lexical_dirs, |probe| {
+        seen += 1;
+        let (dir, rel_dir) = probe.dir_key();
+        let check = *dirs.entry((dir, rel_dir)).or_insert_with(|| {
+            let relative = if dir.is_empty() {
+                !probe.rel.starts_with('/')
+            } else {
+                !dir.starts_with('/')
+            };
+            let mut joined = String::new();
+            if relative {
+                joined.push_str(&cwd_text);
+                joined.push('/');
+            }
+            joined.push_str(dir);
+            joined.push('/');
+            joined.push_str(rel_dir);
+            let parent = crate::util::path::normalize_str(&joined);
+            // The watch recorded for this probe: its nearest recorded ancestor directory.
+            // (Text forms: one that differs from what `record` stored finds no watch, and
+            // its probes are all checked.)
+            let mut cur: &str = &parent;
+            let watch = loop {
+                let s = stored_form_str(cur, &cwd_text, cwd, bases, relative);
+                if watched.contains(s.as_str()) {
+                    break Some(s);
+                }
+                match cur.rfind('/') {
+                    Some(0) if cur.len() > 1 => cur = "/",
+                    Some(i) if i > 0 => cur = &cur[..i],
+                    _ => break None,
+                }
+            };
+            let Some(w) = watch else { return true };
+            match changed.get(w.as_str()) {
+                None => false,
+                Some(now) => {
+                    // Refreshing `w` is sound only while it is still the nearest existing
+                    // directory above the probe: a file created in a new subdirectory
+                    // would not change `w`.
+                    let nearest = existing_ancestor(Path::new(&parent));
+                    if now.is_none() || stored_form(&nearest, cwd, bases, relative) != w {
+                        stuck.insert(w);
+                    }
+                    true
+                }
+            }
+        });
+        if !check {
+            return ControlFlow::Continue(());
+        }
+        checked += 1;
+        let path = probe.path();
+        if cwd.join(&path).exists() != present.contains(path.as_str()) {
+            log::debug!("direct mode: {path} appeared or vanished; include set invalid");
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    log::debug!(
+        "direct mode: {checked} of {seen} probes checked ({} directories) for changed watches {:?}",
+        dirs.len(),
+        changed.keys()
+    );
+    if flow.is_break() {
+        return None;
+    }
+    if !stuck.is_empty() {
+        log::debug!("direct mode: watches {stuck:?} no longer cover their probes");
+    }
+    Some(stuck.is_empty())
 }
 
 impl Manifest {

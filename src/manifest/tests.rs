@@ -103,6 +103,89 @@ fn shadowing_header_invalidates() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// A layout with `src/a.c` including `foo.h` from `inc2`, searched after `inc1`, and a
+/// search dir `inc1/sub` that does not exist yet. Returns the dir and the recorded set.
+fn shadow_layout(name: &str) -> (PathBuf, IncludeSet) {
+    let d = std::env::temp_dir().join(format!("cachepot-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    for sub in ["inc1", "inc2", "src"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    std::fs::write(d.join("src/a.c"), "#include \"foo.h\"\n").unwrap();
+    std::fs::write(d.join("inc2/foo.h"), "int x;\n").unwrap();
+    let files = ["src/a.c".to_string(), "inc2/foo.h".to_string()];
+    let search = ["inc1/sub", "inc1", "inc2"].map(String::from);
+    let start = now_ns() + 1_000_000_000;
+    let set = record(&files, &search, &d, start, &digest(b"r"), true, &[]).unwrap();
+    (d, set)
+}
+
+#[test]
+fn a_changed_watch_is_refreshed_and_still_guards_its_probes() {
+    let (d, set) = shadow_layout("refresh");
+    // Checks made well after every change below (outside the racy window).
+    let later = now_ns() + 10 * RACY_NS;
+    // Just recorded, every watch is within the racy window of the recording: checked by
+    // its probes, then refreshed; after that, nothing changed.
+    let Validity::Refreshed(set) = validate_at(&set, &d, &[], None, later) else {
+        panic!("racy watches are re-proven and refreshed");
+    };
+    assert!(matches!(
+        validate_at(&set, &d, &[], None, later),
+        Validity::Valid
+    ));
+    // An unrelated file changes inc1: the probes hold, and inc1's new stat is kept.
+    std::fs::write(d.join("inc1/other.h"), "").unwrap();
+    let Validity::Refreshed(fresh) = validate_at(&set, &d, &[], None, later) else {
+        panic!("a changed watch whose probes hold is refreshed");
+    };
+    assert_eq!(fresh.recorded, later);
+    let inc1 = fresh.watches.iter().find(|w| w.path == "inc1").unwrap();
+    assert_eq!(
+        Some((inc1.mtime, inc1.ctime)),
+        stat_ns(&d.join("inc1")).map(|(_, m, c)| (m, c))
+    );
+    assert!(matches!(
+        validate_at(&fresh, &d, &[], None, later + RACY_NS),
+        Validity::Valid
+    ));
+    // The refreshed watch still sees a shadowing header appear.
+    std::fs::write(d.join("inc1/foo.h"), "int y;\n").unwrap();
+    assert!(matches!(
+        validate_at(&fresh, &d, &[], None, later + RACY_NS),
+        Validity::Invalid
+    ));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_new_directory_under_a_watch_stops_its_refresh() {
+    let (d, set) = shadow_layout("refresh-sub");
+    let later = now_ns() + 10 * RACY_NS;
+    // inc1/sub did not exist: inc1 stands for its probes. Once it exists, a header created
+    // in it would not change inc1, so inc1 must not be refreshed.
+    std::fs::create_dir(d.join("inc1/sub")).unwrap();
+    assert!(matches!(
+        validate_at(&set, &d, &[], None, later),
+        Validity::Valid
+    ));
+    std::fs::write(d.join("inc1/sub/foo.h"), "int s;\n").unwrap();
+    assert!(matches!(
+        validate_at(&set, &d, &[], None, later),
+        Validity::Invalid
+    ));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_watch_changed_within_the_racy_window_is_not_refreshed() {
+    let (d, set) = shadow_layout("refresh-racy");
+    std::fs::write(d.join("inc1/other.h"), "").unwrap();
+    // Checked right now: inc1's new stat may hide a second change in the same tick.
+    assert!(matches!(validate(&set, &d, &[], None), Validity::Valid));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 #[test]
 fn a_manifest_recorded_at_any_time_validates_without_overflow() {
     // `recorded - RACY_NS` overflowed for a stored i64::MIN (seen reviewing the

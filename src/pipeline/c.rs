@@ -35,7 +35,7 @@ pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed:
                 let mkey = manifest_key(ctx, compiler, parsed, &ident, &src);
                 let manifest = load_manifest(ctx, &mkey);
                 if !ctx.cfg.recache {
-                    if let Some(done) = direct_lookup(ctx, parsed, &manifest, language) {
+                    if let Some(done) = direct_lookup(ctx, parsed, &mkey, &manifest, language) {
                         return done;
                     }
                 }

@@ -256,16 +256,23 @@ struct Done {
 fn direct_lookup(
     ctx: &mut Ctx,
     parsed: &Parsed,
+    mkey: &Key,
     manifest: &Manifest,
     language: Language,
 ) -> Option<Done> {
     for set in &manifest.sets {
-        if !manifest::still_valid(set, &ctx.cwd, &ctx.cfg.basedirs, Some(&ctx.cfg.dir)) {
-            continue;
-        }
+        let refreshed =
+            match manifest::validate(set, &ctx.cwd, &ctx.cfg.basedirs, Some(&ctx.cfg.dir)) {
+                manifest::Validity::Invalid => continue,
+                manifest::Validity::Valid => None,
+                manifest::Validity::Refreshed(fresh) => Some(fresh),
+            };
         let key = Key::from_hex(&set.result)?;
         if let Some(code) = from_cache(ctx, parsed, &key) {
             ctx.delta.incr(stats::DIRECT_HITS);
+            if let Some(fresh) = refreshed {
+                tiered::refresh_manifest(ctx, mkey, manifest, fresh);
+            }
             return Some(Done {
                 outcome: Outcome::Hit(language),
                 code,

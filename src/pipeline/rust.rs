@@ -39,7 +39,7 @@ pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed:
     let _ = std::fs::create_dir_all(ctx.cwd.join(&info.out_dir));
     let manifest = load_manifest(ctx, &mkey);
     if !ctx.cfg.recache {
-        if let Some(done) = direct_lookup(ctx, parsed, &manifest, Language::Rust) {
+        if let Some(done) = direct_lookup(ctx, parsed, &mkey, &manifest, Language::Rust) {
             return done;
         }
     }

@@ -139,6 +139,24 @@ pub(super) fn store_manifest(ctx: &mut Ctx, mkey: &Key, manifest: &Manifest) {
     ctx.pending_manifest = Some((*mkey, entry));
 }
 
+/// Store, in the local cache only, a manifest whose set `fresh` was revalidated with
+/// changed watched directories (see [`manifest::Validity::Refreshed`]): later hits then
+/// skip the probes. The stat it records is this machine's; remotes keep theirs.
+pub(super) fn refresh_manifest(
+    ctx: &mut Ctx,
+    mkey: &Key,
+    manifest: &Manifest,
+    fresh: manifest::IncludeSet,
+) {
+    let mut m = manifest.clone();
+    m.add(fresh);
+    let entry = ctx.sealer().seal(EntryKind::Manifest, mkey, &m.encode());
+    match ctx.store.put(mkey, &entry) {
+        Ok(()) => log::debug!("manifest {}: watches refreshed", mkey.hex()),
+        Err(f) => ctx.fault(f),
+    }
+}
+
 /// Send the manifest `store_manifest` left pending to the remotes, bundled with `result`
 /// (the result entry this invocation stores) when it is small enough.
 pub(super) fn push_pending_manifest(ctx: &mut Ctx, result: Option<(&Key, &[u8])>) {

@@ -17,13 +17,48 @@ pub fn normalize(p: &Path) -> PathBuf {
     for c in p.components() {
         match c {
             Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
+            // `..` cancels a name before it; at the root it stays at the root; anywhere
+            // else (`..`, `../..`) it is kept: popping a `..` would climb down instead.
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
                 }
-            }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
             other => out.push(other.as_os_str()),
         }
+    }
+    out
+}
+
+/// [`normalize`] on text, for hot loops over many paths: `/`-separated, no allocation
+/// per component. Empty components (`a//b`) are dropped as `.` is.
+pub fn normalize_str(p: &str) -> String {
+    let absolute = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => match parts.last() {
+                Some(&last) if last != ".." => {
+                    parts.pop();
+                }
+                _ if absolute => {}
+                _ => parts.push(".."),
+            },
+            name => parts.push(name),
+        }
+    }
+    let mut out = String::with_capacity(p.len());
+    if absolute {
+        out.push('/');
+    }
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(part);
     }
     out
 }
@@ -191,6 +226,26 @@ mod tests {
             PathBuf::from(".")
         );
         assert_eq!(normalize(Path::new("/a/./b/../c")), PathBuf::from("/a/c"));
+        assert_eq!(normalize(Path::new("../../x")), PathBuf::from("../../x"));
+        assert_eq!(normalize(Path::new("a/../../x")), PathBuf::from("../x"));
+        assert_eq!(normalize(Path::new("./..")), PathBuf::from(".."));
+        assert_eq!(normalize(Path::new("/../a")), PathBuf::from("/a"));
+        for p in [
+            "/a/./b/../c",
+            "../../x",
+            "a/../../x",
+            "./..",
+            "/../a",
+            "a//b/",
+            "/",
+            ".",
+            "",
+            "/usr/include/../lib/./x",
+            "src/compress/../common/../../common",
+        ] {
+            let via_path = normalize(Path::new(p));
+            assert_eq!(normalize_str(p), via_path.to_string_lossy(), "{p}");
+        }
     }
 
     #[test]

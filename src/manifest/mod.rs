@@ -643,7 +643,7 @@ pub enum Validity {
     /// Valid, but watched directories had changed (a build deleting its object directory
     /// changes the working directory) without anything the compile would see changing:
     /// the same set with their new stat, to be stored so that later hits skip the probes.
-    Refreshed(IncludeSet),
+    Refreshed(Box<IncludeSet>),
 }
 
 /// Does `set` still describe what the compiler would read now?
@@ -770,7 +770,7 @@ fn refreshed(
             (w.mtime, w.ctime) = (*m, *c);
         }
     }
-    Validity::Refreshed(fresh)
+    Validity::Refreshed(Box::new(fresh))
 }
 
 /// Check the probes under changed (or unrecorded) watches: None when one appeared or

@@ -265,7 +265,7 @@ fn direct_lookup(
             match manifest::validate(set, &ctx.cwd, &ctx.cfg.basedirs, Some(&ctx.cfg.dir)) {
                 manifest::Validity::Invalid => continue,
                 manifest::Validity::Valid => None,
-                manifest::Validity::Refreshed(fresh) => Some(fresh),
+                manifest::Validity::Refreshed(fresh) => Some(*fresh),
             };
         let key = Key::from_hex(&set.result)?;
         if let Some(code) = from_cache(ctx, parsed, &key) {

@@ -42,6 +42,9 @@ const KEYED_ENV: &[&str] = &[
 /// Nested `-@` files beyond this depth stay unexpanded (and the command is not cached):
 /// a file that names itself must not loop.
 const MAX_DEPTH: usize = 16;
+/// And at most this many expansions per command line: a file naming itself twice would
+/// otherwise expand 2^16 times within the depth limit. Real builds use one or two.
+const MAX_EXPANSIONS: usize = 256;
 
 /// What an option with an argument means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -321,7 +324,8 @@ pub fn expand_with(
     read: &dyn Fn(&Path) -> Option<Vec<u8>>,
 ) -> Vec<OsString> {
     let mut out = Vec::with_capacity(args.len());
-    expand_into(args, env, read, 0, &mut out);
+    let mut budget = MAX_EXPANSIONS;
+    expand_into(args, env, read, 0, &mut budget, &mut out);
     out
 }
 
@@ -330,13 +334,19 @@ fn expand_into(
     env: &dyn Fn(&str) -> Option<OsString>,
     read: &dyn Fn(&Path) -> Option<Vec<u8>>,
     depth: usize,
+    budget: &mut usize,
     out: &mut Vec<OsString>,
 ) {
     for a in args {
-        if let Some(words) = response_words(a, env, read).filter(|_| depth < MAX_DEPTH) {
-            expand_into(&words, env, read, depth + 1, out);
-        } else {
-            out.push(a.clone());
+        let words = (depth < MAX_DEPTH && *budget > 0)
+            .then(|| response_words(a, env, read))
+            .flatten();
+        match words {
+            Some(words) => {
+                *budget -= 1;
+                expand_into(&words, env, read, depth + 1, budget, out);
+            }
+            None => out.push(a.clone()),
         }
     }
 }

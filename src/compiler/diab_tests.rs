@@ -453,6 +453,9 @@ fn response_files() {
     assert_eq!(expand(&["-@q"], &[], &[("q", "-DX=\"a b\"")]), ["-@q"]);
     assert_eq!(expand(&["-@q"], &[], &[("q", "-Ia\\b")]), ["-@q"]);
     assert_eq!(expand(&["-@loop"], &[], &[("loop", "-@loop")]), ["-@loop"]);
+    // A file naming itself twice stops at the expansion budget, not after 2^16 reads.
+    let twice = expand(&["-@two"], &[], &[("two", "-@two -@two")]);
+    assert!(twice.len() <= 2 * MAX_EXPANSIONS && twice.iter().all(|a| a == "-@two"));
 
     // Through the parser: an expanded file is a cacheable compile whose expansion is
     // hashed; the compile runs the user's words.

@@ -8,6 +8,8 @@
 //! * `gcc_args`: a selector byte (bits 0-2: driver name, bit 3: stderr is a terminal,
 //!   bit 4: `DEPENDENCIES_OUTPUT` set), then the arguments separated by NUL bytes.
 //! * `rustc_args`: the arguments separated by NUL bytes.
+//! * `diab_args`: a selector byte (bit 0: `dplus` rather than `dcc`, bit 1: `DFLAGS`
+//!   set), then the arguments separated by NUL bytes; `-@` files read back that input.
 //! * `entry`: the bytes of a stored entry (also tried with a valid checksum, and as a
 //!   bare result payload).
 //! * `manifest`: a manifest's JSON payload.
@@ -20,7 +22,7 @@
 //! (response-file reading, `manifest::still_valid`, compiler identity); the parsers are
 //! pure so that they can be fuzzed alone.
 
-use cachepot::compiler::{args, gcc, rustc, Family, Parsed, ResolvedCompiler};
+use cachepot::compiler::{args, diab, gcc, rustc, Family, Parsed, ResolvedCompiler};
 use cachepot::config;
 use cachepot::depfile;
 use cachepot::entry::{self, EntryKind, FileKind, Sealer};
@@ -39,6 +41,7 @@ pub type Check = fn(&[u8]);
 pub const TARGETS: &[(&str, Check)] = &[
     ("gcc_args", gcc_args),
     ("rustc_args", rustc_args),
+    ("diab_args", diab_args),
     ("entry", entry),
     ("manifest", manifest),
     ("config", config),
@@ -167,6 +170,90 @@ pub fn gcc_args(data: &[u8]) {
         (&p.input, &p.outputs, &p.dep_file)
     );
     assert_eq!(q.language, p.language);
+    for (with, without) in [
+        (&q.hashed_args, &p.hashed_args),
+        (&q.compile_args, &p.compile_args),
+        (&q.preprocess_args, &p.preprocess_args),
+    ] {
+        assert_eq!(with.first(), Some(&os(UNKNOWN_FLAG)));
+        assert_eq!(&with[1..], &without[..]);
+    }
+}
+
+fn parse_diab(selector: u8, args: &[OsString]) -> Result<Parsed, cachepot::error::Reason> {
+    let name = if selector & 1 != 0 { "dplus" } else { "dcc" };
+    let compiler = ResolvedCompiler {
+        path: PathBuf::from(format!("/opt/diab/bin/{name}")),
+        invoked_name: name.to_string(),
+        family: Family::Diab,
+        cxx_driver: name == "dplus",
+    };
+    let dflags = selector & 2 != 0;
+    let env = move |k: &str| (dflags && k == "DFLAGS").then(|| os("-O -Xfuzz"));
+    let exists = |_: &Path| false;
+    let ctx = gcc::Context {
+        cwd: Path::new("/work/src"),
+        stderr_is_tty: false,
+        env: &env,
+        exists: &exists,
+    };
+    diab::parse(&compiler, args, args, &ctx)
+}
+
+/// diab: `-@` expansion (every file and variable reads back the input: self-reference
+/// must stop) and the option parser.
+pub fn diab_args(data: &[u8]) {
+    let (selector, rest) = data.split_first().map_or((0, &[][..]), |(s, r)| (*s, r));
+    let args = split_nul(rest);
+
+    let env = |k: &str| (k == "ENV").then(|| OsString::from_vec(rest.to_vec()));
+    let read = |_: &Path| Some(rest.to_vec());
+    let expanded = diab::expand_with(&args, &env, &read);
+    assert_eq!(expanded, diab::expand_with(&args, &env, &read));
+    if !args.iter().any(|a| a.as_bytes().starts_with(b"-@")) {
+        assert_eq!(expanded, args, "expansion changed a vector without -@");
+    }
+
+    let parsed = parse_diab(selector, &args);
+    assert_eq!(
+        format!("{parsed:?}"),
+        format!("{:?}", parse_diab(selector, &args)),
+        "parsing is not deterministic"
+    );
+    let Ok(p) = parsed else { return };
+    assert!(p.language.is_some());
+    assert_eq!(p.outputs.first().map(|o| o.kind), Some(FileKind::Object));
+    assert!(
+        args.iter().any(|a| Path::new(a) == p.input),
+        "the input is not one of the arguments"
+    );
+    assert_eq!(p.preprocess_args.last(), Some(&os("-E")));
+    assert_eq!(
+        p.compile_args, args,
+        "the compile must run the user's arguments"
+    );
+    assert_eq!(
+        &p.hashed_args[..args.len()],
+        &args[..],
+        "the command line is hashed"
+    );
+    assert!(p.records_command_line && p.cwd_matters);
+    let kinds: HashSet<FileKind> = p.outputs.iter().map(|o| o.kind).collect();
+    assert_eq!(kinds.len(), p.outputs.len(), "two outputs of one kind");
+    assert!(p
+        .dep_file
+        .as_ref()
+        .is_none_or(|d| d.target_fixed && !d.complete));
+
+    // An unknown flag in front is hashed and passed on, and changes nothing else.
+    let mut more = vec![os(UNKNOWN_FLAG)];
+    more.extend(args.iter().cloned());
+    let q = parse_diab(selector, &more)
+        .unwrap_or_else(|r| panic!("an unknown flag made a cacheable command uncacheable: {r:?}"));
+    assert_eq!(
+        (&q.input, &q.outputs, &q.dep_file, q.language),
+        (&p.input, &p.outputs, &p.dep_file, p.language)
+    );
     for (with, without) in [
         (&q.hashed_args, &p.hashed_args),
         (&q.compile_args, &p.compile_args),

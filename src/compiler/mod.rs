@@ -8,6 +8,7 @@
 //! Compiler identity (what the binary *is*) lives in [`identity`].
 
 pub mod args;
+pub mod diab;
 pub mod gcc;
 pub mod identity;
 pub mod rustc;
@@ -21,6 +22,8 @@ pub enum Family {
     Gcc,
     Clang,
     Rustc,
+    /// Wind River diab: `dcc`, `dplus`.
+    Diab,
 }
 
 impl Family {
@@ -29,7 +32,14 @@ impl Family {
             Family::Gcc => "gcc",
             Family::Clang => "clang",
             Family::Rustc => "rustc",
+            Family::Diab => "diab",
         }
+    }
+
+    /// Whether the compiler takes gcc's `-MD -MF <file>`, which direct and depend mode
+    /// add to its runs. Without it, the C flow uses preprocessor mode alone.
+    pub fn takes_gcc_dep_flags(self) -> bool {
+        !matches!(self, Family::Diab)
     }
 }
 
@@ -187,7 +197,7 @@ pub fn detect(path: &Path) -> Option<ResolvedCompiler> {
         _ => family,
     };
     let base = strip_version(&invoked);
-    let cxx_driver = base.ends_with("++");
+    let cxx_driver = base.ends_with("++") || base.ends_with("dplus");
     Some(ResolvedCompiler {
         path: path.to_path_buf(),
         invoked_name: invoked,
@@ -228,6 +238,7 @@ fn family_of(name: &str) -> Option<Family> {
     match last {
         "gcc" | "g++" | "cc" | "c++" => Some(Family::Gcc),
         "rustc" => Some(Family::Rustc),
+        "dcc" | "dplus" => Some(Family::Diab),
         _ => None,
     }
 }
@@ -248,6 +259,8 @@ mod tests {
         assert_eq!(family_of("rustc"), Some(Family::Rustc));
         assert_eq!(family_of("ld"), None);
         assert_eq!(family_of("clang-cl"), None);
+        assert_eq!(family_of("dcc"), Some(Family::Diab));
+        assert_eq!(family_of("dplus"), Some(Family::Diab));
     }
 
     #[test]

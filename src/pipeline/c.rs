@@ -1,6 +1,7 @@
 //! The gcc/clang flow: direct mode first (no process on a hit), then depend mode
 //! (compile at once with a complete dep file, key on the files it lists) or
 //! preprocessor mode (key on `-E` output; -MMD commands and CACHEPOT_DIRECT=0).
+//! diab takes no gcc dependency flags, so its commands go straight to preprocessor mode.
 //! The shared stages (lookup, restore, compile, store, statistics) are in `mod.rs`.
 
 use super::*;
@@ -27,7 +28,10 @@ pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed:
     };
 
     let mut direct = None;
-    if ctx.cfg.direct && language.is_preprocessed_by_compiler() {
+    if ctx.cfg.direct
+        && compiler.family.takes_gcc_dep_flags()
+        && language.is_preprocessed_by_compiler()
+    {
         // The source's digest comes from the stat-keyed digest cache: a hit does not
         // re-read and re-hash an unchanged source (sqlite3.c is 9 MB).
         match crate::digest_cache::digest_file(&ctx.cfg.dir, &ctx.cwd.join(&parsed.input)) {
@@ -119,9 +123,9 @@ fn preprocessor_mode(
     // A complete dep file from the preprocessor: for the manifest, and to see whether a
     // header has a precompiled .gch beside it (the compile would read that instead, while
     // `-E` reads the header's text: the key would not cover it).
-    let temp_dep = language
-        .is_preprocessed_by_compiler()
-        .then(|| std::env::temp_dir().join(format!("cachepot-{}-{}.d", std::process::id(), start)));
+    let temp_dep = (compiler.family.takes_gcc_dep_flags()
+        && language.is_preprocessed_by_compiler())
+    .then(|| std::env::temp_dir().join(format!("cachepot-{}-{}.d", std::process::id(), start)));
     let source_text = match preprocess(compiler, parsed, &ctx.cwd, temp_dep.as_deref()) {
         Ok(t) => t,
         Err(_) => {

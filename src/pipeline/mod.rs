@@ -154,7 +154,6 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
         finish(ctx, done.outcome, done.key, done.entry);
         return done.code;
     }
-    let expanded = compiler::args::expand_response_files(&req.args, &ctx.cwd);
     let env = |k: &str| std::env::var_os(k);
     let exists = |p: &Path| p.exists();
     let pctx = gcc::Context {
@@ -163,7 +162,14 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
         env: &env,
         exists: &exists,
     };
-    let parsed = match gcc::parse(&compiler, &expanded, &req.args, &pctx) {
+    let parsed = if compiler.family == compiler::Family::Diab {
+        let expanded = compiler::diab::expand_response_files(&req.args, &ctx.cwd, &env);
+        compiler::diab::parse(&compiler, &expanded, &req.args, &pctx)
+    } else {
+        let expanded = compiler::args::expand_response_files(&req.args, &ctx.cwd);
+        gcc::parse(&compiler, &expanded, &req.args, &pctx)
+    };
+    let parsed = match parsed {
         Ok(p) => p,
         Err(reason) => return passthrough(ctx, &path, &req.args, reason),
     };

@@ -10,21 +10,34 @@ use std::path::Path;
 /// gcc gives up after this many nested response files; so do we (a loop is not an error
 /// of ours: the compiler reports it).
 const MAX_DEPTH: usize = 16;
+/// Expansions in all, as libiberty's `expandargv` counts them (gcc then fails with "too
+/// many @-files encountered"). Without it a file naming itself three times expanded
+/// 3^16 times within the depth limit. Past it, `@file` stays literal: one more input,
+/// so the command is not cacheable and gcc reports its own error.
+const MAX_EXPANSIONS: usize = 2000;
 
 pub fn expand_response_files(args: &[OsString], cwd: &Path) -> Vec<OsString> {
     let mut out = Vec::with_capacity(args.len());
-    expand_into(args, cwd, 0, &mut out);
+    let mut budget = MAX_EXPANSIONS;
+    expand_into(args, cwd, 0, &mut budget, &mut out);
     out
 }
 
-fn expand_into(args: &[OsString], cwd: &Path, depth: usize, out: &mut Vec<OsString>) {
+fn expand_into(
+    args: &[OsString],
+    cwd: &Path,
+    depth: usize,
+    budget: &mut usize,
+    out: &mut Vec<OsString>,
+) {
     for a in args {
         let bytes = a.as_bytes();
-        if bytes.len() > 1 && bytes[0] == b'@' && depth < MAX_DEPTH {
+        if bytes.len() > 1 && bytes[0] == b'@' && depth < MAX_DEPTH && *budget > 0 {
             let path = cwd.join(Path::new(std::ffi::OsStr::from_bytes(&bytes[1..])));
             if let Ok(content) = std::fs::read(&path) {
+                *budget -= 1;
                 let inner = split_response(&content);
-                expand_into(&inner, cwd, depth + 1, out);
+                expand_into(&inner, cwd, depth + 1, budget, out);
                 continue;
             }
         }
@@ -106,6 +119,12 @@ mod tests {
         std::fs::write(d.join("loop.rsp"), "-g @loop.rsp").unwrap();
         let r = expand_response_files(&[OsString::from("@loop.rsp")], &d);
         assert_eq!(r.len(), MAX_DEPTH + 1);
+        // One naming itself three times stops after MAX_EXPANSIONS reads, not 3^16.
+        std::fs::write(d.join("fan.rsp"), "-g @fan.rsp @fan.rsp @fan.rsp").unwrap();
+        let r = expand_response_files(&[OsString::from("@fan.rsp")], &d);
+        let literal = r.iter().filter(|a| *a == "@fan.rsp").count();
+        assert_eq!(r.len() - literal, MAX_EXPANSIONS, "one -g per expansion");
+        assert!(literal > 0, "past the limit, @file stays an argument");
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -460,7 +460,7 @@ fn restore(
             }
             _ => data,
         };
-        crate::util::fs::atomic_write(&dest, data, 0o666)
+        crate::util::fs::replace_file(&dest, data, 0o666)
             .map_err(|e| Fault::io("restore", &dest, &e))?;
     }
     Ok(())
@@ -504,7 +504,7 @@ fn link_raw(ctx: &Ctx, key: &Key, data: &[u8], dest: &Path) -> bool {
     } else {
         ("clone", crate::util::fs::reflink(&raw, &tmp, 0o666))
     };
-    match made.and_then(|_| std::fs::rename(&tmp, dest)) {
+    match made.and_then(|_| crate::util::fs::rename_replacing(&tmp, dest)) {
         Ok(()) => {
             log::debug!(
                 "restored {} as a {how} of {}",

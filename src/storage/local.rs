@@ -25,7 +25,7 @@ use crate::hash::Key;
 use crate::stats::{self, Counters};
 use crate::storage::Storage;
 use crate::util::fs::{
-    atomic_write, create_dir_all_private, create_private, file_mode, temp_path_beside,
+    atomic_write, create_dir_all_private, create_private, file_mode, replace_file, temp_path_beside,
 };
 use fs2::FileExt;
 use std::fs::{self, File};
@@ -204,9 +204,25 @@ impl LocalStore {
         }
     }
 
+    /// The counters for a reader that holds no lock: a writer replaces the file by
+    /// removing it first, so a missing file is read again once that writer is done.
+    fn read_counters_unlocked(&self, shard: u8) -> Counters {
+        let path = self.shard_dir(shard).join("stats");
+        match fs::read_to_string(&path) {
+            Ok(t) => Counters::parse(&t),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && self.shard_dir(shard).is_dir() => {
+                let _lock = self.lock(shard);
+                self.read_counters(shard)
+            }
+            Err(_) => Counters::default(),
+        }
+    }
+
+    /// Under the shard lock. Removes the old file first (see `replace_file`): updating
+    /// the statistics is part of every hit.
     fn write_counters(&self, shard: u8, c: &Counters) -> Result<(), Fault> {
         let path = self.shard_dir(shard).join("stats");
-        atomic_write(&path, c.render().as_bytes(), file_mode())
+        replace_file(&path, c.render().as_bytes(), file_mode())
             .map_err(|e| Fault::io("stats", &path, &e))
     }
 
@@ -396,7 +412,7 @@ impl LocalStore {
     pub fn counters(&self) -> Counters {
         let mut total = Counters::default();
         for shard in 0..SHARDS {
-            total.merge(&self.read_counters(shard));
+            total.merge(&self.read_counters_unlocked(shard));
         }
         total
     }

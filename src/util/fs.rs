@@ -97,6 +97,31 @@ pub fn temp_path_beside(dest: &Path) -> PathBuf {
 /// Write `data` to `dest` atomically: a reader sees the old file or the whole new one,
 /// never a part. `mode` applies to newly created files (subject to the umask).
 pub fn atomic_write(dest: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    write_via_temp(dest, data, mode, false)
+}
+
+/// Write `data` to `dest` through a temporary file like [`atomic_write`], but remove an
+/// existing `dest` before renaming the new file into place: a reader may find no file for
+/// a moment, never a partial one. For files that are usually there already (restored
+/// outputs, statistics): ext4 (`auto_da_alloc`) starts writeback of a file renamed over
+/// another, which made such a rename cost 0.4-1 ms here, ten times a rename to a free name.
+/// A compiler writing its output in place gives no more than this after a power loss.
+pub fn replace_file(dest: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    write_via_temp(dest, data, mode, true)
+}
+
+/// Rename `tmp` to `dest`, removing `dest` first (see [`replace_file`]).
+pub fn rename_replacing(tmp: &Path, dest: &Path) -> io::Result<()> {
+    match fs::remove_file(dest) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        // A directory or an unwritable parent: let the rename report it.
+        Err(_) => {}
+    }
+    fs::rename(tmp, dest)
+}
+
+fn write_via_temp(dest: &Path, data: &[u8], mode: u32, remove_first: bool) -> io::Result<()> {
     let tmp = temp_path_beside(dest);
     let result = (|| {
         let mut f = OpenOptions::new()
@@ -107,7 +132,11 @@ pub fn atomic_write(dest: &Path, data: &[u8], mode: u32) -> io::Result<()> {
         fix_mode(&f, mode)?;
         f.write_all(data)?;
         drop(f);
-        fs::rename(&tmp, dest)
+        if remove_first {
+            rename_replacing(&tmp, dest)
+        } else {
+            fs::rename(&tmp, dest)
+        }
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

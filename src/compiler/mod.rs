@@ -10,6 +10,7 @@
 pub mod args;
 pub mod gcc;
 pub mod identity;
+pub mod nvcc;
 pub mod rustc;
 
 use crate::entry::FileKind;
@@ -21,6 +22,7 @@ pub enum Family {
     Gcc,
     Clang,
     Rustc,
+    Nvcc,
 }
 
 impl Family {
@@ -29,6 +31,7 @@ impl Family {
             Family::Gcc => "gcc",
             Family::Clang => "clang",
             Family::Rustc => "rustc",
+            Family::Nvcc => "nvcc",
         }
     }
 }
@@ -52,6 +55,8 @@ pub enum Language {
     ObjCPreprocessed,
     ObjCxxPreprocessed,
     Rust,
+    /// `.cu` (or `-x cu`): CUDA, compiled by nvcc.
+    Cuda,
 }
 
 impl Language {
@@ -64,6 +69,7 @@ impl Language {
             Language::ObjCxx | Language::ObjCxxPreprocessed => "objective-c++",
             Language::Asm | Language::AsmCpp => "assembler",
             Language::Rust => "rust",
+            Language::Cuda => "cuda",
         }
     }
 
@@ -81,6 +87,7 @@ impl Language {
             Language::ObjCPreprocessed => "objective-c-cpp-output",
             Language::ObjCxxPreprocessed => "objective-c++-cpp-output",
             Language::Rust => "rust",
+            Language::Cuda => "cu",
         }
     }
 
@@ -228,6 +235,7 @@ fn family_of(name: &str) -> Option<Family> {
     match last {
         "gcc" | "g++" | "cc" | "c++" => Some(Family::Gcc),
         "rustc" => Some(Family::Rustc),
+        "nvcc" => Some(Family::Nvcc),
         _ => None,
     }
 }
@@ -246,6 +254,7 @@ mod tests {
         assert_eq!(family_of("clang++-14"), Some(Family::Clang));
         assert_eq!(family_of("clang-14"), Some(Family::Clang));
         assert_eq!(family_of("rustc"), Some(Family::Rustc));
+        assert_eq!(family_of("nvcc"), Some(Family::Nvcc));
         assert_eq!(family_of("ld"), None);
         assert_eq!(family_of("clang-cl"), None);
     }

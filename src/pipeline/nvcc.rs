@@ -220,10 +220,14 @@ fn run_passes(plan: &Plan, hosts: &[Host]) -> Option<Vec<Vec<u8>>> {
     results.into_iter().collect()
 }
 
-/// The toolkit programs that turn the passes' outputs into the products, by (path,
-/// size, mtime, ctime, inode): nvcc's identity hashes nvcc itself and its version, and a
-/// reinstall or upgrade of the toolkit rewrites these (hashing ~250 MB per cache dir
-/// would cost more than a compile).
+/// The toolkit files that turn the passes' outputs into the products, by (path, size,
+/// mtime, ctime, inode): the programs (cudafe++, cicc, ptxas, fatbinary), libdevice, and
+/// the toolkit's own headers, because cudafe++ makes the host compile include
+/// `crt/host_runtime.h` and `fatbinary_section.h`, which no pass reads. nvcc's identity
+/// hashes nvcc itself and its version; a reinstall, an upgrade or an edit rewrites these
+/// stamps (hashing ~250 MB per cache dir would cost more than a compile). `include/`'s
+/// subdirectories other than `crt/` (cccl's thousands of headers) are read by the passes
+/// when used, so their text is keyed already.
 fn toolkit_stamps(plan: &Plan) -> Vec<String> {
     let root = plan
         .normalized
@@ -233,7 +237,13 @@ fn toolkit_stamps(plan: &Plan) -> Vec<String> {
         return Vec::new();
     };
     let mut stamps = Vec::new();
-    for dir in ["bin", "nvvm/bin", "nvvm/libdevice"] {
+    for dir in [
+        "bin",
+        "nvvm/bin",
+        "nvvm/libdevice",
+        "include",
+        "include/crt",
+    ] {
         let mut names: Vec<PathBuf> = std::fs::read_dir(Path::new(root).join(dir))
             .map(|rd| rd.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();

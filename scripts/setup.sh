@@ -152,6 +152,7 @@ TOOLS_DIR="${CACHEPOT_TEST_TOOLS:-${HOME:-/tmp}/.cache/cachepot-test-tools}"
 MOTO_VERSION=5.2.5
 GCS_EMULATOR_VERSION=2026.7.19
 AZURITE_VERSION=3.35.0
+NVCC_VERSION=13.5.37
 
 install_py_servers() {
   local venv="$TOOLS_DIR/venv" t0=$SECONDS
@@ -174,6 +175,29 @@ PY
   "$venv/bin/pip" install -q --disable-pip-version-check \
     "moto[server]==$MOTO_VERSION" "gcp-storage-emulator==$GCS_EMULATOR_VERSION" ||
     die "pip install of the S3 and GCS test servers failed"
+  log "installed in $((SECONDS - t0)) s"
+}
+
+# nvcc for tests/nvcc.rs (shared/services.md section 8): the CUDA 13 wheel carries
+# the nvcc driver (the CUDA 12 ones do not), installed into the same venv. nvcc
+# must stay where pip puts it: it finds its toolkit relative to its own path.
+install_nvcc() {
+  local venv="$TOOLS_DIR/venv" t0=$SECONDS
+  local nvcc="$venv/lib/python3.11/site-packages/nvidia/cu13/bin/nvcc"
+  if [ -x "$nvcc" ] &&
+    "$venv/bin/python" - "$NVCC_VERSION" <<'PY' 2>/dev/null
+import sys
+from importlib.metadata import version
+sys.exit(0 if version("nvidia-cuda-nvcc") == sys.argv[1] else 1)
+PY
+  then
+    return 0
+  fi
+  [ -x "$venv/bin/pip" ] || die "no venv at $venv (install_py_servers makes it)"
+  log "pip install nvidia-cuda-nvcc==$NVCC_VERSION into $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "nvidia-cuda-nvcc==$NVCC_VERSION" ||
+    die "pip install of nvcc failed"
+  [ -x "$nvcc" ] || die "nvcc is not at $nvcc after the install (tests/nvcc.rs looks there)"
   log "installed in $((SECONDS - t0)) s"
 }
 
@@ -205,6 +229,7 @@ main() {
   install_fs_tools
   install_distcc
   install_py_servers
+  install_nvcc
   install_azurite
   # (more service groups go here)
   log "all test dependencies present ($((SECONDS - t0)) s)"

@@ -11,6 +11,7 @@ pub mod args;
 pub mod diab;
 pub mod gcc;
 pub mod identity;
+pub mod nvcc;
 pub mod rustc;
 
 use crate::entry::FileKind;
@@ -24,6 +25,7 @@ pub enum Family {
     Rustc,
     /// Wind River diab: `dcc`, `dplus`.
     Diab,
+    Nvcc,
 }
 
 impl Family {
@@ -33,6 +35,7 @@ impl Family {
             Family::Clang => "clang",
             Family::Rustc => "rustc",
             Family::Diab => "diab",
+            Family::Nvcc => "nvcc",
         }
     }
 
@@ -62,6 +65,8 @@ pub enum Language {
     ObjCPreprocessed,
     ObjCxxPreprocessed,
     Rust,
+    /// `.cu` (or `-x cu`): CUDA, compiled by nvcc.
+    Cuda,
 }
 
 impl Language {
@@ -74,6 +79,7 @@ impl Language {
             Language::ObjCxx | Language::ObjCxxPreprocessed => "objective-c++",
             Language::Asm | Language::AsmCpp => "assembler",
             Language::Rust => "rust",
+            Language::Cuda => "cuda",
         }
     }
 
@@ -91,6 +97,7 @@ impl Language {
             Language::ObjCPreprocessed => "objective-c-cpp-output",
             Language::ObjCxxPreprocessed => "objective-c++-cpp-output",
             Language::Rust => "rust",
+            Language::Cuda => "cu",
         }
     }
 
@@ -239,6 +246,7 @@ fn family_of(name: &str) -> Option<Family> {
         "gcc" | "g++" | "cc" | "c++" => Some(Family::Gcc),
         "rustc" => Some(Family::Rustc),
         "dcc" | "dplus" => Some(Family::Diab),
+        "nvcc" => Some(Family::Nvcc),
         _ => None,
     }
 }
@@ -257,6 +265,7 @@ mod tests {
         assert_eq!(family_of("clang++-14"), Some(Family::Clang));
         assert_eq!(family_of("clang-14"), Some(Family::Clang));
         assert_eq!(family_of("rustc"), Some(Family::Rustc));
+        assert_eq!(family_of("nvcc"), Some(Family::Nvcc));
         assert_eq!(family_of("ld"), None);
         assert_eq!(family_of("clang-cl"), None);
         assert_eq!(family_of("dcc"), Some(Family::Diab));

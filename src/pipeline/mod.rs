@@ -12,6 +12,7 @@
 //! at the end, under the shard lock (together with the entry on a miss).
 
 mod c;
+mod nvcc;
 mod rust;
 mod tiered;
 
@@ -151,6 +152,15 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
             Err(reason) => return passthrough(ctx, &path, &req.args, reason),
         };
         let done = rust::cached_compile(&mut ctx, &compiler, &parsed);
+        finish(ctx, done.outcome, done.key, done.entry);
+        return done.code;
+    }
+    if compiler.family == compiler::Family::Nvcc {
+        let parsed = match nvcc::parse(&ctx.cwd, &req.args) {
+            Ok(p) => p,
+            Err(reason) => return passthrough(ctx, &path, &req.args, reason),
+        };
+        let done = nvcc::cached_compile(&mut ctx, &compiler, &parsed);
         finish(ctx, done.outcome, done.key, done.entry);
         return done.code;
     }

@@ -10,6 +10,8 @@
 pub mod args;
 pub mod gcc;
 pub mod identity;
+pub mod msvc;
+pub mod msvc_args;
 pub mod rustc;
 
 use crate::entry::FileKind;
@@ -21,6 +23,8 @@ pub enum Family {
     Gcc,
     Clang,
     Rustc,
+    /// MSVC command-line syntax: clang-cl, cl.exe.
+    Msvc,
 }
 
 impl Family {
@@ -29,6 +33,7 @@ impl Family {
             Family::Gcc => "gcc",
             Family::Clang => "clang",
             Family::Rustc => "rustc",
+            Family::Msvc => "msvc",
         }
     }
 }
@@ -150,6 +155,8 @@ pub struct Parsed {
     pub relocatable_dir: Option<PathBuf>,
     /// rustc only: what the Rust flow needs beyond the common fields.
     pub rust: Option<rustc::RustInfo>,
+    /// MSVC syntax only: what its flow needs beyond the common fields.
+    pub msvc: Option<msvc::MsvcInfo>,
 }
 
 impl Parsed {
@@ -216,7 +223,15 @@ fn is_generic_cc(name: &str) -> bool {
 }
 
 fn family_of(name: &str) -> Option<Family> {
-    let base = strip_version(name);
+    // cl.exe, clang-cl, clang-cl-14, x86_64-pc-windows-msvc-clang-cl.
+    let exe = name
+        .strip_suffix(".exe")
+        .or_else(|| name.strip_suffix(".EXE"))
+        .unwrap_or(name);
+    let base = strip_version(exe);
+    if base.eq_ignore_ascii_case("cl") || base.ends_with("clang-cl") {
+        return Some(Family::Msvc);
+    }
     // Target-prefixed names: x86_64-linux-gnu-gcc, aarch64-linux-gnu-clang++.
     let last = base.rsplit('-').next().unwrap_or(base);
     if last.starts_with("clang") && !last.starts_with("clang-cl")
@@ -247,7 +262,13 @@ mod tests {
         assert_eq!(family_of("clang-14"), Some(Family::Clang));
         assert_eq!(family_of("rustc"), Some(Family::Rustc));
         assert_eq!(family_of("ld"), None);
-        assert_eq!(family_of("clang-cl"), None);
+        assert_eq!(family_of("clang-cl"), Some(Family::Msvc));
+        assert_eq!(family_of("clang-cl-14"), Some(Family::Msvc));
+        assert_eq!(family_of("cl"), Some(Family::Msvc));
+        assert_eq!(family_of("cl.exe"), Some(Family::Msvc));
+        assert_eq!(family_of("x86_64-pc-windows-msvc-clang-cl"), Some(Family::Msvc));
+        assert_eq!(family_of("clang"), Some(Family::Clang));
+        assert_eq!(family_of("ncl"), None);
     }
 
     #[test]

@@ -266,7 +266,10 @@ mod tests {
         assert_eq!(family_of("clang-cl-14"), Some(Family::Msvc));
         assert_eq!(family_of("cl"), Some(Family::Msvc));
         assert_eq!(family_of("cl.exe"), Some(Family::Msvc));
-        assert_eq!(family_of("x86_64-pc-windows-msvc-clang-cl"), Some(Family::Msvc));
+        assert_eq!(
+            family_of("x86_64-pc-windows-msvc-clang-cl"),
+            Some(Family::Msvc)
+        );
         assert_eq!(family_of("clang"), Some(Family::Clang));
         assert_eq!(family_of("ncl"), None);
     }

@@ -175,7 +175,8 @@ const OPTIONS: &[Opt] = &[
 ];
 
 /// Options a `/clang:` may pass without changing what we model.
-const CLANG_SAFE_PREFIXES: &[&str] = &["-W", "-O", "-std=", "-fno-", "-fms-", "-fcolor-diagnostics"];
+const CLANG_SAFE_PREFIXES: &[&str] =
+    &["-W", "-O", "-std=", "-fno-", "-fms-", "-fcolor-diagnostics"];
 
 /// The option an argument body (without `/` or `-`) starts: an exact separate-form name
 /// first (the value is the next word), then the longest name it starts with.

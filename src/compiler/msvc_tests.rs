@@ -69,7 +69,11 @@ fn p(args: &[&str]) -> Result<Parsed, Reason> {
 }
 
 fn obj(args: &[&str]) -> String {
-    p(args).unwrap().main_output().to_string_lossy().into_owned()
+    p(args)
+        .unwrap()
+        .main_output()
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[test]
@@ -115,7 +119,11 @@ fn cmake_ninja_command_line() {
     // The preprocessor run: no /c, no outputs, no /showIncludes, ends with /E.
     let cpp = strs(&parsed.preprocess_args);
     assert_eq!(cpp.last().map(String::as_str), Some("/E"));
-    for gone in ["-c", "/showIncludes", "/FoCMakeFiles/foo.dir/src/foo.cpp.obj"] {
+    for gone in [
+        "-c",
+        "/showIncludes",
+        "/FoCMakeFiles/foo.dir/src/foo.cpp.obj",
+    ] {
         assert!(!cpp.contains(&gone.to_string()), "{gone} in {cpp:?}");
     }
     assert!(cpp.contains(&"/src/src/foo.cpp".to_string()));
@@ -177,7 +185,10 @@ fn languages() {
     assert_eq!(tc.input, Path::new("weird.txt"));
     assert!(strs(&tc.preprocess_args).contains(&"weird.txt".to_string()));
     let search = strs(&tc.msvc.unwrap().search_args);
-    assert!(!search.iter().any(|a| a == "weird.txt" || a == "/Tc"), "{search:?}");
+    assert!(
+        !search.iter().any(|a| a == "weird.txt" || a == "/Tc"),
+        "{search:?}"
+    );
     assert_eq!(search.last().map(String::as_str), Some("/Tc/dev/null"));
     assert_eq!(p(&["/c", "x.txt"]).unwrap_err(), Reason::UnknownLanguage);
     // /TC vs /TP is in the key.
@@ -202,15 +213,27 @@ fn not_cacheable() {
         (&["/c", "/Zi", "x.c"], Reason::Pdb),
         (&["/c", "-ZI", "x.c"], Reason::Pdb),
         (&["/c", "/Ycpch.h", "x.c"], Reason::PrecompiledHeader),
-        (&["/c", "/Yupch.h", "/Fppch.pch", "x.c"], Reason::PrecompiledHeader),
+        (
+            &["/c", "/Yupch.h", "/Fppch.pch", "x.c"],
+            Reason::PrecompiledHeader,
+        ),
         (&["/c", "/Zs", "x.c"], Reason::SyntaxOnly),
         (&["/c", "/FA", "x.c"], Reason::UnsupportedOption),
         (&["/c", "/Faout/", "x.c"], Reason::UnsupportedOption),
         (&["/c", "/o", "y.obj", "x.c"], Reason::UnsupportedOption),
-        (&["/c", "/sourceDependencies", "d.json", "x.c"], Reason::UnsupportedOption),
+        (
+            &["/c", "/sourceDependencies", "d.json", "x.c"],
+            Reason::UnsupportedOption,
+        ),
         (&["/c", "/clang:-MD", "x.c"], Reason::UnsupportedOption),
-        (&["/c", "-Xclang", "-include-pch", "x.c"], Reason::UnsupportedOption),
-        (&["/c", "-fprofile-instr-use=a.profdata", "x.c"], Reason::ProfileUse),
+        (
+            &["/c", "-Xclang", "-include-pch", "x.c"],
+            Reason::UnsupportedOption,
+        ),
+        (
+            &["/c", "-fprofile-instr-use=a.profdata", "x.c"],
+            Reason::ProfileUse,
+        ),
         (&["/c", "--coverage", "x.c"], Reason::UnsupportedOption),
         (&["/c", "-", "/TC"], Reason::StdinInput),
         (&["/c", "x.c", "/D"], Reason::UnsupportedOption),
@@ -229,22 +252,40 @@ fn z7_records_everything() {
     let parsed = p(&["/c", "/Z7", "x.c", "/Foy.obj"]).unwrap();
     assert!(parsed.records_command_line && parsed.cwd_matters && parsed.output_path_matters);
     assert!(strs(&parsed.hashed_args).contains(&"/Foy.obj".to_string()));
-    assert!(p(&["/c", "-gline-tables-only", "x.c"])
-        .unwrap()
-        .records_command_line);
+    assert!(
+        p(&["/c", "-gline-tables-only", "x.c"])
+            .unwrap()
+            .records_command_line
+    );
     assert!(!p(&["/c", "x.c"]).unwrap().cwd_matters);
 }
 
 #[test]
 fn options_with_separate_values() {
     let parsed = p(&[
-        "/c", "/I", "inc", "/D", "A=1", "/FI", "pre.h", "/external:I", "ext", "/U", "B", "x.c",
+        "/c",
+        "/I",
+        "inc",
+        "/D",
+        "A=1",
+        "/FI",
+        "pre.h",
+        "/external:I",
+        "ext",
+        "/U",
+        "B",
+        "x.c",
     ])
     .unwrap();
     assert_eq!(parsed.input, Path::new("x.c"));
     assert!(parsed.msvc.as_ref().unwrap().forced_include);
     let hashed = strs(&parsed.hashed_args);
-    for pair in [["/I", "inc"], ["/D", "A=1"], ["/FI", "pre.h"], ["/external:I", "ext"]] {
+    for pair in [
+        ["/I", "inc"],
+        ["/D", "A=1"],
+        ["/FI", "pre.h"],
+        ["/external:I", "ext"],
+    ] {
         assert!(
             hashed.windows(2).any(|w| w == pair),
             "{pair:?} in {hashed:?}"
@@ -268,7 +309,14 @@ fn unknown_options_are_hashed_and_passed_on() {
     // An absolute path that exists or looks like a source is an input.
     let abs = parse_full(&clang_cl(), "", &["/c", "/home/u/y.c"], "", &[], &[]).unwrap();
     assert_eq!(abs.input, Path::new("/home/u/y.c"));
-    let f = parse_full(&clang_cl(), "", &["/c", "/TC", "/srv/gen"], "", &[], &["/srv/gen"]);
+    let f = parse_full(
+        &clang_cl(),
+        "",
+        &["/c", "/TC", "/srv/gen"],
+        "",
+        &[],
+        &["/srv/gen"],
+    );
     assert_eq!(f.unwrap().input, Path::new("/srv/gen"));
     // After `--`, everything is an input.
     assert_eq!(p(&["/c", "--", "/Dx.c"]).unwrap().input, Path::new("/Dx.c"));
@@ -380,8 +428,14 @@ fn response_files() {
             .map(|(_, c)| c.clone())
     };
     let mut out = Vec::new();
-    expand_into(&os(&["@r.rsp", "@u16.rsp", "@nope", "x.c"]), Quoting::Windows, &read, 0, &mut out)
-        .unwrap();
+    expand_into(
+        &os(&["@r.rsp", "@u16.rsp", "@nope", "x.c"]),
+        Quoting::Windows,
+        &read,
+        0,
+        &mut out,
+    )
+    .unwrap();
     assert_eq!(
         strs(&out),
         ["/DX=a\\b", "/I my inc", "/c", "/DU=3", "@nope", "x.c"]
@@ -392,7 +446,13 @@ fn response_files() {
         Err(Reason::UnsupportedOption)
     );
     assert_eq!(
-        expand_into(&os(&["@loop.rsp"]), Quoting::Windows, &read, 0, &mut Vec::new()),
+        expand_into(
+            &os(&["@loop.rsp"]),
+            Quoting::Windows,
+            &read,
+            0,
+            &mut Vec::new()
+        ),
         Err(Reason::UnsupportedOption)
     );
     // POSIX quoting on request: the backslash escapes.

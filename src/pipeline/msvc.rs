@@ -231,8 +231,8 @@ fn record_set(
     start: i64,
     result: &Key,
 ) -> Result<manifest::IncludeSet, String> {
-    let search = search_dirs(ctx, compiler, info)
-        .ok_or_else(|| "no include search list".to_string())?;
+    let search =
+        search_dirs(ctx, compiler, info).ok_or_else(|| "no include search list".to_string())?;
     let bases = &ctx.cfg.basedirs;
     let portable = |p: String| crate::util::path::relativize(&p, &ctx.cwd, bases).unwrap_or(p);
     let mut files = vec![portable(parsed.input.to_string_lossy().into_owned())];

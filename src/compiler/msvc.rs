@@ -15,7 +15,8 @@ use super::msvc_args::Sources;
 use super::{Language, Output, Parsed, ResolvedCompiler};
 use crate::entry::FileKind;
 use crate::error::Reason;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 /// The line prefix of `/showIncludes` (clang-cl prints it in English; cl.exe in the
@@ -214,27 +215,29 @@ fn language_from_extension(path: &Path) -> Option<Language> {
 
 /// LLVM's `has_extension`: the file name (after the last separator) contains a dot and is
 /// not `.` or `..` (so `.obj` alone has one, unlike Rust's `Path::extension`).
-fn llvm_has_extension(name: &str, seps: &[char]) -> bool {
-    let file = name.rsplit(|c| seps.contains(&c)).next().unwrap_or(name);
-    file != "." && file != ".." && file.contains('.')
+fn llvm_has_extension(name: &[u8], seps: &[u8]) -> bool {
+    let file = name.rsplit(|c| seps.contains(c)).next().unwrap_or(name);
+    file != b"." && file != b".." && file.contains(&b'.')
 }
 
 /// The object path of `/Fo<value>` for `input` (clang's `MakeCLOutputFilename`): a value
 /// ending with a separator is a directory for `<stem>.obj`; a name without extension
 /// gets `.obj`; no value means `<stem>.obj` in the working directory.
-fn object_path(fo: Option<&str>, input: &Path, seps: &[char]) -> PathBuf {
+fn object_path(fo: Option<&OsStr>, input: &Path, seps: &[u8]) -> PathBuf {
     let stem = input
         .file_name()
         .map(|n| Path::new(n).with_extension("obj"))
         .unwrap_or_else(|| PathBuf::from("a.obj"));
-    match fo {
-        None | Some("") => stem,
-        Some(v) if v.ends_with(|c| seps.contains(&c)) => {
-            PathBuf::from(format!("{v}{}", stem.to_string_lossy()))
-        }
-        Some(v) if !llvm_has_extension(v, seps) => PathBuf::from(format!("{v}.obj")),
-        Some(v) => PathBuf::from(v),
+    let Some(v) = fo.map(OsStr::as_bytes).filter(|v| !v.is_empty()) else {
+        return stem;
+    };
+    let mut out = v.to_vec();
+    if v.last().is_some_and(|c| seps.contains(c)) {
+        out.extend_from_slice(stem.as_os_str().as_bytes());
+    } else if !llvm_has_extension(v, seps) {
+        out.extend_from_slice(b".obj");
     }
+    PathBuf::from(OsString::from_vec(out))
 }
 
 /// Whether an argument that matches no option names an input (clang: anything that
@@ -260,15 +263,11 @@ pub fn parse(
         ..MsvcInfo::default()
     };
     // clang-cl on a POSIX host splits paths at `/` only; cl.exe also at `\`.
-    let seps: &[char] = if info.english_notes {
-        &['/']
-    } else {
-        &['/', '\\']
-    };
+    let seps: &[u8] = if info.english_notes { b"/" } else { b"/\\" };
     let mut compile_only = false;
     let mut all_lang: Option<Language> = None;
     let mut inputs: Vec<(OsString, Option<Language>)> = Vec::new();
-    let mut fo: Option<String> = None;
+    let mut fo: Option<OsString> = None;
     let mut debug = false;
     let mut only_inputs = false;
 
@@ -358,7 +357,12 @@ pub fn parse(
             _ => {
                 if let Some((o, glued)) = lookup(body, dash) {
                     let (value, raw): (OsString, Vec<OsString>) = match glued {
-                        Some(v) => (OsString::from(v), vec![a.clone()]),
+                        // From the raw bytes: a non-UTF-8 path must stay what it is.
+                        // (The prefix and the name are ASCII: same offset in both.)
+                        Some(_) => {
+                            let v = &a.as_bytes()[1 + o.name.len()..];
+                            (OsString::from_vec(v.to_vec()), vec![a.clone()])
+                        }
                         None => {
                             let Some(&(next, next_cmdline)) = words.get(i) else {
                                 return Err(Reason::UnsupportedOption);
@@ -379,7 +383,7 @@ pub fn parse(
                             if vs.starts_with(':') {
                                 return Err(Reason::UnsupportedOption);
                             }
-                            fo = Some(vs);
+                            fo = Some(value);
                             continue;
                         }
                         Input(lang) => {

@@ -156,6 +156,28 @@ fn object_names() {
 }
 
 #[test]
+fn non_utf8_paths_stay_as_written() {
+    // Found by the msvc_args fuzz target: values were taken from a lossy UTF-8 copy.
+    use std::os::unix::ffi::OsStringExt;
+    let tc = OsString::from_vec(b"/Tcw\xaeird.c".to_vec());
+    let fo = OsString::from_vec(b"/Foo\xae".to_vec());
+    let src = Sources {
+        args: vec![OsString::from("/c"), tc.clone(), fo.clone()],
+        ..Sources::default()
+    };
+    let none = |_: &str| None;
+    let no = |_: &Path| false;
+    let ctx = Context {
+        cwd: Path::new("/w"),
+        env: &none,
+        exists: &no,
+    };
+    let parsed = parse(&clang_cl(), &src, &src.args, &ctx).unwrap();
+    assert_eq!(parsed.input.as_os_str().as_bytes(), b"w\xaeird.c");
+    assert_eq!(parsed.main_output().as_os_str().as_bytes(), b"o\xae.obj");
+}
+
+#[test]
 fn fo_colon_is_not_guessed() {
     // clang-cl 14 writes `/Fo:y.obj` to `:y.obj`, newer compilers to `y.obj`.
     assert_eq!(

@@ -164,14 +164,14 @@ pub fn tokenize_windows(src: &[u8]) -> Vec<OsString> {
             let n = src[i..].iter().take_while(|&&b| b == b'\\').count();
             i += n;
             if src.get(i) == Some(&b'"') {
-                tok.extend(std::iter::repeat(b'\\').take(n / 2));
+                tok.extend(std::iter::repeat_n(b'\\', n / 2));
                 if n % 2 == 1 {
                     tok.push(b'"');
                     i += 1;
                 }
                 // Even: the quote is handled as a quote on the next round.
             } else {
-                tok.extend(std::iter::repeat(b'\\').take(n));
+                tok.extend(std::iter::repeat_n(b'\\', n));
             }
             continue;
         }

@@ -414,3 +414,25 @@ fn failed_compile_passes_through_without_added_notes() {
     assert_eq!(stat_of(&w.stats(), "compile_errors"), 1);
     assert!(!Path::new(&w.s.path("bad.obj")).exists());
 }
+
+#[test]
+fn double_dash_before_the_source_like_cmake() {
+    let Some(w) = World::new() else { return };
+    w.project();
+    // CMake writes `-c -- <source>`: our /showIncludes and /E must stay options.
+    for args in [
+        vec!["/Brepro", "/Iinc", "-c", "--", "main.c"],
+        vec!["/Brepro", "/Iinc", "/Z7", "-c", "--", "main.c"],
+    ] {
+        let want = w.bare_object(&args, "main.obj");
+        let miss = w.cached(&args);
+        assert!(miss.stdout.is_empty(), "{}", lossy(&miss.stdout));
+        assert_eq!(w.s.read("main.obj"), want, "{args:?}");
+        let before = w.runs();
+        w.cached(&args);
+        assert_eq!(w.runs(), before, "{args:?}: the hit ran the compiler");
+        assert_eq!(w.s.read("main.obj"), want, "{args:?}");
+    }
+    assert_eq!(w.hits(), 2);
+    assert_eq!(w.misses(), 2);
+}

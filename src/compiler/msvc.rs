@@ -43,6 +43,9 @@ pub struct MsvcInfo {
     pub english_notes: bool,
     /// `/FI` was given: a forced include is looked up in the working directory first.
     pub forced_include: bool,
+    /// Where flags of our own go in the compile's arguments (before a `--`); None when
+    /// there is no such place (a `--` inside a response file).
+    pub extra_at: Option<usize>,
     /// Arguments that print this command's include search list (`-v /E` on an empty
     /// file of the same language), for `gcc::parse_search_list`.
     pub search_args: Vec<OsString>,
@@ -270,6 +273,10 @@ pub fn parse(
     let mut fo: Option<OsString> = None;
     let mut debug = false;
     let mut only_inputs = false;
+    // Index in `src.args` of a `--` on the command line (everything after it is an input).
+    let mut dashdash: Option<usize> = None;
+    // Plain inputs for the preprocessor run: after `/E --`, so none reads as an option.
+    let mut cpp_inputs: Vec<OsString> = Vec::new();
 
     // (word, comes from the command line rather than CL/_CL_)
     let words: Vec<(&OsString, bool)> = src
@@ -302,18 +309,22 @@ pub fn parse(
         if !prefixed {
             is_input(a, None, vec![a.clone()]);
             p.hashed_args.push(OsString::from("<input>"));
-            p.preprocess_args.extend(cpp);
+            cpp_inputs.extend(cpp);
             continue;
         }
         let dash = s.starts_with('-');
         let body = &s[1..];
         match body {
             "-" if dash => {
-                only_inputs = true;
-                p.hashed_args.push(a.clone());
-                if from_cmdline {
-                    p.preprocess_args.push(a.clone());
+                if !from_cmdline && i <= src.prefix.len() {
+                    // `--` in CL: every argument after it, ours included, is an input.
+                    return Err(Reason::UnsupportedOption);
                 }
+                only_inputs = true;
+                if from_cmdline && dashdash.is_none() {
+                    dashdash = Some(i - 1 - src.prefix.len());
+                }
+                p.hashed_args.push(a.clone());
                 continue;
             }
             "c" => {
@@ -433,7 +444,7 @@ pub fn parse(
                 if !dash && looks_like_input(s, ctx) {
                     is_input(a, None, vec![a.clone()]);
                     p.hashed_args.push(OsString::from("<input>"));
-                    p.preprocess_args.extend(cpp);
+                    cpp_inputs.extend(cpp);
                     continue;
                 }
             }
@@ -477,6 +488,17 @@ pub fn parse(
     }
     info.search_args = search_args(&p.preprocess_args, &input, language);
     p.preprocess_args.push(OsString::from("/E"));
+    if !cpp_inputs.is_empty() {
+        p.preprocess_args.push(OsString::from("--"));
+        p.preprocess_args.extend(cpp_inputs);
+    }
+    // Our own flags (`/showIncludes`) go before a `--`; one inside a response file
+    // leaves no place for them.
+    info.extra_at = match dashdash {
+        None => Some(original.len()),
+        Some(k) if src.args == original => Some(k),
+        Some(_) => None,
+    };
     p.language = Some(language);
     p.input = input;
     p.compile_args = original.to_vec();

@@ -118,7 +118,9 @@ fn cmake_ninja_command_line() {
     assert!(hashed.contains(&"/FdCMakeFiles/foo.dir/".to_string()));
     // The preprocessor run: no /c, no outputs, no /showIncludes, ends with /E.
     let cpp = strs(&parsed.preprocess_args);
-    assert_eq!(cpp.last().map(String::as_str), Some("/E"));
+    assert_eq!(&cpp[cpp.len() - 3..], ["/E", "--", "/src/src/foo.cpp"]);
+    // Our /showIncludes goes before the `--`.
+    assert_eq!(info.extra_at, Some(args.len() - 2));
     for gone in [
         "-c",
         "/showIncludes",
@@ -126,7 +128,6 @@ fn cmake_ninja_command_line() {
     ] {
         assert!(!cpp.contains(&gone.to_string()), "{gone} in {cpp:?}");
     }
-    assert!(cpp.contains(&"/src/src/foo.cpp".to_string()));
     // The search-list run: no input, -v /E on an empty C++ file.
     let search = strs(&info.search_args);
     assert!(!search.contains(&"/src/src/foo.cpp".to_string()));
@@ -340,8 +341,17 @@ fn unknown_options_are_hashed_and_passed_on() {
         &["/srv/gen"],
     );
     assert_eq!(f.unwrap().input, Path::new("/srv/gen"));
-    // After `--`, everything is an input.
-    assert_eq!(p(&["/c", "--", "/Dx.c"]).unwrap().input, Path::new("/Dx.c"));
+    // After `--`, everything is an input; the preprocessor run keeps it one.
+    let dd = p(&["/c", "--", "/Dx.c"]).unwrap();
+    assert_eq!(dd.input, Path::new("/Dx.c"));
+    assert_eq!(strs(&dd.preprocess_args), ["/E", "--", "/Dx.c"]);
+    assert_eq!(dd.msvc.unwrap().extra_at, Some(1));
+    assert_eq!(p(&["/c", "x.c"]).unwrap().msvc.unwrap().extra_at, Some(2));
+    // `--` in CL would make our own flags inputs.
+    assert_eq!(
+        parse_full(&clang_cl(), "--", &["/c", "x.c"], "", &[], &[]).unwrap_err(),
+        Reason::UnsupportedOption
+    );
 }
 
 #[test]

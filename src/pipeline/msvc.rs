@@ -103,7 +103,10 @@ pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed:
         }
     }
     if let Some((mkey, manifest)) = &direct {
-        if !parsed.records_command_line && info.show_includes != ShowIncludes::User {
+        if !parsed.records_command_line
+            && info.show_includes != ShowIncludes::User
+            && info.extra_at.is_some()
+        {
             return depend_miss(ctx, compiler, parsed, &info, mkey, manifest.clone());
         }
     }
@@ -120,14 +123,16 @@ fn depend_miss(
     manifest: Manifest,
 ) -> Done {
     let user_asked = info.show_includes == ShowIncludes::All;
-    let extra: Vec<OsString> = if user_asked {
-        Vec::new()
-    } else {
-        vec![OsString::from("/showIncludes")]
-    };
+    // `/showIncludes` goes before a `--` (CMake writes `-c -- <source>`), where it is
+    // still an option.
+    let mut run = parsed.clone();
+    if !user_asked {
+        let at = info.extra_at.unwrap_or(run.compile_args.len());
+        run.compile_args.insert(at, OsString::from("/showIncludes"));
+    }
     let start = manifest::now_ns();
     let mut raw = Vec::new();
-    let (outcome, code, produced) = compile_filtered(ctx, compiler, parsed, &extra, &mut |out| {
+    let (outcome, code, produced) = compile_filtered(ctx, compiler, &run, &[], &mut |out| {
         raw = out.to_vec();
         if user_asked {
             out.to_vec()
@@ -162,7 +167,9 @@ fn preprocessor_mode(
     let start = manifest::now_ns();
     let mut args = parsed.preprocess_args.clone();
     if direct.is_some() {
-        args.push(OsString::from("/showIncludes"));
+        // Before `/E` (and the `--` that may follow it).
+        let at = args.iter().position(|a| a == "/E").unwrap_or(args.len());
+        args.insert(at, OsString::from("/showIncludes"));
     }
     let (text, notes) = match exec::run_captured(&compiler.path, &args, None, true) {
         Ok(Captured {

@@ -49,6 +49,8 @@ pub enum Reason {
     Incremental,
     /// No `--out-dir`, or `-o`: outputs we cannot place.
     RustOutputs,
+    /// MSVC `/Zi`, `/ZI`: debug info goes to a PDB file shared by many compiles.
+    Pdb,
 }
 
 impl Reason {
@@ -77,6 +79,7 @@ impl Reason {
             Reason::RustCrateType => "rust_crate_type",
             Reason::Incremental => "incremental",
             Reason::RustOutputs => "rust_outputs",
+            Reason::Pdb => "pdb",
         }
     }
 }

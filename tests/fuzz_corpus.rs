@@ -326,6 +326,7 @@ macro_rules! fuzz_target_test {
 fuzz_target_test!(gcc_args);
 fuzz_target_test!(rustc_args);
 fuzz_target_test!(diab_args);
+fuzz_target_test!(msvc_args);
 fuzz_target_test!(entry);
 fuzz_target_test!(manifest);
 fuzz_target_test!(config);

@@ -8,6 +8,8 @@
 //! * `gcc_args`: a selector byte (bits 0-2: driver name, bit 3: stderr is a terminal,
 //!   bit 4: `DEPENDENCIES_OUTPUT` set), then the arguments separated by NUL bytes.
 //! * `rustc_args`: the arguments separated by NUL bytes.
+//! * `msvc_args`: a selector byte (bit 0: cl.exe rather than clang-cl), then NUL-separated
+//!   words: `CL`'s value, `_CL_`'s value, the arguments.
 //! * `diab_args`: a selector byte (bit 0: `dplus` rather than `dcc`, bit 1: `DFLAGS`
 //!   set), then the arguments separated by NUL bytes; `-@` files read back that input.
 //! * `entry`: the bytes of a stored entry (also tried with a valid checksum, and as a
@@ -22,7 +24,9 @@
 //! (response-file reading, `manifest::still_valid`, compiler identity); the parsers are
 //! pure so that they can be fuzzed alone.
 
-use cachepot::compiler::{args, diab, gcc, rustc, Family, Parsed, ResolvedCompiler};
+use cachepot::compiler::{
+    args, diab, gcc, msvc, msvc_args, rustc, Family, Parsed, ResolvedCompiler,
+};
 use cachepot::config;
 use cachepot::depfile;
 use cachepot::entry::{self, EntryKind, FileKind, Sealer};
@@ -41,6 +45,7 @@ pub type Check = fn(&[u8]);
 pub const TARGETS: &[(&str, Check)] = &[
     ("gcc_args", gcc_args),
     ("rustc_args", rustc_args),
+    ("msvc_args", msvc_args),
     ("diab_args", diab_args),
     ("entry", entry),
     ("manifest", manifest),
@@ -262,6 +267,105 @@ pub fn diab_args(data: &[u8]) {
         assert_eq!(with.first(), Some(&os(UNKNOWN_FLAG)));
         assert_eq!(&with[1..], &without[..]);
     }
+}
+
+fn parse_msvc(
+    selector: u8,
+    src: &msvc_args::Sources,
+    original: &[OsString],
+) -> Result<Parsed, cachepot::error::Reason> {
+    let name = if selector & 1 != 0 {
+        "cl.exe"
+    } else {
+        "clang-cl"
+    };
+    let compiler = ResolvedCompiler {
+        path: PathBuf::from(format!("/usr/bin/{name}")),
+        invoked_name: name.to_string(),
+        family: Family::Msvc,
+        cxx_driver: false,
+    };
+    let env = |k: &str| (k == "INC").then(|| os("/a;/b"));
+    let exists = |p: &Path| p.as_os_str().as_bytes().windows(6).any(|w| w == b"EXISTS");
+    let ctx = msvc::Context {
+        cwd: Path::new("/work/src"),
+        env: &env,
+        exists: &exists,
+    };
+    msvc::parse(&compiler, src, original, &ctx)
+}
+
+/// MSVC syntax (clang-cl, cl.exe): the Windows tokenizer, `CL`/`_CL_` words, response-file
+/// decoding, the option parser and the `/showIncludes` note splitter.
+pub fn msvc_args(data: &[u8]) {
+    let (selector, rest) = data.split_first().map_or((0, &[][..]), |(s, r)| (*s, r));
+    let _ = msvc_args::tokenize_windows(rest);
+    let _ = msvc_args::decode(rest);
+    let (files, without) = msvc::split_notes(rest);
+    assert!(without.len() <= rest.len());
+    assert!(files.iter().all(|f| !f.contains('\n')));
+    assert!(!without
+        .split(|&b| b == b'\n')
+        .any(|l| l.starts_with(msvc::NOTE_PREFIX)));
+
+    let mut words = split_nul(rest).into_iter();
+    let cl = words.next().unwrap_or_default();
+    let cl_tail = words.next().unwrap_or_default();
+    let args: Vec<OsString> = words.collect();
+    let src = msvc_args::Sources {
+        prefix: msvc_args::env_words(cl.as_bytes()),
+        args: args.clone(),
+        suffix: msvc_args::env_words(cl_tail.as_bytes()),
+    };
+    let parsed = parse_msvc(selector, &src, &args);
+    assert_eq!(
+        format!("{parsed:?}"),
+        format!("{:?}", parse_msvc(selector, &src, &args)),
+        "parsing is not deterministic"
+    );
+    let Ok(p) = parsed else { return };
+    assert!(p.language.is_some());
+    assert_eq!(p.outputs.first().map(|o| o.kind), Some(FileKind::Object));
+    assert_eq!(
+        p.compile_args, args,
+        "the compile must run the user's arguments"
+    );
+    assert!(p.preprocess_args.contains(&os("/E")));
+    let info = p.msvc.as_ref().expect("MSVC parses carry MsvcInfo");
+    assert_eq!(
+        info.search_args.get(info.search_args.len().wrapping_sub(2)),
+        Some(&os("/E"))
+    );
+    let all: Vec<&OsString> = src.prefix.iter().chain(&args).chain(&src.suffix).collect();
+    assert!(
+        all.iter()
+            .any(|a| a.as_bytes().ends_with(p.input.as_os_str().as_bytes())),
+        "the input is not in the arguments"
+    );
+
+    // An unknown flag in front of the command line is hashed and passed on, and changes
+    // nothing else (unless `CL` ends the options with `--`).
+    if src.prefix.iter().any(|w| w == "--") {
+        return;
+    }
+    let mut more = vec![os(UNKNOWN_FLAG)];
+    more.extend(args.iter().cloned());
+    let src2 = msvc_args::Sources {
+        args: more.clone(),
+        ..src.clone()
+    };
+    let q = parse_msvc(selector, &src2, &more)
+        .unwrap_or_else(|r| panic!("an unknown flag made a cacheable command uncacheable: {r:?}"));
+    assert_eq!(
+        (&q.input, &q.outputs, q.language),
+        (&p.input, &p.outputs, p.language)
+    );
+    let strip = |v: &[OsString]| -> Vec<OsString> {
+        v.iter().filter(|a| *a != UNKNOWN_FLAG).cloned().collect()
+    };
+    assert!(q.hashed_args.iter().any(|a| a == UNKNOWN_FLAG));
+    assert_eq!(strip(&q.hashed_args), strip(&p.hashed_args));
+    assert_eq!(strip(&q.preprocess_args), strip(&p.preprocess_args));
 }
 
 fn parse_rustc(args: &[OsString]) -> Result<Parsed, cachepot::error::Reason> {

@@ -11,6 +11,8 @@ pub mod args;
 pub mod diab;
 pub mod gcc;
 pub mod identity;
+pub mod msvc;
+pub mod msvc_args;
 pub mod nvcc;
 pub mod rustc;
 
@@ -26,6 +28,8 @@ pub enum Family {
     /// Wind River diab: `dcc`, `dplus`.
     Diab,
     Nvcc,
+    /// MSVC command-line syntax: clang-cl, cl.exe.
+    Msvc,
 }
 
 impl Family {
@@ -36,6 +40,7 @@ impl Family {
             Family::Rustc => "rustc",
             Family::Diab => "diab",
             Family::Nvcc => "nvcc",
+            Family::Msvc => "msvc",
         }
     }
 
@@ -167,6 +172,8 @@ pub struct Parsed {
     pub relocatable_dir: Option<PathBuf>,
     /// rustc only: what the Rust flow needs beyond the common fields.
     pub rust: Option<rustc::RustInfo>,
+    /// MSVC syntax only: what its flow needs beyond the common fields.
+    pub msvc: Option<msvc::MsvcInfo>,
 }
 
 impl Parsed {
@@ -233,7 +240,15 @@ fn is_generic_cc(name: &str) -> bool {
 }
 
 fn family_of(name: &str) -> Option<Family> {
-    let base = strip_version(name);
+    // cl.exe, clang-cl, clang-cl-14, x86_64-pc-windows-msvc-clang-cl.
+    let exe = name
+        .strip_suffix(".exe")
+        .or_else(|| name.strip_suffix(".EXE"))
+        .unwrap_or(name);
+    let base = strip_version(exe);
+    if base.eq_ignore_ascii_case("cl") || base.ends_with("clang-cl") {
+        return Some(Family::Msvc);
+    }
     // Target-prefixed names: x86_64-linux-gnu-gcc, aarch64-linux-gnu-clang++.
     let last = base.rsplit('-').next().unwrap_or(base);
     if last.starts_with("clang") && !last.starts_with("clang-cl")
@@ -267,9 +282,18 @@ mod tests {
         assert_eq!(family_of("rustc"), Some(Family::Rustc));
         assert_eq!(family_of("nvcc"), Some(Family::Nvcc));
         assert_eq!(family_of("ld"), None);
-        assert_eq!(family_of("clang-cl"), None);
         assert_eq!(family_of("dcc"), Some(Family::Diab));
         assert_eq!(family_of("dplus"), Some(Family::Diab));
+        assert_eq!(family_of("clang-cl"), Some(Family::Msvc));
+        assert_eq!(family_of("clang-cl-14"), Some(Family::Msvc));
+        assert_eq!(family_of("cl"), Some(Family::Msvc));
+        assert_eq!(family_of("cl.exe"), Some(Family::Msvc));
+        assert_eq!(
+            family_of("x86_64-pc-windows-msvc-clang-cl"),
+            Some(Family::Msvc)
+        );
+        assert_eq!(family_of("clang"), Some(Family::Clang));
+        assert_eq!(family_of("ncl"), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! at the end, under the shard lock (together with the entry on a miss).
 
 mod c;
+mod msvc;
 mod nvcc;
 mod rust;
 mod tiered;
@@ -161,6 +162,17 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
             Err(reason) => return passthrough(ctx, &path, &req.args, reason),
         };
         let done = nvcc::cached_compile(&mut ctx, &compiler, &parsed);
+        finish(ctx, done.outcome, done.key, done.entry);
+        return done.code;
+    }
+    let msvc_mode = compiler.family == compiler::Family::Msvc
+        || compiler.family == compiler::Family::Clang
+            && req.args.iter().any(|a| a == "--driver-mode=cl");
+    if msvc_mode {
+        let done = match msvc::parse(&ctx, &compiler, &req.args) {
+            Ok(parsed) => msvc::cached_compile(&mut ctx, &compiler, &parsed),
+            Err(reason) => return passthrough(ctx, &path, &req.args, reason),
+        };
         finish(ctx, done.outcome, done.key, done.entry);
         return done.code;
     }
@@ -562,6 +574,18 @@ fn compile(
     parsed: &Parsed,
     extra: &[OsString],
 ) -> (Outcome, i32, Option<Produced>) {
+    compile_filtered(ctx, compiler, parsed, extra, &mut |out: &[u8]| out.to_vec())
+}
+
+/// [`compile`], with the compiler's stdout passed through `stdout_filter` before it is
+/// replayed and stored (MSVC: drop the `/showIncludes` notes we asked for).
+fn compile_filtered(
+    ctx: &Ctx,
+    compiler: &ResolvedCompiler,
+    parsed: &Parsed,
+    extra: &[OsString],
+    stdout_filter: &mut dyn FnMut(&[u8]) -> Vec<u8>,
+) -> (Outcome, i32, Option<Produced>) {
     let language = parsed.language.expect("has language");
     let before: Vec<_> = parsed
         .outputs
@@ -596,8 +620,9 @@ fn compile(
             return (Outcome::CompileFailed, 127, None);
         }
     };
+    let stdout = stdout_filter(&run.stdout);
     if !parsed.stream_output {
-        exec::replay(&run.stdout, &run.stderr);
+        exec::replay(&stdout, &run.stderr);
     }
     let code = exec::exit_code(&run.status);
     if !run.status.success() {
@@ -624,7 +649,7 @@ fn compile(
     (
         Outcome::Miss(language),
         code,
-        Some((files, run.stdout, run.stderr)),
+        Some((files, stdout, run.stderr)),
     )
 }
 

@@ -199,7 +199,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="a C or C++ workload of bench.py (default lua)")
     p.add_argument("--backends", default="redis,s3", help="comma-separated: redis,s3")
     p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 2)
-    p.add_argument("--cachepot", help="cachepot binary (default: cargo build --release)")
+    p.add_argument("--cachepot", help="cachepot binary (default: scripts/build-release.sh)")
     p.add_argument("--sccache-version", default=bench.SCCACHE_VERSION)
     p.add_argument("--json", type=Path, default=WORK / "results-remote.json")
     return p.parse_args(argv)

@@ -90,7 +90,7 @@ impl FileKind {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct DecodeError(pub &'static str);
 
 impl std::fmt::Display for DecodeError {
@@ -281,11 +281,12 @@ pub fn decode_bundle(raw: &[u8]) -> Result<(&[u8], Key, &[u8]), DecodeError> {
 }
 
 /// Encode a result's files. Each kind appears at most once.
-pub fn encode_result(files: &[(FileKind, Vec<u8>)]) -> Vec<u8> {
-    let total: usize = files.iter().map(|(_, d)| d.len() + 9).sum();
+pub fn encode_result<D: AsRef<[u8]>>(files: &[(FileKind, D)]) -> Vec<u8> {
+    let total: usize = files.iter().map(|(_, d)| d.as_ref().len() + 9).sum();
     let mut out = Vec::with_capacity(4 + total);
     out.extend_from_slice(&(files.len() as u32).to_le_bytes());
     for (kind, data) in files {
+        let data = data.as_ref();
         out.push(*kind as u8);
         out.extend_from_slice(&(data.len() as u64).to_le_bytes());
         out.extend_from_slice(data);
@@ -293,7 +294,8 @@ pub fn encode_result(files: &[(FileKind, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
-pub fn decode_result(raw: &[u8]) -> Result<Vec<(FileKind, Vec<u8>)>, DecodeError> {
+/// The files of a result payload, as slices of it (an rlib of 20 MB is not copied again).
+pub fn decode_result(raw: &[u8]) -> Result<Vec<(FileKind, &[u8])>, DecodeError> {
     let mut pos = 0usize;
     let take = |pos: &mut usize, n: usize| -> Result<&[u8], DecodeError> {
         let end = pos
@@ -308,7 +310,7 @@ pub fn decode_result(raw: &[u8]) -> Result<Vec<(FileKind, Vec<u8>)>, DecodeError
     if count > 64 {
         return Err(DecodeError("too many files"));
     }
-    let mut files: Vec<(FileKind, Vec<u8>)> = Vec::with_capacity(count as usize);
+    let mut files: Vec<(FileKind, &[u8])> = Vec::with_capacity(count as usize);
     for _ in 0..count {
         let kind =
             FileKind::from_u8(take(&mut pos, 1)?[0]).ok_or(DecodeError("unknown file kind"))?;
@@ -317,7 +319,7 @@ pub fn decode_result(raw: &[u8]) -> Result<Vec<(FileKind, Vec<u8>)>, DecodeError
         }
         let len = u64::from_le_bytes(take(&mut pos, 8)?.try_into().expect("8 bytes"));
         let len = usize::try_from(len).map_err(|_| DecodeError("file too large"))?;
-        files.push((kind, take(&mut pos, len)?.to_vec()));
+        files.push((kind, take(&mut pos, len)?));
     }
     if pos != raw.len() {
         return Err(DecodeError("trailing bytes"));
@@ -346,7 +348,11 @@ mod tests {
         ];
         let e = sealer().seal(EntryKind::Result, &key, &encode_result(&files));
         let raw = sealer().open(EntryKind::Result, &key, &e).unwrap();
-        assert_eq!(decode_result(&raw).unwrap(), files);
+        let back = decode_result(&raw).unwrap();
+        assert_eq!(back.len(), files.len());
+        for ((k, d), (k2, d2)) in back.iter().zip(&files) {
+            assert_eq!((k, *d), (k2, &d2[..]));
+        }
     }
 
     /// Re-seal `e` (checksum recomputed, as a forger without a MAC key can) with its
@@ -392,7 +398,7 @@ mod tests {
     fn bundles_split_into_their_entries() {
         let (mk, rk) = (digest(b"m"), digest(b"r"));
         let m = sealer().seal(EntryKind::Manifest, &mk, b"manifest");
-        let r = sealer().seal(EntryKind::Result, &rk, &encode_result(&[]));
+        let r = sealer().seal(EntryKind::Result, &rk, &encode_result::<&[u8]>(&[]));
         let b = sealer().seal(EntryKind::Bundle, &mk, &encode_bundle(&m, &rk, &r));
         let raw = sealer().open(EntryKind::Bundle, &mk, &b).unwrap();
         let (m2, rk2, r2) = decode_bundle(&raw).unwrap();
@@ -433,7 +439,11 @@ mod tests {
 
     #[test]
     fn entry_is_bound_to_its_key_and_kind() {
-        let e = sealer().seal(EntryKind::Result, &digest(b"a"), &encode_result(&[]));
+        let e = sealer().seal(
+            EntryKind::Result,
+            &digest(b"a"),
+            &encode_result::<&[u8]>(&[]),
+        );
         assert!(sealer().open(EntryKind::Result, &digest(b"b"), &e).is_err());
         assert!(sealer()
             .open(EntryKind::Manifest, &digest(b"a"), &e)
@@ -443,13 +453,13 @@ mod tests {
     #[test]
     fn hmac_rejects_entries_without_the_secret() {
         let key = digest(b"k");
-        let plain = sealer().seal(EntryKind::Result, &key, &encode_result(&[]));
+        let plain = sealer().seal(EntryKind::Result, &key, &encode_result::<&[u8]>(&[]));
         let secret = Sealer {
             hmac_key: Some(b"s"),
             compression_level: 1,
         };
         assert!(secret.open(EntryKind::Result, &key, &plain).is_err());
-        let signed = secret.seal(EntryKind::Result, &key, &encode_result(&[]));
+        let signed = secret.seal(EntryKind::Result, &key, &encode_result::<&[u8]>(&[]));
         assert!(secret.open(EntryKind::Result, &key, &signed).is_ok());
         let other = Sealer {
             hmac_key: Some(b"t"),

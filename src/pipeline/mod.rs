@@ -396,10 +396,12 @@ fn cpu_description() -> String {
 fn from_cache(ctx: &mut Ctx, parsed: &Parsed, key: &Key) -> Option<i32> {
     let (bytes, remote) = fetch(ctx, key)?;
     let remote = remote || ctx.bundled == Some(*key);
-    let files = match ctx
-        .sealer()
-        .open(EntryKind::Result, key, &bytes)
-        .and_then(|raw| entry::decode_result(&raw))
+    let raw = ctx.sealer().open(EntryKind::Result, key, &bytes);
+    drop(bytes);
+    let files = match raw
+        .as_ref()
+        .map_err(|e| *e)
+        .and_then(|r| entry::decode_result(r))
     {
         Ok(f) => f,
         Err(e) => {
@@ -420,7 +422,7 @@ fn from_cache(ctx: &mut Ctx, parsed: &Parsed, key: &Key) -> Option<i32> {
                 files
                     .iter()
                     .find(|(kind, _)| *kind == k)
-                    .map(|(_, d)| d.as_slice())
+                    .map(|(_, d)| *d)
                     .unwrap_or(&[])
             };
             exec::replay(
@@ -443,10 +445,10 @@ fn from_cache(ctx: &mut Ctx, parsed: &Parsed, key: &Key) -> Option<i32> {
 fn restore(
     ctx: &Ctx,
     parsed: &Parsed,
-    files: &[(FileKind, Vec<u8>)],
+    files: &[(FileKind, &[u8])],
     key: &Key,
 ) -> Result<(), Fault> {
-    let find = |k: FileKind| files.iter().find(|(kind, _)| *kind == k).map(|(_, d)| d);
+    let find = |k: FileKind| files.iter().find(|(kind, _)| *kind == k).map(|(_, d)| *d);
     let hint = find(FileKind::ObjectPathHint)
         .map(|h| String::from_utf8_lossy(&dep_from_portable(h, &ctx.cwd)).into_owned());
     // Check completeness before writing anything, so a bad entry leaves no partial result.
@@ -474,11 +476,11 @@ fn restore(
                 } else {
                     crate::depfile::retarget(&here, old, &new)
                 };
-                &retargeted
+                &retargeted[..]
             }
             (_, FileKind::RustDepInfo | FileKind::DepFile, _) => {
                 retargeted = unmark(ctx, parsed, &dep_from_portable(data, &ctx.cwd));
-                &retargeted
+                &retargeted[..]
             }
             _ => data,
         };

@@ -316,6 +316,22 @@ fn direct_lookup(
     None
 }
 
+/// A hit on the result key of the preprocessed text (unless `CACHEPOT_RECACHE`), counted
+/// as such.
+fn preprocessed_hit(ctx: &mut Ctx, parsed: &Parsed, key: &Key, language: Language) -> Option<Done> {
+    if ctx.cfg.recache {
+        return None;
+    }
+    let code = from_cache(ctx, parsed, key)?;
+    ctx.delta.incr(stats::PREPROCESSED_HITS);
+    Some(Done {
+        outcome: Outcome::Hit(language),
+        code,
+        key: Some(*key),
+        entry: None,
+    })
+}
+
 /// The ingredients shared by the result key and the manifest key: everything but the
 /// source text. docs/how-it-works.md lists them with reasons.
 fn common_ingredients(

@@ -188,20 +188,8 @@ fn preprocessor_mode(
     };
     let key = result_key(ctx, compiler, parsed, ident, &text);
     log::debug!("result key {}", key.hex());
-    let mut done = None;
-    if !ctx.cfg.recache {
-        if let Some(code) = from_cache(ctx, parsed, &key) {
-            ctx.delta.incr(stats::PREPROCESSED_HITS);
-            done = Some(Done {
-                outcome: Outcome::Hit(language),
-                code,
-                key: Some(key),
-                entry: None,
-            });
-        }
-    }
-    let done = match done {
-        Some(d) => d,
+    let done = match preprocessed_hit(ctx, parsed, &key, language) {
+        Some(hit) => hit,
         None => {
             let (outcome, code, entry) = compile_and_store(ctx, compiler, parsed, Some(&key), &[]);
             Done {

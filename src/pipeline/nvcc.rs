@@ -70,16 +70,8 @@ pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed:
     };
     let key = result_key(ctx, compiler, parsed, &ident, &plan, &hosts, &texts);
     log::debug!("nvcc result key {}", key.hex());
-    if !ctx.cfg.recache {
-        if let Some(code) = from_cache(ctx, parsed, &key) {
-            ctx.delta.incr(stats::PREPROCESSED_HITS);
-            return Done {
-                outcome: Outcome::Hit(language),
-                code,
-                key: Some(key),
-                entry: None,
-            };
-        }
+    if let Some(hit) = preprocessed_hit(ctx, parsed, &key, language) {
+        return hit;
     }
     let (outcome, code, produced) = compile(ctx, compiler, parsed, &[]);
     let entry = produced.map(|(mut files, stdout, stderr)| {

@@ -2,6 +2,7 @@
 //! `buildargv`: whitespace separates, '...' and "..." quote, backslash escapes any byte).
 //! An `@file` that cannot be read stays a literal argument, as gcc keeps it.
 //! The expansion is what gets hashed, so a response file's content is in the key.
+//! Also the row type of the gcc-style option tables (gcc/clang and diab) and their lookup.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -43,6 +44,42 @@ fn expand_into(
         }
         out.push(a.clone());
     }
+}
+
+/// One row of a gcc-style option table (gcc/clang, diab): an option that takes an
+/// argument, and what it means to the front end (`C`).
+pub struct Opt<C: 'static> {
+    pub name: &'static str,
+    /// The argument may follow as the next word.
+    pub separate: bool,
+    /// The argument may be glued on (`-DFOO`, `--sysroot=/x`: the `=` is part of `name`).
+    pub joined: bool,
+    pub class: C,
+}
+
+pub const fn opt<C>(name: &'static str, separate: bool, joined: bool, class: C) -> Opt<C> {
+    Opt {
+        name,
+        separate,
+        joined,
+        class,
+    }
+}
+
+/// The row for `arg`: an exact match of a separate form first, else the longest joined
+/// prefix, with the glued value.
+pub fn lookup<'t, 'a, C>(
+    table: &'t [Opt<C>],
+    arg: &'a str,
+) -> Option<(&'t Opt<C>, Option<&'a str>)> {
+    if let Some(o) = table.iter().find(|o| o.separate && o.name == arg) {
+        return Some((o, None));
+    }
+    table
+        .iter()
+        .filter(|o| o.joined && arg.len() > o.name.len() && arg.starts_with(o.name))
+        .max_by_key(|o| o.name.len())
+        .map(|o| (o, Some(&arg[o.name.len()..])))
 }
 
 /// Split response file content into arguments.

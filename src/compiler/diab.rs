@@ -61,23 +61,8 @@ enum Class {
     Other,
 }
 
-struct Opt {
-    name: &'static str,
-    /// The argument may follow as the next word.
-    separate: bool,
-    /// The argument may be glued on (`-DFOO`; for `name=` forms the `=` is in `name`).
-    joined: bool,
-    class: Class,
-}
-
-const fn opt(name: &'static str, separate: bool, joined: bool, class: Class) -> Opt {
-    Opt {
-        name,
-        separate,
-        joined,
-        class,
-    }
-}
+type Opt = super::args::Opt<Class>;
+use super::args::opt;
 
 use Class::*;
 
@@ -105,14 +90,7 @@ const OPTIONS: &[Opt] = &[
 /// Find the option an argument starts: exact separate form first, then the longest
 /// joined prefix. Returns the option and the glued-on value, if any.
 fn lookup(arg: &str) -> Option<(&'static Opt, Option<&str>)> {
-    if let Some(o) = OPTIONS.iter().find(|o| o.separate && o.name == arg) {
-        return Some((o, None));
-    }
-    OPTIONS
-        .iter()
-        .filter(|o| o.joined && arg.len() > o.name.len() && arg.starts_with(o.name))
-        .max_by_key(|o| o.name.len())
-        .map(|o| (o, Some(&arg[o.name.len()..])))
+    super::args::lookup(OPTIONS, arg)
 }
 
 /// Flags without an argument that decide whether the command can be cached.

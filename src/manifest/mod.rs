@@ -299,7 +299,14 @@ fn existing_ancestor(p: &Path) -> PathBuf {
 struct Probe<'a> {
     dir: &'a str,
     rel: &'a str,
+    /// `rel` up to its last `/` (empty when it has none), worked out once per `rel`.
+    rel_dir: &'a str,
     suffix: &'static str,
+}
+
+/// `rel` up to its last `/`, empty when it has none.
+fn rel_dir_of(rel: &str) -> &str {
+    rel.rfind('/').map_or("", |i| &rel[..i])
 }
 
 impl<'a> Probe<'a> {
@@ -313,7 +320,7 @@ impl<'a> Probe<'a> {
 
     /// Its directory as a pair of pieces (the same directory may come as several pairs).
     fn dir_key(&self) -> (&'a str, &'a str) {
-        (self.dir, self.rel.rfind('/').map_or("", |i| &self.rel[..i]))
+        (self.dir, self.rel_dir)
     }
 
     fn is(&self, path: &str) -> bool {
@@ -350,11 +357,13 @@ fn for_each_probe<'a>(
                     .and_then(|r| r.strip_prefix('/'))
             };
             let Some(rel) = rel else { continue };
+            let rel_dir = rel_dir_of(rel);
             let earlier = set.search_dirs[..k].iter().map(String::as_str);
             for dir in earlier.chain(includer_dirs.iter().copied()) {
                 let p = Probe {
                     dir,
                     rel,
+                    rel_dir,
                     suffix: "",
                 };
                 if !p.is(&f.path) {
@@ -368,15 +377,18 @@ fn for_each_probe<'a>(
         visit(Probe {
             dir: "",
             rel: &f.path,
+            rel_dir: rel_dir_of(&f.path),
             suffix: ".gch",
         })?;
     }
     for name in &set.has_include {
+        let rel_dir = rel_dir_of(name);
         let dirs = set.search_dirs.iter().map(String::as_str);
         for dir in dirs.chain(includer_dirs.iter().copied()) {
             visit(Probe {
                 dir,
                 rel: name,
+                rel_dir,
                 suffix: "",
             })?;
         }
@@ -472,26 +484,27 @@ type BuildFnv = std::hash::BuildHasherDefault<Fnv>;
 
 /// [`stored_form`] of a normalised absolute path given as text (`cwd_text`: the
 /// normalised working directory).
-fn stored_form_str(
-    abs: &str,
+fn stored_form_str<'a>(
+    abs: &'a str,
     cwd_text: &str,
     cwd: &Path,
     bases: &[PathBuf],
     probe_relative: bool,
-) -> String {
+) -> std::borrow::Cow<'a, str> {
+    use std::borrow::Cow;
     if abs == cwd_text {
-        return ".".to_string();
+        return Cow::Borrowed(".");
     }
     if let Some(rel) = abs.strip_prefix(cwd_text).and_then(|r| {
         r.strip_prefix('/')
             .or(if cwd_text == "/" { Some(r) } else { None })
     }) {
-        return rel.to_string();
+        return Cow::Borrowed(rel);
     }
     if !probe_relative && !bases.iter().any(|b| Path::new(abs).starts_with(b)) {
-        return abs.to_string();
+        return Cow::Borrowed(abs);
     }
-    stored_form(Path::new(abs), cwd, bases, probe_relative)
+    Cow::Owned(stored_form(Path::new(abs), cwd, bases, probe_relative))
 }
 
 /// Build the include set of a finished compile. `files` are the dep file's prerequisites
@@ -796,6 +809,21 @@ fn probes_hold(
         seen += 1;
         let (dir, rel_dir) = probe.dir_key();
         let check = *dirs.entry((dir, rel_dir)).or_insert_with(|| {
+            // Most probes sit directly in a watched directory, named as it was stored
+            // (stored forms are normalised, so an equal string is that directory).
+            if rel_dir.is_empty() {
+                if let Some(&w) = watched.get(dir) {
+                    return match changed.get(w) {
+                        None => false,
+                        Some(now) => {
+                            if now.is_none() {
+                                stuck.insert(w.to_string());
+                            }
+                            true
+                        }
+                    };
+                }
+            }
             let relative = if dir.is_empty() {
                 !probe.rel.starts_with('/')
             } else {
@@ -816,8 +844,8 @@ fn probes_hold(
             let mut cur: &str = &parent;
             let watch = loop {
                 let s = stored_form_str(cur, &cwd_text, cwd, bases, relative);
-                if watched.contains(s.as_str()) {
-                    break Some(s);
+                if watched.contains(s.as_ref()) {
+                    break Some(s.into_owned());
                 }
                 match cur.rfind('/') {
                     Some(0) if cur.len() > 1 => cur = "/",

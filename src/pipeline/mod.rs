@@ -794,10 +794,12 @@ fn compile_and_store(
 
 /// Resolve the compiler to run, never ourselves (masquerade links may be on PATH).
 pub fn find_compiler(name: &OsStr, cwd: &Path) -> Result<PathBuf, Fatal> {
-    let me = std::env::current_exe()
-        .ok()
-        .and_then(|p| std::fs::canonicalize(p).ok());
-    let is_me = |p: &Path| me.is_some() && std::fs::canonicalize(p).ok() == me;
+    // The same file as our own binary (by device and inode, so through any symlink or
+    // hard link): two stats, where canonicalising every candidate cost a readlink per
+    // path component.
+    let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let me = std::env::current_exe().ok().and_then(|p| id(&p));
+    let is_me = |p: &Path| me.is_some() && id(p) == me;
     let path = Path::new(name);
     if path.components().count() > 1 || name.as_encoded_bytes().contains(&b'/') {
         let full = cwd.join(path);

@@ -214,36 +214,25 @@ impl LocalStore {
         self.read_counters(shard)
     }
 
-    /// Under the shard lock, on every hit and miss: rewritten in place, never replaced.
-    /// Replacing it (temp file, rename, old inode freed) cost 0.3-1 ms on ext4, most of a
-    /// hit's file system time. Shorter text is padded with newlines (blank lines parse as
-    /// nothing), so one `pwrite` leaves no stale tail; a file that has grown unreasonably
-    /// (damage) is cut to size.
-    fn write_counters(&self, shard: u8, c: &Counters) -> Result<(), Fault> {
-        use std::os::unix::fs::FileExt as _;
+    /// The stats file, opened for reading and writing (created when missing).
+    fn open_stats(&self, shard: u8) -> Result<(File, PathBuf), Fault> {
         let path = self.shard_dir(shard).join("stats");
-        let io = |e: io::Error| Fault::io("stats", &path, &e);
         let f = fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .mode(file_mode())
             .open(&path)
-            .map_err(io)?;
-        let old = f.metadata().map_err(io)?.len();
-        let mut text = c.render().into_bytes();
-        if old == 0 {
-            fix_mode(&f, file_mode()).map_err(io)?;
-        }
-        let pad = old <= text.len() as u64 + 4096;
-        if pad && (text.len() as u64) < old {
-            text.resize(old as usize, b'\n');
-        }
-        f.write_all_at(&text, 0).map_err(io)?;
-        if !pad {
-            f.set_len(text.len() as u64).map_err(io)?;
-        }
-        Ok(())
+            .map_err(|e| Fault::io("stats", &path, &e))?;
+        Ok((f, path))
+    }
+
+    /// Under the shard lock, on every hit and miss: rewritten in place, never replaced.
+    /// Replacing it (temp file, rename, old inode freed) cost 0.3-1 ms on ext4, most of a
+    /// hit's file system time.
+    fn write_counters(&self, shard: u8, c: &Counters) -> Result<(), Fault> {
+        let (f, path) = self.open_stats(shard)?;
+        write_counters_to(&f, &path, c)
     }
 
     /// Add `delta` to a shard's counters.
@@ -252,9 +241,15 @@ impl LocalStore {
             return Ok(());
         }
         let _lock = self.lock(shard)?;
-        let mut c = self.read_counters(shard);
+        // One open for the read and the write: this runs on every hit.
+        let (mut f, path) = self.open_stats(shard)?;
+        let mut text = String::new();
+        let mut c = match io::Read::read_to_string(&mut f, &mut text) {
+            Ok(_) => Counters::parse(&text),
+            Err(_) => Counters::default(),
+        };
         c.merge(delta);
-        self.write_counters(shard, &c)
+        write_counters_to(&f, &path, &c)
     }
 
     /// Store an entry and add `delta` to its shard's counters under one lock.
@@ -451,6 +446,28 @@ impl LocalStore {
     }
 }
 
+/// Write counters over an open stats file in place. Shorter text is padded with newlines
+/// (blank lines parse as nothing), so one `pwrite` leaves no stale tail; a file that has
+/// grown unreasonably (damage) is cut to size.
+fn write_counters_to(f: &File, path: &Path, c: &Counters) -> Result<(), Fault> {
+    use std::os::unix::fs::FileExt as _;
+    let io = |e: io::Error| Fault::io("stats", path, &e);
+    let old = f.metadata().map_err(io)?.len();
+    if old == 0 {
+        fix_mode(f, file_mode()).map_err(io)?;
+    }
+    let mut text = c.render().into_bytes();
+    let pad = old <= text.len() as u64 + 4096;
+    if pad && (text.len() as u64) < old {
+        text.resize(old as usize, b'\n');
+    }
+    f.write_all_at(&text, 0).map_err(io)?;
+    if !pad {
+        f.set_len(text.len() as u64).map_err(io)?;
+    }
+    Ok(())
+}
+
 impl Storage for LocalStore {
     fn name(&self) -> &str {
         "local"
@@ -458,10 +475,16 @@ impl Storage for LocalStore {
 
     fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, Fault> {
         let path = self.entry_path(key);
-        match fs::read(&path) {
-            Ok(data) => {
-                // LRU: a hit makes the entry young again. Failure only costs eviction order.
-                let _ = filetime::set_file_mtime(&path, filetime::FileTime::now());
+        let read = File::open(&path).and_then(|mut f| {
+            let mut data = Vec::with_capacity(f.metadata().map_or(0, |m| m.len() as usize));
+            io::Read::read_to_end(&mut f, &mut data)?;
+            Ok((f, data))
+        });
+        match read {
+            Ok((f, data)) => {
+                // LRU: a hit makes the entry young again (on the open file: no second
+                // open). Failure only costs eviction order.
+                let _ = f.set_modified(SystemTime::now());
                 Ok(Some(data))
             }
             Err(e)

@@ -426,12 +426,11 @@ fn dir_str(path: &str) -> &str {
 
 /// `./a/../b` -> `b` (no file system access); `.` for an empty result.
 fn lexical(p: &str) -> String {
-    let n = crate::util::path::normalize(Path::new(p));
-    let s = n.to_string_lossy();
+    let s = crate::util::path::normalize_str(p);
     if s.is_empty() {
         ".".to_string()
     } else {
-        s.into_owned()
+        s
     }
 }
 
@@ -823,6 +822,19 @@ fn probes_hold(
                         }
                     };
                 }
+            }
+            // Below a watched directory that no changed watch is at or under, the
+            // probe's own watch (that directory or a deeper one) is unchanged.
+            let plain = |r: &str| r.split('/').all(|c| !matches!(c, "" | "." | ".."));
+            if !matches!(dir, "" | "." | "/")
+                && watched.contains(dir)
+                && plain(rel_dir)
+                && !changed.keys().any(|w| {
+                    w.strip_prefix(dir)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                })
+            {
+                return false;
             }
             let relative = if dir.is_empty() {
                 !probe.rel.starts_with('/')

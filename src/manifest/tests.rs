@@ -187,6 +187,38 @@ fn a_watch_changed_within_the_racy_window_is_not_refreshed() {
 }
 
 #[test]
+fn a_header_appearing_in_a_watched_subdirectory_of_a_search_dir_invalidates() {
+    // `#include "sub/foo.h"` found in inc2 behind -Iinc1: the probe inc1/sub/foo.h is
+    // named as (inc1, sub/foo.h) and watched by inc1/sub, deeper than inc1.
+    let d = std::env::temp_dir().join(format!("cachepot-man-sub-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    for sub in ["inc1/sub", "inc2/sub", "src"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    let src = "#include \"sub/foo.h\"\n#include \"bar.h\"\n";
+    std::fs::write(d.join("src/a.c"), src).unwrap();
+    std::fs::write(d.join("inc2/sub/foo.h"), "int x;\n").unwrap();
+    std::fs::write(d.join("inc2/bar.h"), "int b;\n").unwrap();
+    let files = ["src/a.c", "inc2/sub/foo.h", "inc2/bar.h"].map(String::from);
+    let search = ["inc1", "inc2"].map(String::from);
+    let start = now_ns() + 1_000_000_000;
+    let set = record(&files, &search, &d, start, &digest(b"r"), true, &[]).unwrap();
+    // Both inc1 (for inc1/bar.h) and inc1/sub are watched.
+    assert!(set.watches.iter().any(|w| w.path == "inc1/sub"));
+    assert!(set.watches.iter().any(|w| w.path == "inc1"));
+    let later = now_ns() + 10 * RACY_NS;
+    let Validity::Refreshed(set) = validate_at(&set, &d, &[], None, later) else {
+        panic!("racy watches are re-proven and refreshed");
+    };
+    std::fs::write(d.join("inc1/sub/foo.h"), "int y;\n").unwrap();
+    assert!(matches!(
+        validate_at(&set, &d, &[], None, later + RACY_NS),
+        Validity::Invalid
+    ));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
 fn a_manifest_recorded_at_any_time_validates_without_overflow() {
     // `recorded - RACY_NS` overflowed for a stored i64::MIN (seen reviewing the
     // manifest decoder for fuzzing: a decoded manifest may hold any number).

@@ -13,17 +13,8 @@ pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed:
     let ident = match identity::identity(compiler, &ctx.cfg.dir) {
         Ok(k) => k,
         Err(e) => {
-            ctx.fault(Fault::new(
-                "identity",
-                format!("{}: {e}", compiler.path.display()),
-            ));
-            let (outcome, code, _) = compile_and_store(ctx, compiler, parsed, None, &[]);
-            return Done {
-                outcome,
-                code,
-                key: None,
-                entry: None,
-            };
+            let what = format!("{}: {e}", compiler.path.display());
+            return compile_after_fault(ctx, compiler, parsed, Fault::new("identity", what));
         }
     };
 

@@ -316,6 +316,24 @@ fn direct_lookup(
     None
 }
 
+/// The cache failed before a key existed (compiler identity, a host compiler): count the
+/// fault and compile without storing.
+fn compile_after_fault(
+    ctx: &mut Ctx,
+    compiler: &ResolvedCompiler,
+    parsed: &Parsed,
+    fault: Fault,
+) -> Done {
+    ctx.fault(fault);
+    let (outcome, code, _) = compile_and_store(ctx, compiler, parsed, None, &[]);
+    Done {
+        outcome,
+        code,
+        key: None,
+        entry: None,
+    }
+}
+
 /// A hit on the result key of the preprocessed text (unless `CACHEPOT_RECACHE`), counted
 /// as such.
 fn preprocessed_hit(ctx: &mut Ctx, parsed: &Parsed, key: &Key, language: Language) -> Option<Done> {

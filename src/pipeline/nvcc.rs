@@ -90,23 +90,6 @@ pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed:
     }
 }
 
-/// The cache failed before a key existed: count the fault and compile without storing.
-fn compile_after_fault(
-    ctx: &mut Ctx,
-    compiler: &ResolvedCompiler,
-    parsed: &Parsed,
-    fault: Fault,
-) -> Done {
-    ctx.fault(fault);
-    let (outcome, code, _) = compile_and_store(ctx, compiler, parsed, None, &[]);
-    Done {
-        outcome,
-        code,
-        key: None,
-        entry: None,
-    }
-}
-
 /// `nvcc <args> --dryrun`: nvcc's own list of steps, read into a [`Plan`].
 fn dry_run(compiler: &ResolvedCompiler, parsed: &Parsed) -> Result<Plan, Reason> {
     let out =

@@ -22,16 +22,7 @@ pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed:
         .and_then(|ident| manifest_key(ctx, compiler, parsed, &ident));
     let mkey = match key {
         Ok(k) => k,
-        Err(f) => {
-            ctx.fault(f);
-            let (outcome, code, _) = compile_and_store(ctx, compiler, parsed, None, &[]);
-            return Done {
-                outcome,
-                code,
-                key: None,
-                entry: None,
-            };
-        }
+        Err(f) => return compile_after_fault(ctx, compiler, parsed, f),
     };
     // rustc creates its --out-dir; a hit must too (and so must a miss before the dep-info
     // we may have added, which rustc writes before creating the directory).

@@ -936,28 +936,10 @@ fn mtime(path: &Path) -> Option<SystemTime> {
 // Building and comparing
 // ---------------------------------------------------------------------------------------
 
-/// A sandbox for cargo: the user's HOME, CARGO_HOME, RUSTUP_HOME and toolchain selection
-/// (toolchains shared), CARGO_INCREMENTAL=0, offline, no colours. RUSTC_WRAPPER is set
-/// per build.
+/// `Sandbox::for_cargo`, offline. RUSTC_WRAPPER is set per build.
 fn rust_sandbox() -> Sandbox {
-    let mut sb = Sandbox::new();
-    for var in [
-        "HOME",
-        "CARGO_HOME",
-        "RUSTUP_HOME",
-        "RUSTUP_TOOLCHAIN",
-        "RUSTUP_AUTO_INSTALL",
-    ] {
-        if let Some(v) = std::env::var_os(var) {
-            sb.set_env(var, v);
-        }
-    }
-    let target = sb.root().join("target");
-    sb.set_env("CARGO_TARGET_DIR", &target)
-        .set_env("CARGO_INCREMENTAL", "0")
-        .set_env("CARGO_NET_OFFLINE", "true")
-        .set_env("CARGO_TERM_COLOR", "never")
-        .set_env("CARGO_TERM_PROGRESS_WHEN", "never");
+    let mut sb = Sandbox::for_cargo();
+    sb.set_env("CARGO_NET_OFFLINE", "true");
     sb
 }
 

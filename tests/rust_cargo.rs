@@ -62,28 +62,11 @@ fn registry_crate_cached() -> bool {
         .unwrap_or(false)
 }
 
-/// A sandbox for cargo: the user's HOME, CARGO_HOME, RUSTUP_HOME and toolchain selection
-/// (registry cache and toolchains shared), cachepot as RUSTC_WRAPPER, CARGO_TARGET_DIR
-/// inside the sandbox, CARGO_INCREMENTAL=0, no colours.
+/// `Sandbox::for_cargo` with cachepot as RUSTC_WRAPPER, offline when the registry crate
+/// is already cached.
 fn cargo_sandbox() -> Sandbox {
-    let mut sb = Sandbox::new();
-    for var in [
-        "HOME",
-        "CARGO_HOME",
-        "RUSTUP_HOME",
-        "RUSTUP_TOOLCHAIN",
-        "RUSTUP_AUTO_INSTALL",
-    ] {
-        if let Some(v) = std::env::var_os(var) {
-            sb.set_env(var, v);
-        }
-    }
-    let target = sb.root().join("target");
-    sb.set_env("RUSTC_WRAPPER", CACHEPOT)
-        .set_env("CARGO_TARGET_DIR", &target)
-        .set_env("CARGO_INCREMENTAL", "0")
-        .set_env("CARGO_TERM_COLOR", "never")
-        .set_env("CARGO_TERM_PROGRESS_WHEN", "never");
+    let mut sb = Sandbox::for_cargo();
+    sb.set_env("RUSTC_WRAPPER", CACHEPOT);
     if registry_crate_cached() {
         sb.set_env("CARGO_NET_OFFLINE", "true");
     }

@@ -23,23 +23,10 @@ pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed:
         && compiler.family.takes_gcc_dep_flags()
         && language.is_preprocessed_by_compiler()
     {
-        // The source's digest comes from the stat-keyed digest cache: a hit does not
-        // re-read and re-hash an unchanged source (sqlite3.c is 9 MB).
-        match crate::digest_cache::digest_file(&ctx.cfg.dir, &ctx.cwd.join(&parsed.input)) {
-            Ok(src) => {
-                let mkey = manifest_key(ctx, compiler, parsed, &ident, &src);
-                let manifest = load_manifest(ctx, &mkey);
-                if !ctx.cfg.recache {
-                    if let Some(done) = direct_lookup(ctx, parsed, &mkey, &manifest, language) {
-                        return done;
-                    }
-                }
-                direct = Some((mkey, manifest));
-            }
-            Err(e) => log::debug!(
-                "direct mode off: cannot read {}: {e}",
-                parsed.input.display()
-            ),
+        let mkey_of = |ctx: &Ctx, src: &Key| manifest_key(ctx, compiler, parsed, &ident, src);
+        match direct_first(ctx, parsed, language, mkey_of) {
+            Err(hit) => return hit,
+            Ok(found) => direct = found,
         }
     }
 

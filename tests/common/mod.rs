@@ -276,6 +276,31 @@ impl Default for Sandbox {
 }
 
 impl Sandbox {
+    /// A sandbox for cargo: the user's HOME, CARGO_HOME, RUSTUP_HOME and toolchain
+    /// selection (registry cache and toolchains shared), CARGO_TARGET_DIR inside the
+    /// sandbox, CARGO_INCREMENTAL=0, no colours or progress bars. RUSTC_WRAPPER and
+    /// offline mode are the caller's.
+    pub fn for_cargo() -> Sandbox {
+        let mut sb = Sandbox::new();
+        for var in [
+            "HOME",
+            "CARGO_HOME",
+            "RUSTUP_HOME",
+            "RUSTUP_TOOLCHAIN",
+            "RUSTUP_AUTO_INSTALL",
+        ] {
+            if let Some(v) = std::env::var_os(var) {
+                sb.set_env(var, v);
+            }
+        }
+        let target = sb.root().join("target");
+        sb.set_env("CARGO_TARGET_DIR", &target)
+            .set_env("CARGO_INCREMENTAL", "0")
+            .set_env("CARGO_TERM_COLOR", "never")
+            .set_env("CARGO_TERM_PROGRESS_WHEN", "never");
+        sb
+    }
+
     pub fn new() -> Sandbox {
         let root = tempfile::Builder::new()
             .prefix("cachepot-test-")

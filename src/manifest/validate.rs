@@ -1,0 +1,315 @@
+//! Checking an include set at lookup: the recorded date and environment, every recorded
+//! file (stat, then digest outside the racy window), then the watched directories; the
+//! exact probes only below directories that changed, and the refresh of such
+//! directories' stat when the probes still hold ([`Validity::Refreshed`]).
+
+use super::*;
+
+/// What checking an include set against the file system found.
+#[derive(Debug)]
+pub enum Validity {
+    Invalid,
+    Valid,
+    /// Valid, but watched directories had changed (a build deleting its object directory
+    /// changes the working directory) without anything the compile would see changing:
+    /// the same set with their new stat, to be stored so that later hits skip the probes.
+    Refreshed(Box<IncludeSet>),
+}
+
+/// Does `set` still describe what the compiler would read now?
+pub fn still_valid(
+    set: &IncludeSet,
+    cwd: &Path,
+    bases: &[PathBuf],
+    digest_cache: Option<&Path>,
+) -> bool {
+    !matches!(validate(set, cwd, bases, digest_cache), Validity::Invalid)
+}
+
+/// [`still_valid`], saying also whether the set should be stored with refreshed watches.
+pub fn validate(
+    set: &IncludeSet,
+    cwd: &Path,
+    bases: &[PathBuf],
+    digest_cache: Option<&Path>,
+) -> Validity {
+    // Before any stat: what this check proves holds from here on.
+    validate_at(set, cwd, bases, digest_cache, now_ns())
+}
+
+/// [`validate`] for a check that began at `start` (tests put it later than now).
+pub(super) fn validate_at(
+    set: &IncludeSet,
+    cwd: &Path,
+    bases: &[PathBuf],
+    digest_cache: Option<&Path>,
+    start: i64,
+) -> Validity {
+    if let Some(d) = &set.date {
+        if *d != current_date() {
+            return Validity::Invalid;
+        }
+    }
+    for (name, value) in &set.env {
+        let now = std::env::var(name)
+            .ok()
+            .map(|v| crate::compiler::rustc::escape_env(&v));
+        if now != *value {
+            return Validity::Invalid;
+        }
+    }
+    if set.absent.iter().any(|p| cwd.join(p).exists()) {
+        return Validity::Invalid;
+    }
+    if set
+        .file_macro_cwd
+        .as_deref()
+        .is_some_and(|c| Path::new(c) != cwd)
+    {
+        return Validity::Invalid;
+    }
+    // Saturating: `recorded` comes from a stored manifest, which may hold any number.
+    let settled = set.recorded.saturating_sub(RACY_NS);
+    for f in &set.files {
+        let full = cwd.join(&f.path);
+        // Only regular files were ever recorded: anything else (a manifest naming
+        // /dev/zero, a FIFO) would be read without end when its digest is checked.
+        let Some(st) = stat_full(&full).filter(|st| st.regular) else {
+            return Validity::Invalid;
+        };
+        if st.size != f.size || (set.timestamp && st.mtime != f.mtime) {
+            return Validity::Invalid;
+        }
+        let same_stat = st.mtime == f.mtime && st.ctime == f.ctime && st.id == (f.dev, f.ino);
+        let trusted = same_stat && f.mtime < settled && f.ctime < settled;
+        if !trusted {
+            // Through the shared digest cache when there is one: a touched header is
+            // hashed once, not once per manifest and per hit.
+            let d = match digest_cache {
+                Some(dir) => crate::digest_cache::digest_file(dir, &full).ok(),
+                None => std::fs::read(&full).ok().map(|c| digest(&c)),
+            };
+            if d.map(|d| d.hex()).as_deref() != Some(f.digest.as_str()) {
+                return Validity::Invalid;
+            }
+        }
+    }
+    // Each changed watch with its stat now (taken before its probes are checked).
+    let changed: HashMap<&str, Option<(i64, i64)>> = set
+        .watches
+        .iter()
+        .filter_map(|w| {
+            let now = stat_ns(&cwd.join(&w.path)).map(|(_, m, c)| (m, c));
+            // A directory changed within a clock tick of the recording may hide an entry
+            // added in that tick: treat it as changed.
+            let racy = w.mtime >= settled || w.ctime >= settled;
+            (racy || now != Some((w.mtime, w.ctime))).then_some((w.path.as_str(), now))
+        })
+        .collect();
+    if changed.is_empty() {
+        return Validity::Valid;
+    }
+    match probes_hold(set, cwd, bases, &changed) {
+        None => Validity::Invalid,
+        Some(false) => Validity::Valid,
+        Some(true) => refreshed(set, start, &changed),
+    }
+}
+
+/// The set with every changed watch's new stat and `recorded` moved to `start`, the
+/// moment before this check began: all its files were found unchanged (by stat, or by
+/// digest when the stat was racy) and its probes as recorded after `start`. A new stat
+/// still within the racy window of `start` stays "changed" next time. `Valid` when no
+/// watch would stop being checked.
+fn refreshed(
+    set: &IncludeSet,
+    start: i64,
+    changed: &HashMap<&str, Option<(i64, i64)>>,
+) -> Validity {
+    let settled = start.saturating_sub(RACY_NS);
+    let gains = changed
+        .values()
+        .any(|now| now.is_some_and(|(m, c)| m < settled && c < settled));
+    if !gains {
+        return Validity::Valid;
+    }
+    let mut fresh = set.clone();
+    fresh.recorded = start;
+    for w in &mut fresh.watches {
+        if let Some(Some((m, c))) = changed.get(w.path.as_str()) {
+            (w.mtime, w.ctime) = (*m, *c);
+        }
+    }
+    Validity::Refreshed(Box::new(fresh))
+}
+
+/// Check the probes under changed (or unrecorded) watches: None when one appeared or
+/// vanished, else whether the changed watches may be refreshed. One may not when it
+/// vanished, or when a directory now exists between it and one of its probes.
+fn probes_hold(
+    set: &IncludeSet,
+    cwd: &Path,
+    bases: &[PathBuf],
+    changed: &HashMap<&str, Option<(i64, i64)>>,
+) -> Option<bool> {
+    let watched: HashSet<&str> = set.watches.iter().map(|w| w.path.as_str()).collect();
+    let present: HashSet<&str> = set.has_include_present.iter().map(String::as_str).collect();
+    let lexical_files: Vec<String> = set.files.iter().map(|f| lexical(&f.path)).collect();
+    let lexical_dirs: Vec<String> = set.search_dirs.iter().map(|d| lexical(d)).collect();
+    // Thousands of probes share a few hundred directories: resolve each directory's watch
+    // once, and build a probe's path only when its directory needs checking.
+    let mut dirs: HashMap<(&str, &str), bool, BuildFnv> = HashMap::default();
+    let cwd_text = crate::util::path::normalize_str(&cwd.to_string_lossy());
+    let mut stuck: HashSet<String> = HashSet::new();
+    let (mut seen, mut checked) = (0usize, 0usize);
+    let flow = for_each_probe(set, &lexical_files, &lexical_dirs, |probe| {
+        seen += 1;
+        let (dir, rel_dir) = probe.dir_key();
+        let check = *dirs.entry((dir, rel_dir)).or_insert_with(|| {
+            // Most probes sit directly in a watched directory, named as it was stored
+            // (stored forms are normalised, so an equal string is that directory).
+            if rel_dir.is_empty() {
+                if let Some(&w) = watched.get(dir) {
+                    return match changed.get(w) {
+                        None => false,
+                        Some(now) => {
+                            if now.is_none() {
+                                stuck.insert(w.to_string());
+                            }
+                            true
+                        }
+                    };
+                }
+            }
+            // Below a watched directory that no changed watch is at or under, the
+            // probe's own watch (that directory or a deeper one) is unchanged.
+            let plain = |r: &str| r.split('/').all(|c| !matches!(c, "" | "." | ".."));
+            if !matches!(dir, "" | "." | "/")
+                && watched.contains(dir)
+                && plain(rel_dir)
+                && !changed.keys().any(|w| {
+                    w.strip_prefix(dir)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                })
+            {
+                return false;
+            }
+            let relative = if dir.is_empty() {
+                !probe.rel.starts_with('/')
+            } else {
+                !dir.starts_with('/')
+            };
+            let mut joined = String::new();
+            if relative {
+                joined.push_str(&cwd_text);
+                joined.push('/');
+            }
+            joined.push_str(dir);
+            joined.push('/');
+            joined.push_str(rel_dir);
+            let parent = crate::util::path::normalize_str(&joined);
+            // The watch recorded for this probe: its nearest recorded ancestor directory.
+            // (Text forms: one that differs from what `record` stored finds no watch, and
+            // its probes are all checked.)
+            let mut cur: &str = &parent;
+            let watch = loop {
+                let s = stored_form_str(cur, &cwd_text, cwd, bases, relative);
+                if watched.contains(s.as_ref()) {
+                    break Some(s.into_owned());
+                }
+                match cur.rfind('/') {
+                    Some(0) if cur.len() > 1 => cur = "/",
+                    Some(i) if i > 0 => cur = &cur[..i],
+                    _ => break None,
+                }
+            };
+            let Some(w) = watch else { return true };
+            match changed.get(w.as_str()) {
+                None => false,
+                Some(now) => {
+                    // Refreshing `w` is sound only while it is still the nearest existing
+                    // directory above the probe: a file created in a new subdirectory
+                    // would not change `w`.
+                    let nearest = existing_ancestor(Path::new(&parent));
+                    if now.is_none() || stored_form(&nearest, cwd, bases, relative) != w {
+                        stuck.insert(w);
+                    }
+                    true
+                }
+            }
+        });
+        if !check {
+            return ControlFlow::Continue(());
+        }
+        checked += 1;
+        let path = probe.path();
+        if cwd.join(&path).exists() != present.contains(path.as_str()) {
+            log::debug!("direct mode: {path} appeared or vanished; include set invalid");
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    log::debug!(
+        "direct mode: {checked} of {seen} probes checked ({} directories) for changed watches {:?}",
+        dirs.len(),
+        changed.keys()
+    );
+    if flow.is_break() {
+        return None;
+    }
+    if !stuck.is_empty() {
+        log::debug!("direct mode: watches {stuck:?} no longer cover their probes");
+    }
+    Some(stuck.is_empty())
+}
+
+/// FNV-1a, for the per-probe directory lookups of [`probes_hold`]: SipHash was a fifth of
+/// a validation's instructions there. Collisions only cost time; the keys come from a
+/// manifest whose size is capped.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type BuildFnv = std::hash::BuildHasherDefault<Fnv>;
+
+/// [`stored_form`] of a normalised absolute path given as text (`cwd_text`: the
+/// normalised working directory).
+fn stored_form_str<'a>(
+    abs: &'a str,
+    cwd_text: &str,
+    cwd: &Path,
+    bases: &[PathBuf],
+    probe_relative: bool,
+) -> std::borrow::Cow<'a, str> {
+    use std::borrow::Cow;
+    if abs == cwd_text {
+        return Cow::Borrowed(".");
+    }
+    if let Some(rel) = abs.strip_prefix(cwd_text).and_then(|r| {
+        r.strip_prefix('/')
+            .or(if cwd_text == "/" { Some(r) } else { None })
+    }) {
+        return Cow::Borrowed(rel);
+    }
+    if !probe_relative && !bases.iter().any(|b| Path::new(abs).starts_with(b)) {
+        return Cow::Borrowed(abs);
+    }
+    Cow::Owned(stored_form(Path::new(abs), cwd, bases, probe_relative))
+}

@@ -144,18 +144,12 @@ fn preprocessor_mode(
             }
         }
     };
-    if let (Some((mkey, mut manifest)), Some(deps), Outcome::Hit(_) | Outcome::Miss(_)) =
+    if let (Some((mkey, manifest)), Some(deps), Outcome::Hit(_) | Outcome::Miss(_)) =
         (direct, deps, &done.outcome)
     {
         if done.key.is_some() {
             let recorded = record_set(ctx, compiler, parsed, &deps, start, &key);
-            match recorded {
-                Ok(set) => {
-                    manifest.add(set);
-                    store_manifest(ctx, &mkey, &manifest);
-                }
-                Err(why) => log::info!("no manifest entry: {why}"),
-            }
+            add_to_manifest(ctx, &mkey, manifest, recorded);
         }
     }
     done

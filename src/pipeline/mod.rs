@@ -19,7 +19,7 @@ mod rust;
 mod tiered;
 
 use hit::{direct_first, direct_lookup, preprocessed_hit};
-use tiered::{load_manifest, push, push_pending_manifest, store_manifest};
+use tiered::{add_to_manifest, load_manifest, push, push_pending_manifest, store_manifest};
 
 use crate::compiler::{self, gcc, identity, Language, Parsed, ResolvedCompiler};
 use crate::config::Config;

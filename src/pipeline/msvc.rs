@@ -180,17 +180,12 @@ fn preprocessor_mode(
             }
         }
     };
-    if let (Some((mkey, mut manifest)), Outcome::Hit(_) | Outcome::Miss(_), Some(_)) =
+    if let (Some((mkey, manifest)), Outcome::Hit(_) | Outcome::Miss(_), Some(_)) =
         (direct, &done.outcome, &done.key)
     {
         let (headers, _) = front::split_notes(&notes);
-        match record_set(ctx, compiler, parsed, info, &headers, start, &key) {
-            Ok(set) => {
-                manifest.add(set);
-                store_manifest(ctx, &mkey, &manifest);
-            }
-            Err(why) => log::info!("no manifest entry: {why}"),
-        }
+        let recorded = record_set(ctx, compiler, parsed, info, &headers, start, &key);
+        add_to_manifest(ctx, &mkey, manifest, recorded);
     }
     done
 }

@@ -127,6 +127,23 @@ fn unbundle(ctx: &mut Ctx, mkey: &Key, bytes: &[u8], remote: bool) -> Option<Vec
     Some(manifest.to_vec())
 }
 
+/// Add a recorded include set to the manifest and store it; a compile that could not be
+/// recorded is logged (it is still cached under its result key).
+pub(super) fn add_to_manifest(
+    ctx: &mut Ctx,
+    mkey: &Key,
+    mut manifest: Manifest,
+    recorded: Result<manifest::IncludeSet, String>,
+) {
+    match recorded {
+        Ok(set) => {
+            manifest.add(set);
+            store_manifest(ctx, mkey, &manifest);
+        }
+        Err(why) => log::info!("no manifest entry: {why}"),
+    }
+}
+
 /// Store a manifest locally now; it goes to the remotes in `finish` (bundled with the
 /// result when there is one to store).
 pub(super) fn store_manifest(ctx: &mut Ctx, mkey: &Key, manifest: &Manifest) {

@@ -275,7 +275,7 @@ const SETTINGS: &[Setting] = &[
         key: "compression_level",
         kind: Kind::Level0to19,
         default: Some("1"),
-        help: "zstd level for new entries",
+        help: "zstd level for new results (manifests are stored raw)",
     },
 ];
 

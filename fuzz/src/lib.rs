@@ -117,6 +117,7 @@ fn parse_gcc(selector: u8, args: &[OsString]) -> Result<Parsed, cachepot::error:
             Family::Gcc
         },
         cxx_driver: name.ends_with("++"),
+        canonical: None,
     };
     let dep_env = selector & 16 != 0;
     let env = move |k: &str| (dep_env && k == "DEPENDENCIES_OUTPUT").then(|| os("x.d"));
@@ -192,6 +193,7 @@ fn parse_diab(selector: u8, args: &[OsString]) -> Result<Parsed, cachepot::error
         invoked_name: name.to_string(),
         family: Family::Diab,
         cxx_driver: name == "dplus",
+        canonical: None,
     };
     let dflags = selector & 2 != 0;
     let env = move |k: &str| (dflags && k == "DFLAGS").then(|| os("-O -Xfuzz"));
@@ -284,6 +286,7 @@ fn parse_msvc(
         invoked_name: name.to_string(),
         family: Family::Msvc,
         cxx_driver: false,
+        canonical: None,
     };
     let env = |k: &str| (k == "INC").then(|| os("/a;/b"));
     let exists = |p: &Path| p.as_os_str().as_bytes().windows(6).any(|w| w == b"EXISTS");

@@ -10,6 +10,7 @@ fn diab(name: &str) -> ResolvedCompiler {
         invoked_name: name.into(),
         family: Family::Diab,
         cxx_driver: name == "dplus",
+        canonical: None,
     }
 }
 

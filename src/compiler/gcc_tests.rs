@@ -27,6 +27,7 @@ fn gcc(name: &str) -> ResolvedCompiler {
             Family::Gcc
         },
         cxx_driver: name.ends_with("++"),
+        canonical: None,
     }
 }
 

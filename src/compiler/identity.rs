@@ -54,7 +54,10 @@ pub fn file_digest(path: &Path) -> std::io::Result<Key> {
 /// The identity of `compiler`, from the on-disk record when it is still valid.
 /// `cache_dir` None or unwritable: computed every time (slower, still correct).
 pub fn identity(compiler: &ResolvedCompiler, cache_dir: &Path) -> std::io::Result<Key> {
-    let resolved = fs::canonicalize(&compiler.path)?;
+    let resolved = match &compiler.canonical {
+        Some(c) => c.clone(),
+        None => fs::canonicalize(&compiler.path)?,
+    };
     let mut own =
         stat_line(&resolved).ok_or_else(|| std::io::Error::other("cannot stat compiler"))?;
     if compiler.family == Family::Rustc {

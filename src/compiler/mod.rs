@@ -192,6 +192,9 @@ pub struct ResolvedCompiler {
     pub family: Family,
     /// A C++ driver (g++, c++, clang++): `.c` files compile as C++.
     pub cxx_driver: bool,
+    /// `path` with every symlink resolved, when [`detect`] could resolve it (the
+    /// identity reuses it rather than resolving it again).
+    pub canonical: Option<PathBuf>,
 }
 
 /// Recognise the compiler family from its invoked and resolved names. `None`: not a
@@ -217,6 +220,7 @@ pub fn detect(path: &Path) -> Option<ResolvedCompiler> {
         invoked_name: invoked,
         family,
         cxx_driver,
+        canonical,
     })
 }
 

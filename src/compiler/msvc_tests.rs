@@ -11,6 +11,7 @@ fn clang_cl() -> ResolvedCompiler {
         invoked_name: "clang-cl-14".into(),
         family: Family::Msvc,
         cxx_driver: false,
+        canonical: None,
     }
 }
 
@@ -20,6 +21,7 @@ fn cl_exe() -> ResolvedCompiler {
         invoked_name: "cl.exe".into(),
         family: Family::Msvc,
         cxx_driver: false,
+        canonical: None,
     }
 }
 

@@ -639,7 +639,12 @@ pub fn find_compiler(name: &OsStr, cwd: &Path) -> Result<PathBuf, Fatal> {
             dir
         };
         let cand = dir.join(base);
-        if is_executable(&cand) && !is_me(&cand) {
+        // One stat answers both questions: executable, and not ourselves.
+        let usable = std::fs::metadata(&cand).is_ok_and(|m| {
+            use std::os::unix::fs::PermissionsExt;
+            m.is_file() && m.permissions().mode() & 0o111 != 0 && me != Some((m.dev(), m.ino()))
+        });
+        if usable {
             return Ok(cand);
         }
     }

@@ -128,6 +128,7 @@ fn host_identities(ctx: &Ctx, plan: &Plan) -> Result<Vec<Host>, Fault> {
             invoked_name: pass.program.clone(),
             family: compiler::Family::Gcc,
             cxx_driver: false,
+            canonical: None,
         });
         let id = identity::identity(&host, &ctx.cfg.dir)
             .map_err(|e| Fault::new("identity", format!("{}: {e}", path.display())))?;

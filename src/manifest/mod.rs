@@ -532,24 +532,37 @@ pub fn record(
     }
     set.has_include = names.into_iter().collect();
     let all = probes(&set);
-    for (p, _) in &all {
-        if let Some((_, mtime, ctime)) = stat_ns(&cwd.join(p)) {
-            if p.ends_with(".gch") {
-                return Err(NotRecordable::PrecompiledHeader(p.clone()));
-            }
-            // Created during the compile: it may have appeared after the compiler's
-            // lookup, so "present" would not describe what the compiler saw.
-            if mtime >= start || ctime >= start {
-                return Err(NotRecordable::ModifiedDuringCompile(p.clone()));
-            }
-            set.has_include_present.push(p.clone());
-        }
-    }
+    // Thousands of probes share a few dozen directories: each directory is looked at
+    // once. A probe under a path that does not resolve to a directory cannot exist
+    // (the kernel resolves the probe through that very path), so it is not stat'ed.
+    let mut dir_exists: HashMap<&str, bool> = HashMap::new();
+    let mut watched_parents: HashSet<(PathBuf, bool)> = HashSet::new();
     let mut watches: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for (p, _) in &all {
-        let parent = crate::util::path::normalize(&cwd.join(dir_str(p)));
+        let dir = dir_str(p);
+        let exists = *dir_exists
+            .entry(dir)
+            .or_insert_with(|| cwd.join(dir).is_dir());
+        if exists {
+            if let Some((_, mtime, ctime)) = stat_ns(&cwd.join(p)) {
+                if p.ends_with(".gch") {
+                    return Err(NotRecordable::PrecompiledHeader(p.clone()));
+                }
+                // Created during the compile: it may have appeared after the compiler's
+                // lookup, so "present" would not describe what the compiler saw.
+                if mtime >= start || ctime >= start {
+                    return Err(NotRecordable::ModifiedDuringCompile(p.clone()));
+                }
+                set.has_include_present.push(p.clone());
+            }
+        }
+        let parent = crate::util::path::normalize(&cwd.join(dir));
+        let relative = Path::new(p).is_relative();
+        if !watched_parents.insert((parent.clone(), relative)) {
+            continue;
+        }
         let w = existing_ancestor(&parent);
-        let key = stored_form(&w, cwd, bases, Path::new(p).is_relative());
+        let key = stored_form(&w, cwd, bases, relative);
         if watches.contains_key(&key) {
             continue;
         }

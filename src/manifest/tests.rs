@@ -329,3 +329,89 @@ fn binary_manifest_round_trips_and_rejects_garbage() {
     let json = serde_json::to_vec(&m).unwrap();
     assert_eq!(Manifest::decode(&json).unwrap().sets, m.sets);
 }
+
+/// The probe pass of `record`, as it was before it looked at each directory only once:
+/// every probe stat'ed, every probe's parent walked up to its nearest existing ancestor.
+/// The oracle for the test below.
+fn probe_states_one_by_one(
+    set: &IncludeSet,
+    cwd: &Path,
+    bases: &[PathBuf],
+) -> (Vec<String>, Vec<DirRec>) {
+    let all = probes(set);
+    let mut present = Vec::new();
+    for (p, _) in &all {
+        if stat_ns(&cwd.join(p)).is_some() {
+            present.push(p.clone());
+        }
+    }
+    let mut watches: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (p, _) in &all {
+        let parent = crate::util::path::normalize(&cwd.join(dir_str(p)));
+        let w = existing_ancestor(&parent);
+        let key = stored_form(&w, cwd, bases, Path::new(p).is_relative());
+        if let (false, Some((_, m, c))) = (watches.contains_key(&key), stat_ns(&w)) {
+            watches.insert(key, (m, c));
+        }
+    }
+    let watches = watches
+        .into_iter()
+        .map(|(path, (mtime, ctime))| DirRec { path, mtime, ctime })
+        .collect();
+    (present, watches)
+}
+
+/// Search dirs that exist, do not exist, go through a symlink and `..`, through a regular
+/// file, and absolute ones: the memoised pass records the same present probes and the
+/// same watches as stat'ing every probe.
+#[test]
+fn memoised_probe_pass_matches_probing_one_by_one() {
+    let d = std::env::temp_dir().join(format!("cachepot-probememo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    for sub in [
+        "w/src",
+        "w/inc/sys",
+        "w/inc2",
+        "other/inc",
+        "elsewhere/deep/inc",
+    ] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    std::os::unix::fs::symlink(d.join("elsewhere/deep"), d.join("w/link")).unwrap();
+    std::fs::write(d.join("w/afile"), "").unwrap();
+    std::fs::write(
+        d.join("w/src/a.c"),
+        "#include <sys/t.h>\n#include \"b.h\"\n#if __has_include(<x.h>)\n#endif\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("w/inc/sys/t.h"), "int t;\n").unwrap();
+    std::fs::write(d.join("w/inc2/b.h"), "int b;\n").unwrap();
+    // A `__has_include` probe that is present, under two spellings of its directory.
+    std::fs::write(d.join("other/inc/x.h"), "").unwrap();
+    let cwd = d.join("w");
+    let abs_other = d.join("other/inc").to_string_lossy().into_owned();
+    let files = ["src/a.c", "inc/sys/t.h", "inc2/b.h"].map(String::from);
+    let search = [
+        "missing/dir",
+        "afile/inc",
+        "link/../inc",
+        abs_other.as_str(),
+        "../other/inc",
+        "inc",
+        "inc2",
+    ]
+    .map(String::from);
+    let start = now_ns() + 1_000_000_000;
+    let mut set = record(&files, &search, &cwd, start, &digest(b"r"), true, &[]).unwrap();
+    assert!(set.watches.len() > 3, "{:?}", set.watches);
+    assert_eq!(
+        set.has_include_present.len(),
+        2,
+        "{:?}",
+        set.has_include_present
+    );
+    let recorded = (set.has_include_present.clone(), set.watches.clone());
+    set.has_include_present.clear();
+    assert_eq!(probe_states_one_by_one(&set, &cwd, &[]), recorded);
+    std::fs::remove_dir_all(&d).unwrap();
+}

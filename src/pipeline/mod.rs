@@ -615,7 +615,10 @@ pub fn find_compiler(name: &OsStr, cwd: &Path) -> Result<PathBuf, Fatal> {
     // hard link): two stats, where canonicalising every candidate cost a readlink per
     // path component.
     let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
-    let me = std::env::current_exe().ok().and_then(|p| id(&p));
+    // stat follows the /proc link to our binary: one call, where current_exe() would
+    // readlink it and then stat the path it names.
+    let me = id(Path::new("/proc/self/exe"))
+        .or_else(|| std::env::current_exe().ok().and_then(|p| id(&p)));
     let is_me = |p: &Path| me.is_some() && id(p) == me;
     let path = Path::new(name);
     if path.components().count() > 1 || name.as_encoded_bytes().contains(&b'/') {

@@ -11,12 +11,15 @@
 //! `std::env::args_os` (std reads them at load time on Linux). Without std's handler a
 //! stack overflow ends in a plain SIGSEGV rather than a message.
 
-#![no_main]
+// The test harness of `cargo test` brings its own `main`: ours only in real builds.
+#![cfg_attr(not(test), no_main)]
 
-use std::os::raw::{c_char, c_int};
-
+#[cfg(not(test))]
 #[no_mangle]
-pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
+pub extern "C" fn main(
+    _argc: std::os::raw::c_int,
+    _argv: *const *const std::os::raw::c_char,
+) -> std::os::raw::c_int {
     start_up();
     let code = cachepot::cli::main(std::env::args_os().collect());
     // Flushes stdout, as returning from a std `main` would.
@@ -24,6 +27,7 @@ pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
 }
 
 /// What std's start-up did that cachepot needs.
+#[cfg_attr(test, allow(dead_code))]
 fn start_up() {
     // A closed stdin, stdout or stderr would be reused by the next file we open (a cache
     // entry), and a message meant for stderr would land in it: open /dev/null instead.

@@ -529,6 +529,7 @@ fn seal_result(
             *data = crate::util::path::dep_to_portable(data, &ctx.cwd, &ctx.cfg.basedirs);
         }
     }
+    entry::share_rmeta(&mut files);
     ctx.sealer()
         .seal(EntryKind::Result, key, &entry::encode_result(&files))
 }

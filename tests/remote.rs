@@ -295,6 +295,9 @@ impl Server {
                 cmd.stderr(log);
             }
             Kind::WebDav => {
+                // Its own process group, so that `stop` kills master and workers at once:
+                // a worker killed before its master was respawned by it, and outlived it.
+                std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
                 fs::create_dir_all(d.join("logs")).expect("nginx logs dir");
                 fs::create_dir_all(d.join("tmp")).expect("nginx tmp dir");
                 fs::create_dir_all(d.join("data/cache")).expect("nginx data dir");
@@ -482,6 +485,8 @@ http {{
     fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             if self.kind == Kind::WebDav {
+                // SAFETY: plain kill(2) of the process group nginx leads (see `start`).
+                unsafe { libc::kill(-(c.id() as libc::pid_t), libc::SIGKILL) };
                 for pid in children_of(c.id()) {
                     // SAFETY: plain kill(2) on a pid we just read as our server's child.
                     unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };

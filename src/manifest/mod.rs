@@ -142,19 +142,10 @@ struct Scan {
     computed_has_include: bool,
 }
 
+/// Every non-overlapping occurrence of `needle` (memchr's SIMD search: a miss scans every
+/// recorded header several times).
 fn find_all<'a>(hay: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
-    let mut start = 0;
-    std::iter::from_fn(move || {
-        if needle.is_empty() || start >= hay.len() {
-            return None;
-        }
-        let pos = hay[start..]
-            .windows(needle.len())
-            .position(|w| w == needle)?
-            + start;
-        start = pos + needle.len();
-        Some(pos)
-    })
+    memchr::memmem::find_iter(hay, needle)
 }
 
 fn scan(content: &[u8]) -> Scan {
@@ -167,7 +158,7 @@ fn scan(content: &[u8]) -> Scan {
         computed_has_include: false,
     };
     // Cheap pre-check: almost no file has "__" followed by these letters.
-    if !content.windows(2).any(|w| w == b"__") {
+    if memchr::memmem::find(content, b"__").is_none() {
         return s;
     }
     s.timestamp = find_all(content, b"__TIMESTAMP__").next().is_some();
@@ -402,7 +393,7 @@ fn probes(set: &IncludeSet) -> Vec<(String, bool)> {
     let lexical_dirs: Vec<String> = set.search_dirs.iter().map(|d| lexical(d)).collect();
     let present: HashSet<&str> = set.has_include_present.iter().map(String::as_str).collect();
     let mut out = Vec::new();
-    let mut seen = HashSet::new();
+    let mut seen: HashSet<String, BuildFnv> = HashSet::default();
     let _ = for_each_probe(set, &lexical_files, &lexical_dirs, |p| {
         let path = p.path();
         if seen.insert(path.clone()) {
@@ -535,8 +526,8 @@ pub fn record(
     // Thousands of probes share a few dozen directories: each directory is looked at
     // once. A probe under a path that does not resolve to a directory cannot exist
     // (the kernel resolves the probe through that very path), so it is not stat'ed.
-    let mut dir_exists: HashMap<&str, bool> = HashMap::new();
-    let mut watched_parents: HashSet<(PathBuf, bool)> = HashSet::new();
+    let mut dir_exists: HashMap<&str, bool, BuildFnv> = HashMap::default();
+    let mut watched_dirs: HashSet<(&str, bool), BuildFnv> = HashSet::default();
     let mut watches: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for (p, _) in &all {
         let dir = dir_str(p);
@@ -556,11 +547,11 @@ pub fn record(
                 set.has_include_present.push(p.clone());
             }
         }
-        let parent = crate::util::path::normalize(&cwd.join(dir));
         let relative = Path::new(p).is_relative();
-        if !watched_parents.insert((parent.clone(), relative)) {
+        if !watched_dirs.insert((dir, relative)) {
             continue;
         }
+        let parent = crate::util::path::normalize(&cwd.join(dir));
         let w = existing_ancestor(&parent);
         let key = stored_form(&w, cwd, bases, relative);
         if watches.contains_key(&key) {
@@ -645,6 +636,7 @@ mod validate;
 
 #[cfg(test)]
 use validate::validate_at;
+use validate::BuildFnv;
 pub use validate::{still_valid, validate, Validity};
 
 #[cfg(test)]

@@ -123,8 +123,8 @@ impl Sealer<'_> {
     }
 
     /// Build a complete entry around `raw` (an encoded payload). Manifests are stored
-    /// raw: every direct-mode lookup reads one, they are small (0.5% of a benchmark
-    /// cache, raw), and decompressing one was a tenth of a C hit's instructions.
+    /// raw: every direct-mode lookup reads one, they are small (0.4% of the lua
+    /// benchmark's cache, raw), and decompressing one was 7% of a C hit's instructions.
     /// Remotes still get them compressed inside bundles.
     pub fn seal(&self, kind: EntryKind, key: &Key, raw: &[u8]) -> Vec<u8> {
         let compressed = match kind {

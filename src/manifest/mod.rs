@@ -391,7 +391,8 @@ fn for_each_probe<'a>(
 fn probes(set: &IncludeSet) -> Vec<(String, bool)> {
     let lexical_files: Vec<String> = set.files.iter().map(|f| lexical(&f.path)).collect();
     let lexical_dirs: Vec<String> = set.search_dirs.iter().map(|d| lexical(d)).collect();
-    let present: HashSet<&str> = set.has_include_present.iter().map(String::as_str).collect();
+    let present: HashSet<&str, BuildFnv> =
+        set.has_include_present.iter().map(String::as_str).collect();
     let mut out = Vec::new();
     let mut seen: HashSet<String, BuildFnv> = HashSet::default();
     let _ = for_each_probe(set, &lexical_files, &lexical_dirs, |p| {

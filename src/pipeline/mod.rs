@@ -644,11 +644,7 @@ pub fn find_compiler(name: &OsStr, cwd: &Path) -> Result<PathBuf, Fatal> {
         };
         let cand = dir.join(base);
         // One stat answers both questions: executable, and not ourselves.
-        let usable = std::fs::metadata(&cand).is_ok_and(|m| {
-            use std::os::unix::fs::PermissionsExt;
-            m.is_file() && m.permissions().mode() & 0o111 != 0 && me != Some((m.dev(), m.ino()))
-        });
-        if usable {
+        if executable_id(&cand).is_some_and(|id| me != Some(id)) {
             return Ok(cand);
         }
     }
@@ -659,8 +655,14 @@ pub fn find_compiler(name: &OsStr, cwd: &Path) -> Result<PathBuf, Fatal> {
 }
 
 fn is_executable(p: &Path) -> bool {
+    executable_id(p).is_some()
+}
+
+/// (device, inode) of `p` when it is an executable regular file.
+fn executable_id(p: &Path) -> Option<(u64, u64)> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
+        .ok()
+        .filter(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .map(|m| (m.dev(), m.ino()))
 }

@@ -480,7 +480,9 @@ impl Storage for LocalStore {
                 // LRU: a hit makes the entry young again. Failure only costs eviction
                 // order. One utimensat by path (setting it through the file `fs::read`
                 // opened measured slower: 14 more page faults and about 0.2 ms per hit).
-                let _ = crate::util::fs::touch_mtime(&path);
+                if let Err(e) = crate::util::fs::touch_mtime(&path) {
+                    log::debug!("cannot touch {} (LRU order only): {e}", path.display());
+                }
                 Ok(Some(data))
             }
             Err(e)

@@ -121,6 +121,20 @@ fn toolchain_selectors() -> String {
             s.push_str(&format!("\n{var}={}", v.to_string_lossy()));
         }
     }
+    // rustup's default toolchain and its per-directory overrides (`rustup default`,
+    // `rustup override set`) live in its settings file.
+    let rustup_home = std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustup")));
+    if let Some(settings) = rustup_home.map(|h| h.join("settings.toml")) {
+        if let Ok(content) = fs::read(&settings) {
+            s.push_str(&format!(
+                "\n{}={}",
+                settings.display(),
+                digest(&content).hex()
+            ));
+        }
+    }
     if let Ok(cwd) = std::env::current_dir() {
         for dir in cwd.ancestors() {
             for name in ["rust-toolchain.toml", "rust-toolchain"] {

@@ -22,6 +22,16 @@ pub struct RustInfo {
     pub externs: Vec<PathBuf>,
     /// `-l static=name` libraries found in the `-L` dirs (bundled into the rlib).
     pub static_libs: Vec<PathBuf>,
+    /// `-L` dirs searched for native libraries (kinds native, framework, all): a
+    /// `#[link(kind = "static")]` in the source bundles one without the command line
+    /// naming it, so every static library in them goes into the key.
+    pub native_dirs: Vec<PathBuf>,
+    /// `-L` dirs searched for crates (kinds crate, all): `extern crate` and a path-less
+    /// `--extern` find crate files there, so every crate file in them goes into the key.
+    pub crate_dirs: Vec<PathBuf>,
+    /// An absolute crate root as rustc embeds it (after `--remap-path-prefix`) in panic
+    /// locations, `file!()` and metadata: keyed as is, base dir or not.
+    pub embedded_root: Option<String>,
     /// The `.d` file rustc writes.
     pub dep_info: PathBuf,
     /// cargo did not ask for dep-info: we added it and delete the file afterwards.
@@ -133,10 +143,11 @@ pub fn parse(
     let mut extra_filename = String::new();
     let mut inputs = Vec::new();
     let mut externs = Vec::new();
-    let mut lib_dirs = Vec::new();
+    let mut native_dirs = Vec::new();
+    let mut crate_dirs = Vec::new();
     let mut static_names = Vec::new();
-    let mut debuginfo = false;
-    let mut remaps = false;
+    let mut remaps: Vec<(String, String)> = Vec::new();
+    let mut extra_input_files = Vec::new();
     for (name, value) in &opts {
         let v = value.as_deref().unwrap_or("");
         match name.as_str() {
@@ -156,18 +167,45 @@ pub fn parse(
                 match k {
                     "incremental" => return Err(Reason::Incremental),
                     "extra-filename" => extra_filename = val.to_string(),
-                    "debuginfo" => debuginfo = !matches!(val, "0" | "none" | "false"),
                     _ => {}
                 }
             }
-            "-g" => debuginfo = true,
-            "--remap-path-prefix" => remaps = true,
+            "--remap-path-prefix" => {
+                let (from, to) = v.split_once('=').ok_or(Reason::UnsupportedOption)?;
+                remaps.push((from.to_string(), to.to_string()));
+            }
+            "--target" if v.ends_with(".json") => extra_input_files.push(cwd.join(v)),
+            "--target" => {
+                // Not a built-in name: rustc looks for `<name>.json` on RUST_TARGET_PATH.
+                for dir in
+                    std::env::split_paths(&std::env::var_os("RUST_TARGET_PATH").unwrap_or_default())
+                {
+                    extra_input_files.push(cwd.join(dir).join(format!("{v}.json")));
+                }
+            }
             "--extern" => {
                 if let Some((_, path)) = v.split_once('=') {
                     externs.push(cwd.join(path));
                 }
             }
-            "-L" => lib_dirs.push(cwd.join(v.split_once('=').map_or(v, |(_, p)| p))),
+            "-L" => {
+                let (kind, dir) = match v.split_once('=') {
+                    Some((k, d))
+                        if matches!(k, "dependency" | "crate" | "native" | "framework" | "all") =>
+                    {
+                        (k, d)
+                    }
+                    _ => ("all", v),
+                };
+                // `dependency` dirs serve only crates that a direct dependency names,
+                // whose metadata pins them by hash: the extern files in the key cover them.
+                if matches!(kind, "native" | "framework" | "all") {
+                    native_dirs.push(cwd.join(dir));
+                }
+                if matches!(kind, "crate" | "all") {
+                    crate_dirs.push(cwd.join(dir));
+                }
+            }
             "-l" => {
                 if let Some((kind, lib)) = v.split_once('=') {
                     if kind.split(':').next() == Some("static") {
@@ -256,7 +294,7 @@ pub fn parse(
     }
     let mut static_libs = Vec::new();
     for name in &static_names {
-        let found = lib_dirs
+        let found = native_dirs
             .iter()
             .map(|d| d.join(format!("lib{name}.a")))
             .find(|p| exists(p));
@@ -306,13 +344,21 @@ pub fn parse(
             emit.join(",")
         )));
     }
+    let embedded_root = input.is_absolute().then(|| {
+        let root = input.to_string_lossy().into_owned();
+        remap(&remaps, &root).unwrap_or(root)
+    });
     Ok(Parsed {
         language: Some(Language::Rust),
         input,
         outputs,
         hashed_args,
         compile_args,
-        cwd_matters: debuginfo && !remaps,
+        // The crate metadata records the working directory (after remapping), debug
+        // info or not.
+        cwd_matters: true,
+        mapped_cwd: remap(&remaps, &cwd.to_string_lossy()),
+        extra_input_files,
         stream_output: true,
         // cargo's profile dir (`target/debug` above `deps`): --extern, -L and OUT_DIR
         // paths under it name the build location, not what is compiled.
@@ -324,10 +370,22 @@ pub fn parse(
             out_dir,
             externs,
             static_libs,
+            native_dirs,
+            crate_dirs,
+            embedded_root,
             dep_info,
             dep_info_added,
         }),
         ..Parsed::default()
+    })
+}
+
+/// `path` as `--remap-path-prefix` rewrites it: the last matching mapping applies, on
+/// whole path components. None when no mapping matches.
+fn remap(remaps: &[(String, String)], path: &str) -> Option<String> {
+    remaps.iter().rev().find_map(|(from, to)| {
+        let rest = path.strip_prefix(from.trim_end_matches('/'))?;
+        (rest.is_empty() || rest.starts_with('/')).then(|| format!("{to}{rest}"))
     })
 }
 

@@ -64,6 +64,9 @@ fn manifest_key(
         h.str("env", &k);
         h.field("env-value", &key_path(ctx, parsed, &v));
     }
+    if let Some(root) = &info.embedded_root {
+        h.str("embedded-root", root);
+    }
     for (tag, files) in [("extern", &info.externs), ("static-lib", &info.static_libs)] {
         for f in files {
             let d =
@@ -71,7 +74,52 @@ fn manifest_key(
             h.field(tag, &d.0);
         }
     }
+    let searched = [
+        (
+            "searched-native",
+            &info.native_dirs,
+            is_static_lib as fn(&str) -> bool,
+        ),
+        ("searched-crate", &info.crate_dirs, is_crate_file),
+    ];
+    for (tag, dirs, wanted) in searched {
+        for f in files_in(dirs, wanted) {
+            let d = digest_cache::digest_file(&ctx.cfg.dir, &f)
+                .map_err(|e| Fault::io("read", &f, &e))?;
+            h.str(tag, &f.file_name().unwrap_or_default().to_string_lossy());
+            h.field(tag, &d.0);
+        }
+    }
     Ok(h.finish())
+}
+
+fn is_static_lib(name: &str) -> bool {
+    name.ends_with(".a") || name.ends_with(".lib")
+}
+
+fn is_crate_file(name: &str) -> bool {
+    name.starts_with("lib") && [".rlib", ".rmeta", ".so"].iter().any(|e| name.ends_with(e))
+}
+
+/// The regular files (symlinks followed) in `dirs` whose names `wanted` accepts: what a
+/// search through `-L` could find. Each directory's files in name order, directories in
+/// command-line order; a missing directory has none.
+fn files_in(dirs: &[PathBuf], wanted: fn(&str) -> bool) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for d in dirs {
+        let Ok(rd) = std::fs::read_dir(d) else {
+            continue;
+        };
+        let mut found: Vec<PathBuf> = rd
+            .flatten()
+            .filter(|e| wanted(&e.file_name().to_string_lossy()))
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        found.sort();
+        out.extend(found);
+    }
+    out
 }
 
 /// The file a `mod` declaration could also resolve to: `a/b.rs` <-> `a/b/mod.rs`.

@@ -20,6 +20,16 @@ pub fn escape_target(path: &str) -> String {
     s
 }
 
+/// The target gcc writes for an output path: libcpp drops leading `./` (and the slashes
+/// after it); clang keeps the path as given.
+pub fn gcc_target(path: &str) -> &str {
+    let mut t = path;
+    while let Some(rest) = t.strip_prefix("./") {
+        t = rest.trim_start_matches('/');
+    }
+    t
+}
+
 /// If the first rule's target is exactly `old` (unescaped path), replace it with `new`.
 /// Anything else (a `-MT` target, clang/gcc differences) is returned unchanged.
 pub fn retarget(content: &[u8], old: &str, new: &str) -> Vec<u8> {
@@ -38,6 +48,14 @@ pub fn retarget(content: &[u8], old: &str, new: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gcc_drops_leading_dot_slashes() {
+        assert_eq!(gcc_target("./a.o"), "a.o");
+        assert_eq!(gcc_target(".//./obj/a.o"), "obj/a.o");
+        assert_eq!(gcc_target("../a.o"), "../a.o");
+        assert_eq!(gcc_target(".a.o"), ".a.o");
+    }
 
     #[test]
     fn retargets_only_the_first_rule() {

@@ -51,6 +51,12 @@ pub enum Reason {
     RustOutputs,
     /// MSVC `/Zi`, `/ZI`: debug info goes to a PDB file shared by many compiles.
     Pdb,
+    /// The source is not a regular file (a pipe, `/dev/stdin`: reading it to hash it
+    /// would consume it), or an output exists and is a device such as `/dev/null` or a
+    /// pipe (the compiler writes into it, a restore would replace it).
+    SpecialFile,
+    /// Assembler `.incbin`/`.include` reads a file no dep file lists.
+    AsmInclude,
 }
 
 impl Reason {
@@ -80,6 +86,8 @@ impl Reason {
             Reason::Incremental => "incremental",
             Reason::RustOutputs => "rust_outputs",
             Reason::Pdb => "pdb",
+            Reason::SpecialFile => "special_file",
+            Reason::AsmInclude => "asm_include",
         }
     }
 }

@@ -173,6 +173,29 @@ fn with_extension(path: &Path, new_ext: &str) -> PathBuf {
     path.with_extension(new_ext)
 }
 
+/// Options that make the compiler or assembler write a file we do not store: dumps,
+/// optimization records and reports, time traces, assembler listings and dep files,
+/// diagnostics written to files (SARIF).
+fn writes_unmodelled_file(s: &str) -> bool {
+    s.starts_with("-fdiagnostics-format=") && s.ends_with("-file")
+        || s.starts_with("-fdiagnostics-add-output")
+        || (s.starts_with("-fdump-")
+            && !matches!(
+                s,
+                "-fdump-noaddr" | "-fdump-unnumbered" | "-fdump-unnumbered-links" | "-fdump-passes"
+            ))
+        || s == "-ftime-trace"
+        || s.starts_with("-ftime-trace=")
+        || s.starts_with("-fsave-optimization-record")
+        || s.starts_with("-foptimization-record-file=")
+        || s.starts_with("-fopt-info") && s.contains('=')
+        || s.strip_prefix("-Wa,").is_some_and(|rest| {
+            rest.split(',').any(|p| {
+                p.starts_with("-a") && p.contains('=') || p.starts_with("--MD") || p == "-MD"
+            })
+        })
+}
+
 /// Parse an expanded argument vector (response files already expanded).
 /// `original` is the user's vector as given, used to run the compile unchanged.
 pub fn parse(
@@ -186,6 +209,8 @@ pub fn parse(
             return Err(Reason::DependenciesEnv);
         }
     }
+    let short = super::gcc_long::to_short_forms(expanded)?;
+    let expanded = short.as_slice();
     let mut p = Parsed::default();
     let mut compile_only = false;
     let mut assemble_only = false;
@@ -212,6 +237,7 @@ pub fn parse(
     let mut forced_includes: Vec<OsString> = Vec::new();
     let mut include_dirs: Vec<OsString> = Vec::new();
     let mut colour_given = false;
+    let mut output_base_given = false;
 
     let mut i = 0;
     while i < expanded.len() {
@@ -300,9 +326,7 @@ pub fn parse(
                     profile_paths = true;
                 } else if s.starts_with("-fdiagnostics-color=") {
                     colour_given = true;
-                } else if s.starts_with("-fdiagnostics-format=") && s.ends_with("-file")
-                    || s.starts_with("-fdiagnostics-add-output")
-                {
+                } else if writes_unmodelled_file(s) {
                     return Err(Reason::UnsupportedOption);
                 } else if s.starts_with("-fcallgraph-info=") {
                     callgraph_info = true;
@@ -391,6 +415,9 @@ pub fn parse(
                             if o.name == "-Xpreprocessor" && vs.starts_with("-M") {
                                 return Err(Reason::UnsupportedOption);
                             }
+                            if matches!(o.name, "-dumpbase" | "-dumpbase-ext" | "-dumpdir") {
+                                output_base_given = true;
+                            }
                             if o.name.ends_with("specs=") {
                                 // Like plugins: a specs file found on gcc's own search path
                                 // is not covered by the key.
@@ -414,6 +441,10 @@ pub fn parse(
         }
     }
 
+    if output_base_given && (gcno || split_dwarf || stack_usage || callgraph_info) {
+        // -dumpbase/-dumpdir rename the .gcno/.dwo/.su/.ci files we derive from -o.
+        return Err(Reason::UnsupportedOption);
+    }
     if dep_to_stdout && !dep_requested && wp_dep_output.is_none() {
         return Err(Reason::DepToStdout);
     }
@@ -533,6 +564,12 @@ pub fn parse(
         p.hashed_args = expanded.to_vec();
         p.cwd_matters = true;
     }
+    p.time_macro_in_args = p.hashed_args.iter().any(|a| {
+        let a = a.to_string_lossy();
+        ["__TIME__", "__DATE__", "__TIMESTAMP__"]
+            .iter()
+            .any(|t| a.contains(t))
+    });
     p.language = Some(language);
     p.input = input_path;
     p.compile_args = original.to_vec();

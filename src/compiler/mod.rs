@@ -10,6 +10,7 @@
 pub mod args;
 pub mod diab;
 pub mod gcc;
+pub mod gcc_long;
 pub mod identity;
 pub mod msvc;
 pub mod msvc_args;
@@ -165,6 +166,9 @@ pub struct Parsed {
     /// The object records the command line (`-frecord-gcc-switches`,
     /// `-grecord-command-line`): no internal arguments may be added to the compile.
     pub records_command_line: bool,
+    /// An argument names `__TIME__`, `__DATE__` or `__TIMESTAMP__` (`-DSTAMP=__TIME__`):
+    /// the manifest cannot see it, so direct mode is off and the preprocessed text keys.
+    pub time_macro_in_args: bool,
     /// Forward the compiler's output while it runs (rustc: cargo pipelines on it).
     pub stream_output: bool,
     /// A directory whose path outputs mention (rustc's `--out-dir` in artifact notices and

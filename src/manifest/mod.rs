@@ -95,6 +95,8 @@ pub enum NotRecordable {
     ComputedHasInclude(String),
     /// A header has a precompiled `.gch` beside it, which gcc reads instead.
     PrecompiledHeader(String),
+    /// Assembler `.incbin`/`.include` (inline or in a `.S` file) reads an unlisted file.
+    AsmInclude(String),
 }
 
 fn ns(secs: i64, nsec: i64) -> i64 {
@@ -148,6 +150,15 @@ fn find_all<'a>(hay: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize> 
     memchr::memmem::find_iter(hay, needle)
 }
 
+/// Whether text handed to the assembler may read another file: `.incbin` or `.include`
+/// followed by a blank (in a `.s` file, or in an inline `asm` string). No dep file lists
+/// such files, so nothing that uses them can be cached (ccache refuses `.incbin` too).
+pub fn reads_asm_file(content: &[u8]) -> bool {
+    [&b".incbin"[..], b".include"].iter().any(|d| {
+        find_all(content, d).any(|pos| matches!(content.get(pos + d.len()), Some(b' ' | b'\t')))
+    })
+}
+
 fn scan(content: &[u8]) -> Scan {
     let mut s = Scan {
         time: false,
@@ -163,7 +174,8 @@ fn scan(content: &[u8]) -> Scan {
     }
     s.timestamp = find_all(content, b"__TIMESTAMP__").next().is_some();
     s.file = find_all(content, b"__FILE__").next().is_some()
-        || find_all(content, b"__BASE_FILE__").next().is_some();
+        || find_all(content, b"__BASE_FILE__").next().is_some()
+        || find_all(content, b"__builtin_FILE").next().is_some();
     s.time = find_all(content, b"__TIME__").next().is_some();
     s.date = find_all(content, b"__DATE__").next().is_some();
     for pos in find_all(content, b"__has_include") {
@@ -489,6 +501,9 @@ pub fn record(
             return Err(NotRecordable::ModifiedDuringCompile(f.clone()));
         }
         let s = if c_tokens { scan(&content) } else { scan(b"") };
+        if c_tokens && reads_asm_file(&content) {
+            return Err(NotRecordable::AsmInclude(f.clone()));
+        }
         if s.time {
             return Err(NotRecordable::UsesTime(f.clone()));
         }

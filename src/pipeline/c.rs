@@ -20,6 +20,7 @@ pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed:
 
     let mut direct = None;
     if ctx.cfg.direct
+        && !parsed.time_macro_in_args
         && compiler.family.takes_gcc_dep_flags()
         && language.is_preprocessed_by_compiler()
     {
@@ -114,6 +115,12 @@ fn preprocessor_mode(
             return compile_uncached(ctx, compiler, parsed, Reason::PreprocessorFailed);
         }
     };
+    if manifest::reads_asm_file(&source_text) {
+        if let Some(t) = &temp_dep {
+            let _ = std::fs::remove_file(t);
+        }
+        return compile_uncached(ctx, compiler, parsed, Reason::AsmInclude);
+    }
     let deps = temp_dep.as_ref().and_then(|t| {
         let d = std::fs::read(t).ok();
         let _ = std::fs::remove_file(t);

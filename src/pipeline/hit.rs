@@ -177,6 +177,12 @@ fn restore(
                 let new = parsed.main_output().to_string_lossy();
                 retargeted = if dep.target_fixed {
                     here
+                } else if ctx.family == Some(crate::compiler::Family::Gcc) {
+                    let (old, new) = (
+                        crate::depfile::gcc_target(old),
+                        crate::depfile::gcc_target(&new),
+                    );
+                    crate::depfile::retarget(&here, old, new)
                 } else {
                     crate::depfile::retarget(&here, old, &new)
                 };

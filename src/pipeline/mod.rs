@@ -40,7 +40,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Bump whenever an ingredient of the C-family result key changes (docs/how-it-works.md).
-const KEY_VERSION: &str = "c-1";
+const KEY_VERSION: &str = "c-2";
 
 /// Environment variables that change what gcc/clang produce (caching-spec.md part A).
 const KEYED_ENV: &[&str] = &[
@@ -148,12 +148,18 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
         return passthrough(ctx, &path, &req.args, Reason::UnknownCompiler);
     };
     ctx.family = Some(compiler.family);
+    if compiler.family != compiler::Family::Rustc {
+        ctx.cwd = logical_cwd(std::mem::take(&mut ctx.cwd));
+    }
     if compiler.family == compiler::Family::Rustc {
         let exists = |p: &Path| p.is_file();
         let parsed = match compiler::rustc::parse(&req.args, &ctx.cwd, &exists) {
             Ok(p) => p,
             Err(reason) => return passthrough(ctx, &path, &req.args, reason),
         };
+        if let Some(reason) = special_file(&parsed, &ctx.cwd) {
+            return passthrough(ctx, &path, &req.args, reason);
+        }
         let done = rust::cached_compile(&mut ctx, &compiler, &parsed);
         finish(ctx, done.outcome, done.key, done.entry);
         return done.code;
@@ -163,6 +169,9 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
             Ok(p) => p,
             Err(reason) => return passthrough(ctx, &path, &req.args, reason),
         };
+        if let Some(reason) = special_file(&parsed, &ctx.cwd) {
+            return passthrough(ctx, &path, &req.args, reason);
+        }
         let done = nvcc::cached_compile(&mut ctx, &compiler, &parsed);
         finish(ctx, done.outcome, done.key, done.entry);
         return done.code;
@@ -171,7 +180,9 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
         || compiler.family == compiler::Family::Clang
             && req.args.iter().any(|a| a == "--driver-mode=cl");
     if msvc_mode {
-        let done = match msvc::parse(&ctx, &compiler, &req.args) {
+        let parsed = msvc::parse(&ctx, &compiler, &req.args)
+            .and_then(|p| special_file(&p, &ctx.cwd).map_or(Ok(p), Err));
+        let done = match parsed {
             Ok(parsed) => msvc::cached_compile(&mut ctx, &compiler, &parsed),
             Err(reason) => return passthrough(ctx, &path, &req.args, reason),
         };
@@ -193,7 +204,7 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
         let expanded = compiler::args::expand_response_files(&req.args, &ctx.cwd);
         gcc::parse(&compiler, &expanded, &req.args, &pctx)
     };
-    let parsed = match parsed {
+    let parsed = match parsed.and_then(|p| special_file(&p, &ctx.cwd).map_or(Ok(p), Err)) {
         Ok(p) => p,
         Err(reason) => return passthrough(ctx, &path, &req.args, reason),
     };
@@ -206,6 +217,44 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
     let done = c::cached_compile(&mut ctx, &compiler, &parsed);
     finish(ctx, done.outcome, done.key, done.entry);
     done.code
+}
+
+/// The working directory as gcc and clang (LLVM) name it in debug info and coverage
+/// files: `$PWD` when it is absolute and is the same directory as `.` (it keeps the
+/// symlinks the user went through), else the physical path that `getcwd` gives. rustc
+/// uses `getcwd` alone.
+fn logical_cwd(physical: PathBuf) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let Some(pwd) = std::env::var_os("PWD").map(PathBuf::from) else {
+        return physical;
+    };
+    if !pwd.is_absolute() || pwd == physical {
+        return physical;
+    }
+    match (std::fs::metadata(&pwd), std::fs::metadata(&physical)) {
+        (Ok(a), Ok(b)) if a.dev() == b.dev() && a.ino() == b.ino() => pwd,
+        _ => physical,
+    }
+}
+
+/// Files that are not what a cache can stand in for: a source that is not a regular file
+/// (hashing a pipe would consume what the compiler must read), or an existing output that
+/// is neither a regular file nor a symlink (the compiler writes into a device or a pipe;
+/// a restore would replace it by a new file, `/dev/null` included when run as root).
+fn special_file(parsed: &Parsed, cwd: &Path) -> Option<Reason> {
+    let input = cwd.join(&parsed.input);
+    if std::fs::metadata(&input).is_ok_and(|m| !m.is_file()) {
+        return Some(Reason::SpecialFile);
+    }
+    let outputs = parsed.outputs.iter().map(|o| &o.path);
+    outputs
+        .chain(parsed.dep_file.iter().map(|d| &d.path))
+        .any(|p| {
+            // A symlink is replaced by the assembler too (BFD unlinks "ordinary" outputs).
+            std::fs::symlink_metadata(cwd.join(p))
+                .is_ok_and(|m| !m.is_file() && !m.file_type().is_symlink())
+        })
+        .then_some(Reason::SpecialFile)
 }
 
 /// Count the reason and hand the process over to the compiler, unchanged.

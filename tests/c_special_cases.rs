@@ -1,0 +1,214 @@
+//! C and C++ cases where a cache can go wrong through an odd corner rather than the main
+//! road (found by an adversarial review): special files as source or output, gcc's long
+//! option spellings, assembler `.incbin`, time macros on the command line, `$PWD` in
+//! debug info, and options that write files the cache does not model. Each test compares
+//! with the bare compiler, or shows that the real compiler ran where a hit would be wrong.
+
+#[macro_use]
+mod common;
+
+use common::*;
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
+
+per_compiler!(
+    device_output_stays_a_device,
+    fifo_source_is_read_by_the_compiler,
+    long_output_spelling_is_the_output,
+    incbin_data_is_part_of_the_result,
+    time_macro_in_a_define_turns_off_direct_mode,
+    debug_info_names_the_logical_working_directory,
+);
+
+/// A `-o` that is a character device (as `/dev/null` is): the compiler writes into it,
+/// and a restore used to replace it by a regular file (`/dev/null` itself, as root).
+/// mknod needs root, as which CI runs; elsewhere this checks nothing but says so.
+fn device_output_stays_a_device(cc: &Cc) {
+    if euid() != 0 {
+        eprintln!("device_output_stays_a_device: needs root for mknod");
+        return;
+    }
+    let s = Sandbox::new();
+    let src = s.hello(cc);
+    let made = std::process::Command::new("mknod")
+        .arg(s.path("mynull"))
+        .args(["c", "1", "3"])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for _ in 0..2 {
+        s.compile(cc.name, &["-c", &src, "-o", "mynull"]);
+        let m = std::fs::symlink_metadata(s.path("mynull")).unwrap();
+        assert!(m.file_type().is_char_device(), "mynull must stay a device");
+    }
+    assert_eq!(
+        map_count(&s.stats(), "non_cacheable_reasons", "special_file"),
+        2
+    );
+}
+
+/// `/dev/stdin` fed by a pipe: hashing it would consume the source before the compiler
+/// reads it (the object used to be empty, and cached).
+fn fifo_source_is_read_by_the_compiler(cc: &Cc) {
+    let s = Sandbox::new();
+    let code = b"int from_the_pipe(void) { return 7; }\n";
+    let args = ["-x", cc.x, "-c", "/dev/stdin", "-o", "pipe.o"];
+    let mut all = vec![cc.name];
+    all.extend(args);
+    let out = s.cachepot_stdin(&all, code);
+    s.assert_success(&out, "compile /dev/stdin");
+    let bare = s.bare_stdin(
+        cc.name,
+        &["-x", cc.x, "-c", "/dev/stdin", "-o", "bare.o"],
+        code,
+    );
+    s.assert_success(&bare, "bare compile /dev/stdin");
+    assert_eq!(s.read("pipe.o"), s.read("bare.o"));
+    assert_eq!(
+        map_count(&s.stats(), "non_cacheable_reasons", "special_file"),
+        1
+    );
+}
+
+/// `--output=x.o` is `-o x.o` (a stale `hello.o` beside it must not be taken for the
+/// output, and the hit must create `x.o`).
+fn long_output_spelling_is_the_output(cc: &Cc) {
+    let s = Sandbox::new();
+    let src = s.hello(cc);
+    s.bare(cc.name, &["-c", &src]);
+    s.compile(cc.name, &["-c", &src, "--output=x.o"]);
+    s.bare(cc.name, &["-c", &src, "-o", "bare.o"]);
+    assert_eq!(s.read("x.o"), s.read("bare.o"));
+    s.remove("x.o");
+    s.compile(cc.name, &["--compile", &src, "--output", "x.o"]);
+    s.compile(cc.name, &["-c", &src, "--output=x.o"]);
+    assert_eq!(s.read("x.o"), s.read("bare.o"));
+    // Both spellings are the same command: one miss, then two hits.
+    assert_eq!(s.stat("cache_hits"), 2, "{}", s.stats());
+}
+
+/// Inline assembler `.incbin` reads a file no dep file lists: changing it must change
+/// the object (it used to be a hit with the old bytes).
+fn incbin_data_is_part_of_the_result(cc: &Cc) {
+    let s = Sandbox::new();
+    let src = s.write(
+        &cc.src("blob"),
+        "__asm__(\".section .rodata\\n.globl blob\\nblob:\\n.incbin \\\"data.bin\\\"\\n.previous\");\n\
+         int marker(void) { return 1; }\n",
+    );
+    let src = src.file_name().unwrap().to_str().unwrap().to_owned();
+    for (i, data) in ["first bytes", "other bytes"].iter().enumerate() {
+        s.write("data.bin", data);
+        s.compile(cc.name, &["-c", &src, "-o", "blob.o"]);
+        s.bare(cc.name, &["-c", &src, "-o", "bare.o"]);
+        assert_eq!(s.read("blob.o"), s.read("bare.o"), "round {i}");
+    }
+    assert_eq!(s.stat("cache_hits"), 0);
+}
+
+/// `-DSTAMP=__TIME__`: the manifest cannot see the macro, so no direct hit may skip the
+/// preprocessor (which expands the time into the key).
+fn time_macro_in_a_define_turns_off_direct_mode(cc: &Cc) {
+    let s = Sandbox::new();
+    s.write(&cc.src("stamp"), "const char *stamp = STAMP;\n");
+    let shim = s.shim(cc.name);
+    let src = cc.src("stamp");
+    let args = [
+        shim.path_str(),
+        "-DSTAMP=__TIME__",
+        "-c",
+        &src,
+        "-o",
+        "stamp.o",
+    ];
+    s.assert_success(&s.cachepot(&args), "first compile");
+    let before = shim.runs().len();
+    s.assert_success(&s.cachepot(&args), "second compile");
+    let after = shim.runs();
+    assert!(
+        after[before..]
+            .iter()
+            .any(|r| r.split(' ').any(|w| w == "-E")),
+        "the second compile must run the preprocessor: {after:?}"
+    );
+}
+
+/// gcc and clang name the working directory by `$PWD` when it is the same directory as
+/// `.`: two symlinks to one directory give two different objects with `-g`.
+fn debug_info_names_the_logical_working_directory(cc: &Cc) {
+    let s = Sandbox::new();
+    std::fs::create_dir(s.path("real")).unwrap();
+    s.write(
+        &format!("real/{}", cc.src("dbg")),
+        "int dbg(int x) { return x + 1; }\n",
+    );
+    for l in ["l1", "l2"] {
+        std::os::unix::fs::symlink("real", s.path(l)).unwrap();
+    }
+    let src = cc.src("dbg");
+    let run_in = |dir: &Path, program: &str, args: &[&str]| {
+        let mut cmd = s.command(program);
+        cmd.current_dir(dir).env("PWD", dir).args(args);
+        let out = run(&mut cmd);
+        s.assert_success(&out, program);
+    };
+    for l in ["l1", "l2"] {
+        let dir = s.path(l);
+        run_in(
+            &dir,
+            CACHEPOT,
+            &[cc.name, "-g", "-c", &src, "-o", "cached.o"],
+        );
+        run_in(&dir, cc.name, &["-g", "-c", &src, "-o", "bare.o"]);
+        assert_eq!(
+            std::fs::read(dir.join("cached.o")).unwrap(),
+            std::fs::read(dir.join("bare.o")).unwrap(),
+            "object compiled in {l}"
+        );
+    }
+}
+
+/// gcc writes the dep target of `-o ./x.o` as `x.o:`; a hit must too.
+#[test]
+fn gcc_dep_target_drops_leading_dot_slash() {
+    if !require_tool("gcc") {
+        return;
+    }
+    let s = Sandbox::new();
+    let src = s.hello(&GCC);
+    for out in ["x.o", "./x.o", "./x.o"] {
+        s.compile("gcc", &["-MD", "-c", &src, "-o", out]);
+        let cached = s.read("x.d");
+        s.bare("gcc", &["-MD", "-c", &src, "-o", out]);
+        assert_eq!(lossy(&cached), lossy(&s.read("x.d")), "-o {out}");
+    }
+    assert_eq!(s.stat("cache_hits"), 2);
+}
+
+/// Options whose extra output files the cache does not store: every run compiles, and
+/// the file is there afterwards.
+#[test]
+fn options_writing_unmodelled_files_are_not_cached() {
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("gcc", &["-fdump-tree-original"], "hello.c.005t.original"),
+        ("gcc", &["-Wa,-adhln=hello.lst"], "hello.lst"),
+        ("gcc", &["--save-temps"], "hello.i"),
+        ("clang", &["-ftime-trace"], "hello.json"),
+        ("clang", &["-fsave-optimization-record"], "hello.opt.yaml"),
+    ];
+    for (cc, flags, file) in cases {
+        if !require_tool(cc) {
+            continue;
+        }
+        let s = Sandbox::new();
+        let src = s.hello(&GCC);
+        for _ in 0..2 {
+            let _ = std::fs::remove_file(s.path(file));
+            let mut args: Vec<&str> = flags.to_vec();
+            args.extend(["-c", &src, "-o", "hello.o"]);
+            s.compile(cc, &args);
+            assert!(s.exists(file), "{cc} {flags:?}: {file} missing");
+        }
+        assert_eq!(s.stat("cache_hits"), 0, "{cc} {flags:?}");
+    }
+}

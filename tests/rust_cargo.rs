@@ -1171,8 +1171,7 @@ fn staticlib_is_cached() {
 
 /// Issue 4 item 4: two checkouts of the workspace at different paths, each with its own
 /// target dir, one cache and CACHEPOT_BASEDIR: the registry crate is a hit the second
-/// time. (Workspace path crates are not shared: cargo's own `-C metadata` hash differs
-/// per checkout path, and it changes their symbols.)
+/// time.
 #[test]
 fn basedir_shares_registry_crates_between_checkouts() {
     if !have_cargo() {

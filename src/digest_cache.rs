@@ -29,7 +29,7 @@ pub fn digest_file(cache_dir: &Path, path: &Path) -> std::io::Result<Key> {
     );
     let name = digest(tuple.as_bytes()).hex();
     let record = cache_dir.join("hashes-v1").join(&name[..2]).join(&name);
-    if let Ok(text) = std::fs::read_to_string(&record) {
+    if let Ok(text) = crate::util::fs::read_record(&record) {
         if let Some(k) = Key::from_hex(text.trim()) {
             return Ok(k);
         }

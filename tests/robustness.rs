@@ -967,3 +967,69 @@ fn cache_dir_replaced_by_a_regular_file() {
         "cachepot must not overwrite a regular file where its cache dir should be"
     );
 }
+
+/// Every file of a populated cache dir (entries, manifests, stats, lock, identity and
+/// search records) replaced in turn by a FIFO without a writer, then by a symlink to
+/// `/dev/zero`: the compile must finish (`timeout` would kill a hang with 124), succeed
+/// and give the bare compiler's object. A config file that never ends is a configuration
+/// error; `/dev/null` as the config file is an empty one.
+#[test]
+fn cache_files_replaced_by_fifos_and_endless_devices() {
+    require!("gcc");
+    require!("mkfifo");
+    require!("timeout");
+    let s = Sandbox::new();
+    s.write("f.c", small_source(40));
+    let reference = bare_object(&s, &["-c", "f.c", "-o", "ref.o"], "ref.o");
+    compile_checked(&s, "f.c", "f.o", &reference, "populate");
+    compile_checked(&s, "f.c", "f.o", &reference, "populate (hit)");
+    let mut files = Vec::new();
+    for d in walk_dirs(&s.cache) {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            if e.file_type().unwrap().is_file() {
+                files.push(e.path());
+            }
+        }
+    }
+    assert!(
+        files.len() >= 5,
+        "test premise: a populated cache: {files:?}"
+    );
+    let bounded = |env: &[(&str, &str)]| {
+        s.remove("f.o");
+        let mut cmd = s.command("timeout");
+        cmd.args(["20", CACHEPOT, "gcc", "-c", "f.c", "-o", "f.o"]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        run(&mut cmd)
+    };
+    for f in &files {
+        let saved = fs::read(f).unwrap();
+        for kind in ["fifo", "/dev/zero"] {
+            let _ = fs::remove_file(f);
+            if kind == "fifo" {
+                let made = Command::new("mkfifo").arg(f).status().unwrap();
+                assert!(made.success());
+            } else {
+                std::os::unix::fs::symlink("/dev/zero", f).unwrap();
+            }
+            let what = format!("{} as a {kind}", f.display());
+            let out = bounded(&[]);
+            assert_eq!(out.status.code(), Some(0), "{what}: {}", lossy(&out.stderr));
+            assert!(s.read("f.o") == reference, "{what}: wrong object");
+            let _ = fs::remove_file(f);
+        }
+        fs::write(f, saved).unwrap();
+    }
+    let out = bounded(&[("CACHEPOT_CONF", "/dev/zero")]);
+    assert_eq!(out.status.code(), Some(2), "{}", lossy(&out.stderr));
+    assert!(
+        lossy(&out.stderr).contains("/dev/zero"),
+        "{}",
+        lossy(&out.stderr)
+    );
+    let out = bounded(&[("CACHEPOT_CONF", "/dev/null")]);
+    assert_eq!(out.status.code(), Some(0), "{}", lossy(&out.stderr));
+    assert!(s.read("f.o") == reference);
+}

@@ -66,7 +66,7 @@ pub fn identity(compiler: &ResolvedCompiler, cache_dir: &Path) -> std::io::Resul
     let record_dir = cache_dir.join("compilers-v1");
     let record_path =
         record_dir.join(digest(format!("{IDENTITY_VERSION}\n{own}").as_bytes()).hex());
-    if let Ok(text) = fs::read_to_string(&record_path) {
+    if let Ok(text) = crate::util::fs::read_record(&record_path) {
         if let Some(k) = validate_record(&text) {
             return Ok(k);
         }

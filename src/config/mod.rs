@@ -581,9 +581,28 @@ fn one_line(msg: String) -> String {
         .collect()
 }
 
+/// A config file is a few lines; a larger one (or an endless device) is a mistake.
+const CONFIG_LIMIT: u64 = 1 << 20;
+
 /// The config file's text; a missing file is `None` (an empty config).
 fn read_config_file(path: &Path) -> Result<Option<String>, Fatal> {
-    match std::fs::read_to_string(path) {
+    // Bounded and non-blocking, but not only regular files: `/dev/null` is a common way
+    // to say "no config file".
+    let read = || -> std::io::Result<String> {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)?;
+        let mut text = String::new();
+        f.take(CONFIG_LIMIT + 1).read_to_string(&mut text)?;
+        if text.len() as u64 > CONFIG_LIMIT {
+            return Err(std::io::Error::other("larger than 1 MiB"));
+        }
+        Ok(text)
+    };
+    match read() {
         Ok(t) => Ok(Some(t)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(fatal(format!(

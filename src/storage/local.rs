@@ -198,7 +198,7 @@ impl LocalStore {
     }
 
     fn read_counters(&self, shard: u8) -> Counters {
-        match fs::read_to_string(self.shard_dir(shard).join("stats")) {
+        match crate::util::fs::read_record(&self.shard_dir(shard).join("stats")) {
             Ok(t) => Counters::parse(&t),
             Err(_) => Counters::default(),
         }
@@ -217,11 +217,14 @@ impl LocalStore {
     /// The stats file, opened for reading and writing (created when missing).
     fn open_stats(&self, shard: u8) -> Result<(File, PathBuf), Fault> {
         let path = self.shard_dir(shard).join("stats");
+        // Non-blocking: a FIFO put in its place must not hang the build (reads then
+        // fail, and so does the positioned write: a counted fault).
         let f = fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .mode(file_mode())
+            .custom_flags(libc::O_NONBLOCK)
             .open(&path)
             .map_err(|e| Fault::io("stats", &path, &e))?;
         Ok((f, path))
@@ -244,7 +247,11 @@ impl LocalStore {
         // One open for the read and the write: this runs on every hit.
         let (mut f, path) = self.open_stats(shard)?;
         let mut text = String::new();
-        let mut c = match io::Read::read_to_string(&mut f, &mut text) {
+        // Bounded: a symlink to /dev/zero in its place must not read forever.
+        let mut c = match io::Read::read_to_string(
+            &mut io::Read::take(&mut f, crate::util::fs::RECORD_LIMIT),
+            &mut text,
+        ) {
             Ok(_) => Counters::parse(&text),
             Err(_) => Counters::default(),
         };
@@ -475,7 +482,8 @@ impl Storage for LocalStore {
 
     fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, Fault> {
         let path = self.entry_path(key);
-        match fs::read(&path) {
+        // No entry is larger than the whole cache may be.
+        match crate::util::fs::read_bounded(&path, self.max_size.max(1)) {
             Ok(data) => {
                 // LRU: a hit makes the entry young again. Failure only costs eviction
                 // order. One utimensat by path (setting it through the file `fs::read`

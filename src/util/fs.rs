@@ -8,6 +8,50 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
+/// Small records of the cache directory (identity, digests, search lists, stats, remote
+/// health) are far below this; anything larger is not one of ours.
+pub const RECORD_LIMIT: u64 = 1 << 20;
+
+/// Read at most `limit` bytes of `path` without ever blocking on it: opened non-blocking
+/// (a FIFO put there has no writer, and would hang the build), refused unless it is a
+/// regular file (a symlink to `/dev/zero` never ends) and unless it fits in `limit`.
+/// Costs what `fs::read` costs: one open, one fstat, the reads.
+pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let m = f.metadata()?;
+    if !m.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a regular file",
+        ));
+    }
+    if m.len() > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} bytes, more than the {limit} expected", m.len()),
+        ));
+    }
+    let mut data = Vec::with_capacity(m.len() as usize);
+    f.take(limit + 1).read_to_end(&mut data)?;
+    if data.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "grew past its limit",
+        ));
+    }
+    Ok(data)
+}
+
+/// [`read_bounded`] for text records: invalid UTF-8 is an error like any other damage.
+pub fn read_record(path: &Path) -> io::Result<String> {
+    String::from_utf8(read_bounded(path, RECORD_LIMIT)?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))
+}
+
 /// CACHEPOT_SHARED_GROUP, set once at start-up by [`set_shared_group`].
 static SHARED_GROUP: AtomicBool = AtomicBool::new(false);
 

@@ -77,7 +77,7 @@ fn marker(cache_dir: &Path, name: &str) -> PathBuf {
 
 /// Whether `name` is in its back-off period.
 pub fn skipped(cache_dir: &Path, name: &str) -> bool {
-    match std::fs::read_to_string(marker(cache_dir, name)) {
+    match crate::util::fs::read_record(&marker(cache_dir, name)) {
         Ok(t) => t
             .trim()
             .parse::<u64>()

@@ -2891,12 +2891,26 @@ fn malformed_remote_settings_are_configuration_errors() {
         ("CACHEPOT_MEMCACHED", "tcp://127.0.0.1:11211,notaurl"),
         ("CACHEPOT_WEBDAV_ENDPOINT", "ftp://x"),
         ("CACHEPOT_WEBDAV_ENDPOINT", "not a url"),
+        ("CACHEPOT_WEBDAV_ENDPOINT", "http://[::1"),
+        ("CACHEPOT_WEBDAV_ENDPOINT", "http://127.0.0.1:abc/"),
+        ("CACHEPOT_WEBDAV_ENDPOINT", "http://127.0.0.1:99999/"),
+        ("CACHEPOT_GCS_ENDPOINT", "http://[::1"),
+        (
+            "CACHEPOT_AZURE_CONNECTION_STRING",
+            "BlobEndpoint=http://[::1;AccountName=a;AccountKey=a2V5",
+        ),
         ("CACHEPOT_REMOTE_TIMEOUT", "fast"),
         ("CACHEPOT_REMOTE_READ_ONLY", "maybe"),
     ];
     for (var, value) in cases {
         let mut m = Sandbox::new();
         m.set_env(var, value);
+        if *var == "CACHEPOT_GCS_ENDPOINT" {
+            m.set_env("CACHEPOT_GCS_BUCKET", "bucket");
+        }
+        if *var == "CACHEPOT_AZURE_CONNECTION_STRING" {
+            m.set_env("CACHEPOT_AZURE_BLOB_CONTAINER", "container");
+        }
         if var.starts_with("CACHEPOT_REMOTE_") {
             // A switch or timeout only matters with a remote configured.
             m.set_env(

@@ -100,6 +100,12 @@ pub fn endpoint(url: &str, default_scheme: &str) -> Result<String, String> {
             return Err(format!("'{url}' has a bad port"));
         }
     }
+    // What the HTTP client will parse: an unclosed `[`, a bad IPv6 address...
+    match url::Url::parse(&full) {
+        Ok(u) if u.host_str().is_some_and(|h| !h.is_empty()) => {}
+        Ok(_) => return Err(format!("'{url}' is not a URL with a host")),
+        Err(e) => return Err(format!("'{url}' is not a valid URL ({e})")),
+    }
     Ok(full.trim_end_matches('/').to_string())
 }
 
@@ -162,6 +168,10 @@ mod tests {
             "http://127.0.0.1:1/devstoreaccount1"
         );
         for bad in [
+            "http://[::1",
+            "http://[::1]:99999/",
+            "http://127.0.0.1:abc/",
+            "http://127.0.0.1:99999/",
             "ftp://x",
             "http://",
             "http://:80",

@@ -46,17 +46,7 @@ const MAX_BODY: u64 = 4 << 30;
 
 impl WebDav {
     pub fn new(url: &str, auth: Auth, timeout: Duration) -> Result<WebDav, String> {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(format!("'{url}' is not an http(s) URL"));
-        }
-        let host = url
-            .split("://")
-            .nth(1)
-            .and_then(|r| r.split('/').next())
-            .unwrap_or("");
-        if host.is_empty() {
-            return Err(format!("'{url}' has no host"));
-        }
+        super::http::full_url(url)?;
         let base = if url.ends_with('/') {
             url.to_string()
         } else {

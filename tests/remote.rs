@@ -1871,6 +1871,20 @@ fn dead_remote_timing(kind: Kind) {
         show(&h)
     );
 
+    // One invocation against the hung server pays one timeout, not one per request of
+    // the client's connection set-up (redis-rs once waited out two CLIENT SETINFO).
+    let mut one = machine(&kind.env_for_port(hung.port));
+    one.set_env("CACHEPOT_REMOTE_TIMEOUT", "1");
+    let single = Project::new(1, false);
+    let t = Instant::now();
+    single.build_all(&one);
+    let t_one = t.elapsed();
+    assert!(
+        t_one >= Duration::from_millis(900) && t_one < Duration::from_millis(1900),
+        "one compile with a hung remote and a 1 s timeout took {t_one:?}\n{}",
+        show(&one)
+    );
+
     // The marker is what skips it: without the markers the remote is tried again.
     let before = hung.connections();
     fs::remove_dir_all(h.cache.join("remote-health")).expect("remove remote-health");

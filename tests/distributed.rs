@@ -206,3 +206,20 @@ fn a_dead_farm_fails_the_compile_like_distcc_alone_and_caches_nothing() {
     s.assert_success(&out, "hit");
     assert_eq!(s.stat("cache_hits"), 1);
 }
+
+/// A prefix command that cannot be started: the compile fails with 127 (as a shell's
+/// "command not found"), and the message names the prefix command, not the compiler.
+#[test]
+fn missing_prefix_command_is_named() {
+    require!("gcc");
+    let mut s = Sandbox::new();
+    s.hello(&GCC);
+    s.set_env("CACHEPOT_PREFIX_COMMAND", "/nonexistent/distcc");
+    let out = s.cachepot(&["gcc", "-c", "hello.c", "-o", "hello.o"]);
+    assert_eq!(out.status.code(), Some(127));
+    let err = lossy(&out.stderr);
+    assert!(
+        err.contains("/nonexistent/distcc") && err.contains("CACHEPOT_PREFIX_COMMAND"),
+        "{err}"
+    );
+}

@@ -2936,6 +2936,28 @@ fn malformed_remote_settings_are_configuration_errors() {
     }
 }
 
+/// The same malformed URLs given in the config file: the message names the file's key
+/// and the file, not an environment variable the user never set.
+#[test]
+fn malformed_remote_urls_in_the_config_file_name_their_key() {
+    require!("gcc");
+    let s = Sandbox::new();
+    s.hello(&GCC);
+    for (key, value) in [
+        ("redis", "notaurl"),
+        ("memcached", "http://x"),
+        ("webdav_endpoint", "http://[::1"),
+    ] {
+        let mut m = Sandbox::new();
+        let conf = m.root().join("conf.toml");
+        fs::write(&conf, format!("{key} = \"{value}\"\n")).unwrap();
+        m.set_env("CACHEPOT_CONF", &conf);
+        let err = assert_configuration_error(&m, &s, key, key);
+        assert!(err.contains(&*conf.to_string_lossy()), "{err}");
+        assert!(!err.contains("CACHEPOT_"), "{err}");
+    }
+}
+
 /// --show-config masks the WebDAV password and token and a password inside the redis
 /// URL as ********, keeping the rest visible.
 #[test]

@@ -327,6 +327,22 @@ pub struct Config {
     pub warnings: Vec<String>,
 }
 
+impl Config {
+    /// Where a setting was given, as an error message should name it: its environment
+    /// variable, or its key in the config file.
+    pub fn place_of(&self, key: &str) -> String {
+        match self
+            .shown
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, _, o)| o)
+        {
+            Some(Origin::ConfigFile) => format!("{key} in {}", self.config_file.display()),
+            _ => env_name(key),
+        }
+    }
+}
+
 /// Reads the environment through a closure so that tests can supply their own.
 pub fn load() -> Result<Config, Fatal> {
     load_from(&|name: &str| std::env::var_os(name))

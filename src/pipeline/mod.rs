@@ -497,10 +497,20 @@ fn compile_filtered(
     let run = match run {
         Ok(r) => r,
         Err(e) => {
-            eprintln!(
-                "cachepot: error: cannot run {}: {e}",
-                compiler.path.display()
-            );
+            // Name what failed to start: the prefix command (CACHEPOT_PREFIX_COMMAND)
+            // runs first, and it is the usual culprit when it is set.
+            match prefix.and_then(|p| p.first()) {
+                Some(first) => eprintln!(
+                    "cachepot: error: cannot run the prefix command {} (CACHEPOT_PREFIX_COMMAND) \
+                     for {}: {e}",
+                    first,
+                    compiler.path.display()
+                ),
+                None => eprintln!(
+                    "cachepot: error: cannot run {}: {e}",
+                    compiler.path.display()
+                ),
+            }
             return (Outcome::CompileFailed, 127, None);
         }
     };

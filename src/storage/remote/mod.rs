@@ -33,14 +33,21 @@ pub fn from_config(cfg: &Config) -> Result<Vec<Box<dyn Storage>>, Fatal> {
     let mut out: Vec<Box<dyn Storage>> = Vec::new();
     let timeout = cfg.remote_timeout;
     if let Some(url) = &cfg.redis {
-        out.push(Box::new(redis::Redis::new(url, timeout).map_err(|e| Fatal(format!("cachepot: invalid value for CACHEPOT_REDIS: {e}: expected redis://[:password@]host:port[/db] or rediss://...")))?));
+        out.push(Box::new(redis::Redis::new(url, timeout).map_err(|e| Fatal(format!("cachepot: invalid value for {}: {e}: expected redis://[:password@]host:port[/db] or rediss://...", cfg.place_of("redis"))))?));
     }
     if let Some(list) = &cfg.memcached {
-        out.push(Box::new(memcached::Memcached::new(list, timeout).map_err(|e| Fatal(format!("cachepot: invalid value for CACHEPOT_MEMCACHED: {e}: expected tcp://host:port[,tcp://host:port...]")))?));
+        out.push(Box::new(memcached::Memcached::new(list, timeout).map_err(|e| Fatal(format!("cachepot: invalid value for {}: {e}: expected tcp://host:port[,tcp://host:port...]", cfg.place_of("memcached"))))?));
     }
     if let Some(url) = &cfg.webdav_endpoint {
         let auth = webdav::Auth::from_config(cfg);
-        out.push(Box::new(webdav::WebDav::new(url, auth, timeout).map_err(|e| Fatal(format!("cachepot: invalid value for CACHEPOT_WEBDAV_ENDPOINT: {e}: expected http(s)://host[:port]/path/")))?));
+        out.push(Box::new(webdav::WebDav::new(url, auth, timeout).map_err(
+            |e| {
+                Fatal(format!(
+                    "cachepot: invalid value for {}: {e}: expected http(s)://host[:port]/path/",
+                    cfg.place_of("webdav_endpoint")
+                ))
+            },
+        )?));
     }
     if let Some(bucket) = &cfg.bucket {
         out.push(Box::new(s3::S3::from_config(bucket, cfg).map_err(|e| {

@@ -483,6 +483,10 @@ pub fn parse(
         optional: false,
     });
     if dep_requested || wp_dep_output.is_some() {
+        if main_output.to_str().is_none() {
+            // The dep file's target is the object path, rewritten as text on a hit.
+            return Err(Reason::UnsupportedOption);
+        }
         let path = match (&wp_dep_output, &dep_output) {
             (Some(w), _) => PathBuf::from(w),
             (None, Some(f)) => PathBuf::from(f),

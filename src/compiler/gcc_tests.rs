@@ -350,3 +350,27 @@ fn colour_is_forced_on_a_terminal_only() {
     let r = parse(&gcc("clang"), &args, &args, &ctx).unwrap();
     assert!(strs(&r.compile_args).contains(&"-fcolor-diagnostics".to_string()));
 }
+
+/// A dep file's target is the object path as text: an object path that is not UTF-8
+/// would be mangled on a hit, so such a command is not cached (without a dep file it is).
+#[test]
+fn non_utf8_object_with_a_dep_file_is_not_cached() {
+    use std::os::unix::ffi::OsStringExt;
+    let exists = |_: &Path| false;
+    let env = |_: &str| None;
+    let ctx = Context {
+        cwd: Path::new("/w"),
+        stderr_is_tty: false,
+        env: &env,
+        exists: &exists,
+    };
+    let obj = OsString::from_vec(b"\xff.o".to_vec());
+    let mut args: Vec<OsString> = ["-c", "a.c", "-o"].iter().map(OsString::from).collect();
+    args.push(obj);
+    assert!(parse(&gcc("gcc"), &args, &args, &ctx).is_ok());
+    args.push("-MD".into());
+    assert_eq!(
+        parse(&gcc("gcc"), &args, &args, &ctx).unwrap_err(),
+        Reason::UnsupportedOption
+    );
+}

@@ -212,3 +212,30 @@ fn options_writing_unmodelled_files_are_not_cached() {
         assert_eq!(s.stat("cache_hits"), 0, "{cc} {flags:?}");
     }
 }
+
+/// `-B dir/` makes gcc run `dir/as` instead of the system's: a changed `as` there changes
+/// the object, so it must change the key.
+#[test]
+fn programs_under_a_b_prefix_are_keyed() {
+    if !require_tool("gcc") || !require_tool("as") {
+        return;
+    }
+    let s = Sandbox::new();
+    let src = s.hello(&GCC);
+    let real_as = which("as").unwrap();
+    std::fs::create_dir(s.path("bdir")).unwrap();
+    for mark in ["1", "2"] {
+        let script = format!(
+            "#!/bin/sh\nexec '{}' --defsym MARK={mark} \"$@\"\n",
+            real_as.display()
+        );
+        s.write("bdir/as", script);
+        let perms = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+        std::fs::set_permissions(s.path("bdir/as"), perms).unwrap();
+        s.compile("gcc", &["-Bbdir/", "-c", &src, "-o", "hello.o"]);
+        s.bare("gcc", &["-Bbdir/", "-c", &src, "-o", "bare.o"]);
+        assert_eq!(s.read("hello.o"), s.read("bare.o"), "MARK={mark}");
+    }
+    s.compile("gcc", &["-Bbdir/", "-c", &src, "-o", "hello.o"]);
+    assert_eq!(s.stat("cache_hits"), 1, "unchanged: a hit");
+}

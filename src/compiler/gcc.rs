@@ -173,6 +173,30 @@ fn with_extension(path: &Path, new_ext: &str) -> PathBuf {
     path.with_extension(new_ext)
 }
 
+/// The programs a `-B<prefix>` makes the driver look for: `<prefix><name>`, and
+/// `<prefix>/<name>` when the prefix does not end in `/` (gcc tries both).
+fn b_prefix_programs(cwd: &Path, prefix: &str) -> Vec<PathBuf> {
+    const PROGRAMS: &[&str] = &[
+        "as",
+        "cc1",
+        "cc1plus",
+        "cc1obj",
+        "cc1objplus",
+        "collect2",
+        "cpp",
+        "ld",
+        "lto1",
+    ];
+    let mut out = Vec::new();
+    for name in PROGRAMS {
+        out.push(cwd.join(format!("{prefix}{name}")));
+        if !prefix.ends_with('/') {
+            out.push(cwd.join(prefix).join(name));
+        }
+    }
+    out
+}
+
 /// Options that make the compiler or assembler write a file we do not store: dumps,
 /// optimization records and reports, time traces, assembler listings and dep files,
 /// diagnostics written to files (SARIF).
@@ -414,6 +438,9 @@ pub fn parse(
                             }
                             if o.name == "-Xpreprocessor" && vs.starts_with("-M") {
                                 return Err(Reason::UnsupportedOption);
+                            }
+                            if o.name == "-B" {
+                                p.program_files.extend(b_prefix_programs(ctx.cwd, &vs));
                             }
                             if matches!(o.name, "-dumpbase" | "-dumpbase-ext" | "-dumpdir") {
                                 output_base_given = true;

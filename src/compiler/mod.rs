@@ -157,6 +157,9 @@ pub struct Parsed {
     pub output_path_matters: bool,
     /// Files whose contents go into the key (`-fplugin=`, `-specs=`).
     pub extra_input_files: Vec<PathBuf>,
+    /// Programs the driver may run instead of its own because a `-B` prefix names them
+    /// (`as`, `cc1`, `ld`...): keyed by content when present, by absence otherwise.
+    pub program_files: Vec<PathBuf>,
     /// `-march=native` and friends: the key must name this machine's CPU.
     pub needs_cpu_info: bool,
     /// Colour was forced because stderr is a terminal.

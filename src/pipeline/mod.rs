@@ -398,6 +398,16 @@ fn common_ingredients(
             Err(_) => h.field("input-file-missing", f.as_os_str().as_encoded_bytes()),
         }
     }
+    for f in &parsed.program_files {
+        // Through the digest cache: a `cc1` is tens of megabytes, hashed once per change.
+        match crate::digest_cache::digest_file(&ctx.cfg.dir, f) {
+            Ok(d) => {
+                h.field("program", &key_path(ctx, parsed, f.as_os_str()));
+                h.field("program-digest", &d.0);
+            }
+            Err(_) => h.field("program-missing", &key_path(ctx, parsed, f.as_os_str())),
+        }
+    }
     if parsed.needs_cpu_info {
         h.str("cpu", &cpu_description());
     }

@@ -55,8 +55,9 @@ pub enum Reason {
     /// would consume it), or an output exists and is a device such as `/dev/null` or a
     /// pipe (the compiler writes into it, a restore would replace it).
     SpecialFile,
-    /// Assembler `.incbin`/`.include` reads a file no dep file lists.
-    AsmInclude,
+    /// Assembler `.incbin`/`.include`, or `#pragma GCC dependency`: the compile reads or
+    /// checks a file no dep file lists.
+    UnlistedInput,
 }
 
 impl Reason {
@@ -87,7 +88,7 @@ impl Reason {
             Reason::RustOutputs => "rust_outputs",
             Reason::Pdb => "pdb",
             Reason::SpecialFile => "special_file",
-            Reason::AsmInclude => "asm_include",
+            Reason::UnlistedInput => "unlisted_input",
         }
     }
 }

@@ -18,6 +18,8 @@ per_compiler!(
     incbin_data_is_part_of_the_result,
     time_macro_in_a_define_turns_off_direct_mode,
     debug_info_names_the_logical_working_directory,
+    pragma_dependency_is_not_cached,
+    missing_include_dir_warning_follows_the_directory,
 );
 
 /// A `-o` that is a character device (as `/dev/null` is): the compiler writes into it,
@@ -238,4 +240,51 @@ fn programs_under_a_b_prefix_are_keyed() {
     }
     s.compile("gcc", &["-Bbdir/", "-c", &src, "-o", "hello.o"]);
     assert_eq!(s.stat("cache_hits"), 1, "unchanged: a hit");
+}
+
+/// `#pragma GCC dependency "file"` warns when the file is newer than the source: the
+/// dep file does not list it, so the compile is never cached.
+fn pragma_dependency_is_not_cached(cc: &Cc) {
+    let s = Sandbox::new();
+    s.write("dep.txt", "data\n");
+    s.write(
+        &cc.src("pd"),
+        "#pragma GCC dependency \"dep.txt\"\nint pd(void) { return 1; }\n",
+    );
+    let src = cc.src("pd");
+    for _ in 0..2 {
+        s.compile(cc.name, &["-c", &src, "-o", "pd.o"]);
+        s.bare(cc.name, &["-c", &src, "-o", "bare.o"]);
+        assert_eq!(s.read("pd.o"), s.read("bare.o"));
+    }
+    assert_eq!(s.stat("cache_hits"), 0, "{}", s.stats());
+}
+
+/// Under `-Wmissing-include-dirs` the existence of each include directory decides the
+/// warning: stderr must follow the directory, as the bare compiler's does.
+fn missing_include_dir_warning_follows_the_directory(cc: &Cc) {
+    let s = Sandbox::new();
+    let src = s.hello(cc);
+    let args = [
+        "-Wmissing-include-dirs",
+        "-Inope",
+        "-c",
+        src.as_str(),
+        "-o",
+        "hello.o",
+    ];
+    for step in ["absent", "created", "removed again"] {
+        match step {
+            "created" => std::fs::create_dir(s.path("nope")).unwrap(),
+            "removed again" => std::fs::remove_dir(s.path("nope")).unwrap(),
+            _ => {}
+        }
+        let cached = s.compile(cc.name, &args);
+        let bare = s.bare(cc.name, &args);
+        assert_eq!(
+            lossy(&cached.stderr),
+            lossy(&bare.stderr),
+            "include dir {step}"
+        );
+    }
 }

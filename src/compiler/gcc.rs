@@ -595,6 +595,12 @@ pub fn parse(
         p.hashed_args = expanded.to_vec();
         p.cwd_matters = true;
     }
+    if p.hashed_args
+        .iter()
+        .any(|a| a.to_string_lossy().contains("missing-include-dirs"))
+    {
+        p.presence_probes = include_dirs.iter().map(|d| ctx.cwd.join(d)).collect();
+    }
     p.time_macro_in_args = p.hashed_args.iter().any(|a| {
         let a = a.to_string_lossy();
         ["__TIME__", "__DATE__", "__TIMESTAMP__"]

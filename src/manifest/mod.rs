@@ -95,8 +95,9 @@ pub enum NotRecordable {
     ComputedHasInclude(String),
     /// A header has a precompiled `.gch` beside it, which gcc reads instead.
     PrecompiledHeader(String),
-    /// Assembler `.incbin`/`.include` (inline or in a `.S` file) reads an unlisted file.
-    AsmInclude(String),
+    /// Assembler `.incbin`/`.include` or `#pragma GCC dependency`: reads or checks a
+    /// file that no dep file lists.
+    UnlistedInput(String),
 }
 
 fn ns(secs: i64, nsec: i64) -> i64 {
@@ -150,13 +151,15 @@ fn find_all<'a>(hay: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize> 
     memchr::memmem::find_iter(hay, needle)
 }
 
-/// Whether text handed to the assembler may read another file: `.incbin` or `.include`
-/// followed by a blank (in a `.s` file, or in an inline `asm` string). No dep file lists
-/// such files, so nothing that uses them can be cached (ccache refuses `.incbin` too).
-pub fn reads_asm_file(content: &[u8]) -> bool {
+/// Whether a compile of this text may depend on a file no dep file lists: assembler
+/// `.incbin` or `.include` followed by a blank (in a `.s` file, or in an inline `asm`
+/// string; ccache refuses `.incbin` too), or `#pragma GCC dependency` (a warning, an
+/// error with `-Werror`, when the named file is newer than the source). Such a compile
+/// cannot be cached.
+pub fn reads_unlisted_file(content: &[u8]) -> bool {
     [&b".incbin"[..], b".include"].iter().any(|d| {
         find_all(content, d).any(|pos| matches!(content.get(pos + d.len()), Some(b' ' | b'\t')))
-    })
+    }) || find_all(content, b"GCC dependency").next().is_some()
 }
 
 fn scan(content: &[u8]) -> Scan {
@@ -501,8 +504,8 @@ pub fn record(
             return Err(NotRecordable::ModifiedDuringCompile(f.clone()));
         }
         let s = if c_tokens { scan(&content) } else { scan(b"") };
-        if c_tokens && reads_asm_file(&content) {
-            return Err(NotRecordable::AsmInclude(f.clone()));
+        if c_tokens && reads_unlisted_file(&content) {
+            return Err(NotRecordable::UnlistedInput(f.clone()));
         }
         if s.time {
             return Err(NotRecordable::UsesTime(f.clone()));

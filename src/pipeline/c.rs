@@ -115,11 +115,11 @@ fn preprocessor_mode(
             return compile_uncached(ctx, compiler, parsed, Reason::PreprocessorFailed);
         }
     };
-    if manifest::reads_asm_file(&source_text) {
+    if manifest::reads_unlisted_file(&source_text) {
         if let Some(t) = &temp_dep {
             let _ = std::fs::remove_file(t);
         }
-        return compile_uncached(ctx, compiler, parsed, Reason::AsmInclude);
+        return compile_uncached(ctx, compiler, parsed, Reason::UnlistedInput);
     }
     let deps = temp_dep.as_ref().and_then(|t| {
         let d = std::fs::read(t).ok();

@@ -408,6 +408,10 @@ fn common_ingredients(
             Err(_) => h.field("program-missing", &key_path(ctx, parsed, f.as_os_str())),
         }
     }
+    for p in &parsed.presence_probes {
+        let tag = if p.is_dir() { "present" } else { "absent" };
+        h.field(tag, &key_path(ctx, parsed, p.as_os_str()));
+    }
     if parsed.needs_cpu_info {
         h.str("cpu", &cpu_description());
     }

@@ -226,3 +226,26 @@ fn absolute_crate_root_under_a_base_dir_is_not_shared() {
     }
     assert_eq!(s.stat("cache_hits"), 0);
 }
+
+/// rustc colours its diagnostics only on a terminal, and cachepot reads them through a
+/// pipe: on a terminal (a pseudo-terminal from `script`) a miss and a hit must both show
+/// colour, as bare rustc does.
+#[test]
+fn diagnostics_keep_their_colour_on_a_terminal() {
+    if !have_rustc() || !require_tool("script") {
+        return;
+    }
+    let s = Sandbox::for_cargo();
+    s.write("w.rs", "pub fn f() { let x = 1; }\n");
+    let cmd = format!("{CACHEPOT} rustc --crate-type lib --crate-name w w.rs --out-dir out");
+    for round in ["miss", "hit"] {
+        let mut script = s.command("script");
+        script.args(["-qec", &cmd, "/dev/null"]);
+        let out = run(&mut script);
+        s.assert_success(&out, "script");
+        let text = lossy(&out.stdout);
+        assert!(text.contains("unused variable"), "{round}: {text}");
+        assert!(text.contains("\u{1b}["), "{round}: no colour: {text:?}");
+    }
+    assert_eq!(s.stat("cache_hits"), 1);
+}

@@ -380,6 +380,22 @@ pub fn parse(
     })
 }
 
+/// rustc colours its human-readable diagnostics only when stderr is a terminal, and we
+/// capture stderr through a pipe: when the user's stderr is a terminal and the command
+/// leaves colour and format to rustc, ask for colour (and key on it), as for gcc/clang.
+/// cargo always passes `--error-format=json`, which this leaves alone.
+pub fn force_colour(p: &mut Parsed) {
+    let decided = p.compile_args.iter().any(|a| {
+        let a = a.to_string_lossy();
+        a.starts_with("--color") || a.starts_with("--error-format")
+    });
+    if !decided {
+        p.compile_args.push("--color=always".into());
+        p.hashed_args.push("--color=always".into());
+        p.colour_forced = true;
+    }
+}
+
 /// `path` as `--remap-path-prefix` rewrites it: the last matching mapping applies, on
 /// whole path components. None when no mapping matches.
 fn remap(remaps: &[(String, String)], path: &str) -> Option<String> {
@@ -431,6 +447,29 @@ mod tests {
     fn p(args: &str) -> Result<Parsed, Reason> {
         let v: Vec<OsString> = args.split_whitespace().map(OsString::from).collect();
         parse(&v, Path::new("/w"), &|p| p.ends_with("libnative.a"))
+    }
+
+    #[test]
+    fn colour_is_forced_only_when_rustc_would_decide() {
+        let mut plain = p("--crate-type lib --crate-name a a.rs --out-dir o").unwrap();
+        force_colour(&mut plain);
+        assert!(plain.colour_forced);
+        assert!(plain
+            .compile_args
+            .contains(&OsString::from("--color=always")));
+        assert!(plain
+            .hashed_args
+            .contains(&OsString::from("--color=always")));
+        for given in [
+            "--color never",
+            "--error-format=json",
+            "--error-format short",
+        ] {
+            let cmd = format!("--crate-type lib --crate-name a a.rs --out-dir o {given}");
+            let mut q = p(&cmd).unwrap();
+            force_colour(&mut q);
+            assert!(!q.colour_forced, "{given}");
+        }
     }
 
     const LIB: &str = "--crate-name foo --edition=2021 src/lib.rs --error-format=json --json=diagnostic-rendered-ansi,artifacts,future-incompat --crate-type lib --emit=dep-info,metadata,link -C embed-bitcode=no -C debuginfo=2 -C metadata=abc -C extra-filename=-abc --out-dir /t/deps -L dependency=/t/deps --extern bar=/t/deps/libbar-1.rmeta";

@@ -153,10 +153,13 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
     }
     if compiler.family == compiler::Family::Rustc {
         let exists = |p: &Path| p.is_file();
-        let parsed = match compiler::rustc::parse(&req.args, &ctx.cwd, &exists) {
+        let mut parsed = match compiler::rustc::parse(&req.args, &ctx.cwd, &exists) {
             Ok(p) => p,
             Err(reason) => return passthrough(ctx, &path, &req.args, reason),
         };
+        if std::io::stderr().is_terminal() {
+            compiler::rustc::force_colour(&mut parsed);
+        }
         if let Some(reason) = special_file(&parsed, &ctx.cwd) {
             return passthrough(ctx, &path, &req.args, reason);
         }

@@ -197,10 +197,38 @@ fn b_prefix_programs(cwd: &Path, prefix: &str) -> Vec<PathBuf> {
     out
 }
 
+/// A gcc/clang option passed to a host compiler (nvcc's `-Xcompiler`) that reads or
+/// writes a file the cache does not model: besides [`writes_unmodelled_file`], profiles
+/// and coverage, stack-usage and call-graph files, temporaries, split DWARF, dep files,
+/// preprocessor options, plugins and specs.
+pub fn host_option_touches_files(s: &str) -> bool {
+    writes_unmodelled_file(s)
+        || [
+            "-fprofile",
+            "-fauto-profile",
+            "--coverage",
+            "-coverage",
+            "-ftest-coverage",
+            "-fstack-usage",
+            "-fcallgraph-info",
+            "-save-temps",
+            "--save-temps",
+            "-gsplit-dwarf",
+            "-M",
+            "-Wp,",
+            "-fplugin",
+            "-specs",
+            "--specs",
+            "-aux-info",
+        ]
+        .iter()
+        .any(|p| s.starts_with(p))
+}
+
 /// Options that make the compiler or assembler write a file we do not store: dumps,
 /// optimization records and reports, time traces, assembler listings and dep files,
 /// diagnostics written to files (SARIF).
-fn writes_unmodelled_file(s: &str) -> bool {
+pub fn writes_unmodelled_file(s: &str) -> bool {
     s.starts_with("-fdiagnostics-format=") && s.ends_with("-file")
         || s.starts_with("-fdiagnostics-add-output")
         || (s.starts_with("-fdump-")
@@ -601,12 +629,7 @@ pub fn parse(
     {
         p.presence_probes = include_dirs.iter().map(|d| ctx.cwd.join(d)).collect();
     }
-    p.time_macro_in_args = p.hashed_args.iter().any(|a| {
-        let a = a.to_string_lossy();
-        ["__TIME__", "__DATE__", "__TIMESTAMP__"]
-            .iter()
-            .any(|t| a.contains(t))
-    });
+    p.time_macro_in_args = super::names_time_macro(&p.hashed_args);
     p.language = Some(language);
     p.input = input_path;
     p.compile_args = original.to_vec();

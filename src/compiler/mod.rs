@@ -192,6 +192,17 @@ impl Parsed {
     }
 }
 
+/// Whether any argument names `__TIME__`, `__DATE__` or `__TIMESTAMP__`
+/// (`-DSTAMP=__TIME__`, `/DT=__DATE__`): see [`Parsed::time_macro_in_args`].
+pub fn names_time_macro(args: &[OsString]) -> bool {
+    args.iter().any(|a| {
+        let a = a.to_string_lossy();
+        ["__TIME__", "__DATE__", "__TIMESTAMP__"]
+            .iter()
+            .any(|t| a.contains(t))
+    })
+}
+
 /// The compiler a command runs.
 #[derive(Clone, Debug)]
 pub struct ResolvedCompiler {

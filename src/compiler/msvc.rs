@@ -360,7 +360,8 @@ pub fn parse(
                     || body.starts_with("fsanitize-ignorelist")
                     || body.starts_with("fmodule")
                     || body.starts_with("save-temps")
-                    || body.starts_with("fsyntax-only")) =>
+                    || body.starts_with("fsyntax-only")
+                    || super::gcc::writes_unmodelled_file(&format!("-{body}"))) =>
             {
                 return Err(Reason::UnsupportedOption)
             }
@@ -418,6 +419,8 @@ pub fn parse(
                         ClangArg => {
                             if !CLANG_SAFE_PREFIXES.iter().any(|pre| vs.starts_with(pre))
                                 || vs.starts_with("-fno-pch")
+                                || vs.starts_with("-Wp,")
+                                || vs.starts_with("-Wa,")
                             {
                                 return Err(Reason::UnsupportedOption);
                             }
@@ -499,6 +502,7 @@ pub fn parse(
         Some(k) if src.args == original => Some(k),
         Some(_) => None,
     };
+    p.time_macro_in_args = super::names_time_macro(&p.hashed_args);
     p.language = Some(language);
     p.input = input;
     p.compile_args = original.to_vec();

@@ -512,3 +512,24 @@ fn gather_reads_cl_and_refuses_response_files_in_it() {
         Reason::UnsupportedOption
     );
 }
+
+/// Found by review: options that write files we do not store, `/clang:` preprocessor
+/// and assembler pass-throughs, and time macros on the command line.
+#[test]
+fn review_cases() {
+    for args in [
+        &["/c", "a.c", "-ftime-trace"][..],
+        &["/c", "a.c", "-fsave-optimization-record"][..],
+        &["/c", "a.c", "/clang:-Wp,-MD,x.d"][..],
+        &["/c", "a.c", "/clang:-Wa,-adhln=a.lst"][..],
+    ] {
+        assert_eq!(p(args).unwrap_err(), Reason::UnsupportedOption, "{args:?}");
+    }
+    assert!(
+        p(&["/c", "a.c", "/DT=__TIME__"])
+            .unwrap()
+            .time_macro_in_args
+    );
+    assert!(!p(&["/c", "a.c", "/DT=1"]).unwrap().time_macro_in_args);
+    assert!(p(&["/c", "a.c", "/clang:-Wall"]).is_ok());
+}

@@ -298,6 +298,16 @@ pub fn parse(expanded: &[OsString], original: &[OsString]) -> Result<Parsed, Rea
                         OutputDir => output_dir = Some(value),
                         TooHard(r) => return Err(r),
                         DepTarget | Lang | OptionsFile | Other => {
+                            let host = raw[0].to_string_lossy();
+                            if (host.starts_with("-Xcompiler")
+                                || host.starts_with("--compiler-options"))
+                                && value
+                                    .to_string_lossy()
+                                    .split(',')
+                                    .any(|w| super::gcc::host_option_touches_files(w.trim()))
+                            {
+                                return Err(Reason::UnsupportedOption);
+                            }
                             if o.class == DepTarget {
                                 dep_target_given = true;
                             }
@@ -314,6 +324,10 @@ pub fn parse(expanded: &[OsString], original: &[OsString]) -> Result<Parsed, Rea
         p.hashed_args.push(a.clone());
     }
 
+    if output.is_some() && output_dir.is_some() && dep_with_compile {
+        // With -o, -odir only changes the dep file's target, which we would not match.
+        return Err(Reason::UnsupportedOption);
+    }
     if dep_only {
         // Rules only, no compile: to stdout, or to the -MF file.
         return Err(if dep_output.is_none() {

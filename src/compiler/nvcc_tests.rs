@@ -320,3 +320,35 @@ fn temporary_names_are_normalized() {
     );
     assert_eq!(normalize_word("-arch=sm_80"), "-arch=sm_80");
 }
+
+/// Found by review: host-compiler options that read or write files we do not model, and
+/// `-odir` beside `-o` (it changes only the dep file's target).
+#[test]
+fn host_options_with_files_and_odir() {
+    for host in [
+        "-fprofile-use=/p",
+        "-fstack-usage",
+        "-fcallgraph-info",
+        "-save-temps",
+        "--coverage",
+        "-gsplit-dwarf,-g",
+        "-MD",
+        "-fdump-tree-all",
+    ] {
+        let args = ["-c", "k.cu", "-o", "k.o", "-Xcompiler", host];
+        assert_eq!(p(&args).unwrap_err(), Reason::UnsupportedOption, "{host}");
+    }
+    assert!(p(&[
+        "-c",
+        "k.cu",
+        "-o",
+        "k.o",
+        "-Xcompiler",
+        "-O2,-Wall,-march=native"
+    ])
+    .is_ok());
+    assert_eq!(
+        p(&["-c", "k.cu", "-MD", "-odir", "sub", "-o", "y.o"]).unwrap_err(),
+        Reason::UnsupportedOption
+    );
+}

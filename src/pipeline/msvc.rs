@@ -75,7 +75,7 @@ pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed:
     };
 
     let mut direct = None;
-    if ctx.cfg.direct && info.english_notes {
+    if ctx.cfg.direct && info.english_notes && !parsed.time_macro_in_args {
         let mkey_of = |ctx: &Ctx, src: &Key| manifest_key(ctx, compiler, parsed, &ident, src);
         match direct_first(ctx, parsed, language, mkey_of) {
             Err(hit) => return hit,
@@ -166,6 +166,9 @@ fn preprocessor_mode(
             return compile_uncached(ctx, compiler, parsed, Reason::PreprocessorFailed);
         }
     };
+    if manifest::reads_unlisted_file(&text) {
+        return compile_uncached(ctx, compiler, parsed, Reason::UnlistedInput);
+    }
     let key = result_key(ctx, compiler, parsed, ident, &text);
     log::debug!("result key {}", key.hex());
     let done = match preprocessed_hit(ctx, parsed, &key, language) {

@@ -148,6 +148,8 @@ pub fn parse(
     let mut static_names = Vec::new();
     let mut remaps: Vec<(String, String)> = Vec::new();
     let mut extra_input_files = Vec::new();
+    let mut target_cpu_native = false;
+    let mut json_artifacts = false;
     for (name, value) in &opts {
         let v = value.as_deref().unwrap_or("");
         match name.as_str() {
@@ -167,9 +169,14 @@ pub fn parse(
                 match k {
                     "incremental" => return Err(Reason::Incremental),
                     "extra-filename" => extra_filename = val.to_string(),
+                    // Split debug info: `.dwo`/`.dwp` files we do not store, named by
+                    // the output directory inside the rlib.
+                    "split-debuginfo" if val != "off" => return Err(Reason::UnsupportedOption),
+                    "target-cpu" if val == "native" => target_cpu_native = true,
                     _ => {}
                 }
             }
+            "--json" if v.split(',').any(|j| j == "artifacts") => json_artifacts = true,
             "--remap-path-prefix" => {
                 let (from, to) = v.split_once('=').ok_or(Reason::UnsupportedOption)?;
                 remaps.push((from.to_string(), to.to_string()));
@@ -282,6 +289,11 @@ pub fn parse(
     }
     let dep_info = out_dir.join(format!("{stem}.d"));
     let dep_info_added = !emit.iter().any(|e| e == "dep-info");
+    if dep_info_added && json_artifacts {
+        // rustc would announce the dep-info file we add (and then delete) to a caller
+        // that reads artifact notices. cargo always asks for dep-info itself.
+        return Err(Reason::UnsupportedOption);
+    }
     if !dep_info_added {
         outputs.push(Output {
             kind: FileKind::RustDepInfo,
@@ -301,21 +313,23 @@ pub fn parse(
         static_libs.push(found.ok_or(Reason::UnsupportedOption)?);
     }
 
-    // Hashed: every argument except the output directory (the outputs' paths are derived
-    // from it; the artifact paths rustc prints are rewritten on restore).
+    // Hashed: every argument except an absolute output directory (the outputs' paths are
+    // derived from it; the artifact paths rustc prints are rewritten on restore). A
+    // relative one is printed relative, which the rewriting does not see: keyed.
     let mut hashed_args = Vec::new();
     let mut skip_next = false;
+    let unkeyed_out_dir = out_dir.is_absolute();
     for a in args {
         if skip_next {
             skip_next = false;
             continue;
         }
         let s = a.to_string_lossy();
-        if s == "--out-dir" {
+        if s == "--out-dir" && unkeyed_out_dir {
             skip_next = true;
             continue;
         }
-        if s.starts_with("--out-dir=") {
+        if s.starts_with("--out-dir=") && unkeyed_out_dir {
             continue;
         }
         hashed_args.push(a.clone());
@@ -359,6 +373,7 @@ pub fn parse(
         cwd_matters: true,
         mapped_cwd: remap(&remaps, &cwd.to_string_lossy()),
         extra_input_files,
+        needs_cpu_info: target_cpu_native,
         stream_output: true,
         // cargo's profile dir (`target/debug` above `deps`): --extern, -L and OUT_DIR
         // paths under it name the build location, not what is compiled.
@@ -436,7 +451,12 @@ pub fn keyed_env(name: &str) -> bool {
         ))
         || matches!(
             name,
-            "OUT_DIR" | "RUSTC_BOOTSTRAP" | "SOURCE_DATE_EPOCH" | "RUSTC_BREAK_ON_ICE"
+            "OUT_DIR"
+                | "RUSTC_BOOTSTRAP"
+                | "SOURCE_DATE_EPOCH"
+                | "RUSTC_BREAK_ON_ICE"
+                | "RUSTC_FORCE_RUSTC_VERSION"
+                | "RUST_TARGET_PATH"
         )
 }
 
@@ -447,6 +467,40 @@ mod tests {
     fn p(args: &str) -> Result<Parsed, Reason> {
         let v: Vec<OsString> = args.split_whitespace().map(OsString::from).collect();
         parse(&v, Path::new("/w"), &|p| p.ends_with("libnative.a"))
+    }
+
+    #[test]
+    fn review_round_two() {
+        let base = "--crate-type lib --crate-name a a.rs";
+        // Split debug info writes files we do not store.
+        for split in ["packed", "unpacked"] {
+            let cmd = format!("{base} --out-dir /o -C debuginfo=2 -C split-debuginfo={split}");
+            assert_eq!(p(&cmd).unwrap_err(), Reason::UnsupportedOption);
+        }
+        assert!(p(&format!("{base} --out-dir /o -C split-debuginfo=off")).is_ok());
+        // target-cpu=native: the key must name this machine's CPU.
+        assert!(
+            p(&format!("{base} --out-dir /o -C target-cpu=native"))
+                .unwrap()
+                .needs_cpu_info
+        );
+        // A relative --out-dir is printed relative in dep-info and artifact notices: keyed.
+        let rel = p(&format!("{base} --out-dir o1")).unwrap();
+        assert!(rel.hashed_args.contains(&OsString::from("o1")));
+        let abs = p(&format!("{base} --out-dir /t/o1")).unwrap();
+        assert!(!abs.hashed_args.iter().any(|a| a == "/t/o1"));
+        // Artifact notices would announce the dep-info file we add.
+        assert_eq!(
+            p(&format!(
+                "{base} --out-dir /o --error-format=json --json=artifacts"
+            ))
+            .unwrap_err(),
+            Reason::UnsupportedOption
+        );
+        assert!(p(&format!(
+            "{base} --out-dir /o --emit=dep-info,link --error-format=json --json=artifacts"
+        ))
+        .is_ok());
     }
 
     #[test]
@@ -635,6 +689,7 @@ mod tests {
             keyed_env("CARGO_PKG_NAME")
                 && !keyed_env("CARGO_MAKEFLAGS")
                 && keyed_env("OUT_DIR")
+                && keyed_env("RUSTC_FORCE_RUSTC_VERSION")
                 && !keyed_env("HOME")
         );
     }

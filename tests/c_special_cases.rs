@@ -20,6 +20,7 @@ per_compiler!(
     debug_info_names_the_logical_working_directory,
     pragma_dependency_is_not_cached,
     missing_include_dir_warning_follows_the_directory,
+    include_name_with_dotdot_shadowed_later,
 );
 
 /// A `-o` that is a character device (as `/dev/null` is): the compiler writes into it,
@@ -287,4 +288,30 @@ fn missing_include_dir_warning_follows_the_directory(cc: &Cc) {
             "include dir {step}"
         );
     }
+}
+
+/// `#include "../common/foo.h"` found through `-Iinc/sub` (as `inc/sub/../common/foo.h`):
+/// a `common/foo.h` created later beside the source's directory is found first (the
+/// includer's directory comes before `-I`), so the direct hit must not happen.
+fn include_name_with_dotdot_shadowed_later(cc: &Cc) {
+    let s = Sandbox::new();
+    for d in ["src", "inc/sub", "inc/common"] {
+        std::fs::create_dir_all(s.path(d)).unwrap();
+    }
+    let src = format!("src/{}", cc.src("a"));
+    s.write(&src, "#include \"../common/foo.h\"\nint v = FOO;\n");
+    s.write("inc/common/foo.h", "#define FOO 1\n");
+    let args = ["-Iinc/sub", "-c", src.as_str(), "-o", "a.o"];
+    s.compile(cc.name, &args);
+    s.compile(cc.name, &args);
+    assert_eq!(
+        s.stat("direct_hits"),
+        1,
+        "test premise: direct mode records it"
+    );
+    std::fs::create_dir(s.path("common")).unwrap();
+    s.write("common/foo.h", "#define FOO 2\n");
+    s.compile(cc.name, &args);
+    s.bare(cc.name, &["-Iinc/sub", "-c", src.as_str(), "-o", "bare.o"]);
+    assert_eq!(s.read("a.o"), s.read("bare.o"));
 }

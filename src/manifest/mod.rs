@@ -356,24 +356,33 @@ fn for_each_probe<'a>(
         // (`-Iinc -Iinc/sub`: `inc/sub/foo.h` is `sub/foo.h` or `foo.h`).
         // Compare lexically normalised spellings: `-I./include` finds `include/x.h`.
         for (k, d) in lexical_dirs.iter().enumerate() {
-            let rel = if d == "." {
+            let lexical_rel = if d == "." {
                 (!file.starts_with('/') && !file.starts_with("..")).then_some(file.as_str())
             } else {
                 file.strip_prefix(d.as_str())
                     .and_then(|r| r.strip_prefix('/'))
             };
-            let Some(rel) = rel else { continue };
-            let rel_dir = rel_dir_of(rel);
-            let earlier = set.search_dirs[..k].iter().map(String::as_str);
-            for dir in earlier.chain(includer_dirs.iter().copied()) {
-                let p = Probe {
-                    dir,
-                    rel,
-                    rel_dir,
-                    suffix: "",
-                };
-                if !p.is(&f.path) {
-                    visit(p)?;
+            // An include name with `..` (`#include "../common/foo.h"` found as
+            // `inc/sub/../common/foo.h`) only shows against the dep file's own spelling:
+            // normalised, the header no longer lies under the dir that found it.
+            let raw_rel = f
+                .path
+                .strip_prefix(set.search_dirs[k].as_str())
+                .and_then(|r| r.strip_prefix('/'))
+                .filter(|r| r.split('/').any(|c| c == "..") && Some(*r) != lexical_rel);
+            for rel in [lexical_rel, raw_rel].into_iter().flatten() {
+                let rel_dir = rel_dir_of(rel);
+                let earlier = set.search_dirs[..k].iter().map(String::as_str);
+                for dir in earlier.chain(includer_dirs.iter().copied()) {
+                    let p = Probe {
+                        dir,
+                        rel,
+                        rel_dir,
+                        suffix: "",
+                    };
+                    if !p.is(&f.path) {
+                        visit(p)?;
+                    }
                 }
             }
         }

@@ -162,6 +162,22 @@ pub fn reads_unlisted_file(content: &[u8]) -> bool {
     }) || find_all(content, b"GCC dependency").next().is_some()
 }
 
+/// Whether `pos` lies in a comment: after `//` on its line, or after a `/*` with no `*/`
+/// since. Rough (a `//` inside a string literal counts), which only matters where it
+/// decides between "just prose" and "treat as computed" above. libstdc++'s c++config.h
+/// and glibc's bits/statx.h mention `__has_include` in comments.
+fn in_comment(content: &[u8], pos: usize) -> bool {
+    let before = &content[..pos];
+    let line = memchr::memrchr(b'\n', before).map_or(before, |nl| &before[nl + 1..]);
+    if memchr::memmem::find(line, b"//").is_some() {
+        return true;
+    }
+    match memchr::memmem::rfind(before, b"/*") {
+        Some(open) => memchr::memmem::find(&before[open..], b"*/").is_none(),
+        None => false,
+    }
+}
+
 fn scan(content: &[u8]) -> Scan {
     let mut s = Scan {
         time: false,
@@ -188,7 +204,23 @@ fn scan(content: &[u8]) -> Scan {
         }
         let rest = trim_start(rest);
         if !rest.starts_with(b"(") {
-            continue; // `#ifdef __has_include`, or prose in a comment
+            // `#ifdef __has_include` / `defined(__has_include)` only test that the
+            // operator exists. Anything else may still call it: through a macro
+            // (`#define HI __has_include`), a line continuation or a comment before the
+            // `(`: treated as computed.
+            let before = &content[..pos];
+            let before = before
+                .iter()
+                .rposition(|c| !matches!(c, b' ' | b'\t' | b'('))
+                .map_or(&before[..0], |e| &before[..=e]);
+            if !(before.ends_with(b"ifdef")
+                || before.ends_with(b"ifndef")
+                || before.ends_with(b"defined")
+                || in_comment(content, pos))
+            {
+                s.computed_has_include = true;
+            }
+            continue;
         }
         let rest = trim_start(&rest[1..]);
         let close = match rest.first() {

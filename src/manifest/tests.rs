@@ -6,6 +6,24 @@ fn scans_time_tokens_and_has_include() {
     assert!(s.date && !s.time && !s.timestamp && !s.computed_has_include);
     assert_eq!(s.has_include, ["a/b.h", "x.h"]);
     assert!(scan(b"__has_include(MACRO)").computed_has_include);
+    // Called through a macro, after a line continuation or a comment: computed.
+    assert!(scan(b"#define HI __has_include\n#if HI(<opt.h>)\n").computed_has_include);
+    assert!(scan(b"#if __has_include \\\n(<opt.h>)\n").computed_has_include);
+    assert!(scan(b"#if __has_include /**/ (<opt.h>)\n").computed_has_include);
+    // Only testing that the operator exists: not computed.
+    for ok in [
+        &b"#ifdef __has_include\n"[..],
+        b"#ifndef __has_include\n",
+        b"#if defined(__has_include) && defined __has_include_next\n",
+        b"#endif // __has_include\n",
+        b"/* incorrect macro expansion of the\n   __has_include argument */\n",
+    ] {
+        assert!(
+            !scan(ok).computed_has_include,
+            "{}",
+            String::from_utf8_lossy(ok)
+        );
+    }
     assert!(scan(b"x = __TIME__;").time);
     assert!(scan(b"__TIMESTAMP__").timestamp);
 }

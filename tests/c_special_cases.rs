@@ -21,6 +21,7 @@ per_compiler!(
     pragma_dependency_is_not_cached,
     missing_include_dir_warning_follows_the_directory,
     include_name_with_dotdot_shadowed_later,
+    sysroot_symlink_retargeted,
 );
 
 /// A `-o` that is a character device (as `/dev/null` is): the compiler writes into it,
@@ -314,4 +315,33 @@ fn include_name_with_dotdot_shadowed_later(cc: &Cc) {
     s.compile(cc.name, &args);
     s.bare(cc.name, &["-Iinc/sub", "-c", src.as_str(), "-o", "bare.o"]);
     assert_eq!(s.read("a.o"), s.read("bare.o"));
+}
+
+/// `--sysroot` through a symlink: gcc resolves it, so its dep file names the target's
+/// headers, unchanged when the symlink is moved to another SDK. The key follows it.
+fn sysroot_symlink_retargeted(cc: &Cc) {
+    let s = Sandbox::new();
+    for (sdk, v) in [("sdk-1", 1), ("sdk-2", 2)] {
+        std::fs::create_dir_all(s.path(&format!("{sdk}/usr/include"))).unwrap();
+        s.write(
+            &format!("{sdk}/usr/include/v.h"),
+            format!("#define V {v}\n"),
+        );
+    }
+    std::os::unix::fs::symlink("sdk-1", s.path("current")).unwrap();
+    let src = cc.src("sr");
+    s.write(&src, "#include <v.h>\nint v = V;\n");
+    let sysroot = format!("--sysroot={}", s.path("current").display());
+    let args = [sysroot.as_str(), "-c", src.as_str(), "-o", "sr.o"];
+    s.compile(cc.name, &args);
+    s.compile(cc.name, &args);
+    assert_eq!(s.stat("cache_hits"), 1);
+    std::fs::remove_file(s.path("current")).unwrap();
+    std::os::unix::fs::symlink("sdk-2", s.path("current")).unwrap();
+    s.compile(cc.name, &args);
+    s.bare(
+        cc.name,
+        &[sysroot.as_str(), "-c", src.as_str(), "-o", "bare.o"],
+    );
+    assert_eq!(s.read("sr.o"), s.read("bare.o"));
 }

@@ -467,6 +467,9 @@ pub fn parse(
                             if o.name == "-Xpreprocessor" && vs.starts_with("-M") {
                                 return Err(Reason::UnsupportedOption);
                             }
+                            if matches!(o.name, "--sysroot" | "--sysroot=" | "-isysroot") {
+                                p.resolved_paths.push(ctx.cwd.join(&value));
+                            }
                             if o.name == "-B" {
                                 p.program_files.extend(b_prefix_programs(ctx.cwd, &vs));
                             }

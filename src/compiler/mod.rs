@@ -160,6 +160,9 @@ pub struct Parsed {
     /// Programs the driver may run instead of its own because a `-B` prefix names them
     /// (`as`, `cc1`, `ld`...): keyed by content when present, by absence otherwise.
     pub program_files: Vec<PathBuf>,
+    /// Paths the compiler resolves through symlinks before use (gcc's `--sysroot`,
+    /// `-isysroot`): where they lead is keyed, so retargeting a symlink misses.
+    pub resolved_paths: Vec<PathBuf>,
     /// Paths whose existence changes the compiler's messages: the include directories
     /// under `-Wmissing-include-dirs` (an error with `-Werror`).
     pub presence_probes: Vec<PathBuf>,

@@ -221,6 +221,9 @@ fn search_dirs(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed: &Parsed) -> O
         }
     }
     h.field("cwd", ctx.cwd.as_os_str().as_encoded_bytes());
+    for p in &parsed.resolved_paths {
+        h.field("resolved", &resolved(p));
+    }
     let file = ctx.cfg.dir.join("search-v1").join(h.finish().hex());
     if let Ok(text) = crate::util::fs::read_record(&file) {
         if let Some(rest) = text.strip_prefix("ok\n") {

@@ -411,6 +411,9 @@ fn common_ingredients(
             Err(_) => h.field("program-missing", &key_path(ctx, parsed, f.as_os_str())),
         }
     }
+    for p in &parsed.resolved_paths {
+        h.field("resolved", &resolved(p));
+    }
     for p in &parsed.presence_probes {
         let tag = if p.is_dir() { "present" } else { "absent" };
         h.field(tag, &key_path(ctx, parsed, p.as_os_str()));
@@ -418,6 +421,14 @@ fn common_ingredients(
     if parsed.needs_cpu_info {
         h.str("cpu", &cpu_description());
     }
+}
+
+/// Where `path` leads once every symlink is followed (its text when it does not resolve).
+fn resolved(path: &Path) -> Vec<u8> {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .into_os_string()
+        .into_encoded_bytes()
 }
 
 /// The host CPU, for `-march=native`: model and feature flags of the first processor.

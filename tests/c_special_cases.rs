@@ -22,6 +22,7 @@ per_compiler!(
     missing_include_dir_warning_follows_the_directory,
     include_name_with_dotdot_shadowed_later,
     sysroot_symlink_retargeted,
+    header_changed_during_a_preprocessor_mode_compile,
 );
 
 /// A `-o` that is a character device (as `/dev/null` is): the compiler writes into it,
@@ -344,4 +345,33 @@ fn sysroot_symlink_retargeted(cc: &Cc) {
         &[sysroot.as_str(), "-c", src.as_str(), "-o", "bare.o"],
     );
     assert_eq!(s.read("sr.o"), s.read("bare.o"));
+}
+
+/// Preprocessor mode keys on what `-E` saw; a header rewritten between `-E` and the
+/// compile (a build writing generated headers in parallel) must not leave the compile's
+/// object under that key. A wrapper rewrites `h.h` during the first compile only.
+fn header_changed_during_a_preprocessor_mode_compile(cc: &Cc) {
+    let mut s = Sandbox::new();
+    s.set_env("CACHEPOT_DIRECT", "0");
+    let real = which(cc.name).unwrap();
+    std::fs::create_dir(s.path("wrap")).unwrap();
+    let script = format!(
+        "#!/bin/sh\ncase \" $* \" in *\" -c \"*) if [ -e EDIT ]; then rm EDIT; \
+         echo '#define X 2' > h.h; fi;; esac\nexec '{}' \"$@\"\n",
+        real.display()
+    );
+    let wrapper = s.write(&format!("wrap/{}", cc.name), script);
+    let perms = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(&wrapper, perms).unwrap();
+    let src = cc.src("x");
+    s.write(&src, "#include \"h.h\"\nint x = X;\n");
+    s.write("h.h", "#define X 1\n");
+    s.write("EDIT", "");
+    let w = wrapper.to_str().unwrap();
+    s.compile(w, &["-c", &src, "-o", "x.o"]);
+    // The file is back to what -E saw the first time: the object must say X 1.
+    s.write("h.h", "#define X 1\n");
+    s.compile(w, &["-c", &src, "-o", "x.o"]);
+    s.bare(cc.name, &["-c", &src, "-o", "bare.o"]);
+    assert_eq!(s.read("x.o"), s.read("bare.o"));
 }

@@ -302,6 +302,15 @@ struct Stat {
     regular: bool,
 }
 
+/// Whether any of `files` (relative to `cwd`) is gone or was modified at or after
+/// `start` (ns): a compile that read it may have seen other content than what was
+/// hashed before it started.
+pub fn any_changed_since(files: &[String], cwd: &Path, start: i64) -> bool {
+    files
+        .iter()
+        .any(|f| stat_full(&cwd.join(f)).is_none_or(|st| st.mtime >= start || st.ctime >= start))
+}
+
 fn stat_full(p: &Path) -> Option<Stat> {
     let m = std::fs::metadata(p).ok()?;
     Some(Stat {

@@ -142,11 +142,24 @@ fn preprocessor_mode(
     let done = match preprocessed_hit(ctx, parsed, &key, language) {
         Some(hit) => hit,
         None => {
-            let (outcome, code, entry) = compile_and_store(ctx, compiler, parsed, Some(&key), &[]);
+            let (outcome, code, mut entry) =
+                compile_and_store(ctx, compiler, parsed, Some(&key), &[]);
+            let mut key = Some(key);
+            // The key is the text `-E` saw; the compile reads the files again. One that
+            // changed since must not leave its result under that key.
+            let changed = || {
+                let files = depfile::prerequisites(deps.as_deref().unwrap_or_default());
+                manifest::any_changed_since(&files, &ctx.cwd, start)
+            };
+            if entry.is_some() && deps.is_some() && changed() {
+                log::info!("an input changed while it was compiled: not cached");
+                entry = None;
+                key = None;
+            }
             Done {
                 outcome,
                 code,
-                key: Some(key),
+                key,
                 entry,
             }
         }

@@ -583,6 +583,43 @@ fn hard_link_restores_and_a_later_miss_does_not_corrupt_the_cache() {
     assert_eq!(s.read("bare.o"), first);
 }
 
+/// CACHEPOT_HARD_LINK=1 and a tool that writes into the linked object in place (as root
+/// the read-only mode does not stop it): the cache's copy changes with it, and the next
+/// hit must notice and give the real object, not the edited one.
+#[test]
+fn hard_link_edited_in_place_is_not_served_again() {
+    require!("gcc");
+    let mut s = Sandbox::new();
+    s.set_env("CACHEPOT_HARD_LINK", "1");
+    s.write("a.c", "int f(void) { return 1; }\n");
+    let args = ["-c", "a.c", "-o", "a.o"];
+    s.compile("gcc", &args);
+    let good = s.read("a.o");
+    s.remove("a.o");
+    s.compile("gcc", &args);
+    assert_eq!(s.stat("cache_hits"), 1);
+    // Edit in place (same size). Root opens the 0444 file for writing as it is; anyone
+    // else has to chmod it first (which changes the shared inode's mode too).
+    if euid() != 0 {
+        let mut perms = fs::metadata(s.path("a.o")).unwrap().permissions();
+        perms.set_mode(0o644);
+        fs::set_permissions(s.path("a.o"), perms).unwrap();
+    }
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .open(s.path("a.o"))
+            .unwrap();
+        f.seek(SeekFrom::Start(64)).unwrap();
+        f.write_all(b"\x77").unwrap();
+    }
+    s.remove("a.o");
+    s.compile("gcc", &args);
+    assert_eq!(s.stat("cache_hits"), 2);
+    assert!(s.read("a.o") == good, "the edited copy was served");
+}
+
 /// Runs the hello compile (and a second source) through `sh -c 'umask U; exec ...'`.
 fn compile_with_umask(s: &Sandbox, umask: &str) {
     for src in ["hello", "other"] {

@@ -207,15 +207,21 @@ fn restore(
 /// do it; the caller then writes `data`, the bytes from the entry.
 fn link_raw(ctx: &Ctx, key: &Key, data: &[u8], dest: &Path) -> bool {
     let raw = ctx.store.raw_path(key);
-    // The copy is read-only and never touched after it is made: a size or mode change
-    // means someone wrote to a linked object in place, so it is not trusted.
-    match std::fs::metadata(&raw) {
-        Ok(m) if m.len() == data.len() as u64 && m.mode() & 0o222 == 0 => {}
+    // The copy is read-only, but root (or a chmod) can still write to a linked object in
+    // place, which changes the copy: it is used only while it still holds the entry's
+    // bytes (decoded already; reading the copy back costs less than writing a new file).
+    match crate::util::fs::read_bounded(&raw, data.len() as u64) {
+        Ok(held) if held == data => {}
         Ok(_) => {
+            log::info!("{} was changed in place: not linked again", raw.display());
             let _ = std::fs::remove_file(&raw);
             return false;
         }
-        Err(_) => return false,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
+        Err(_) => {
+            let _ = std::fs::remove_file(&raw);
+            return false;
+        }
     }
     let tmp = crate::util::fs::temp_path_beside(dest);
     let (how, made) = if ctx.cfg.hard_link {

@@ -245,6 +245,33 @@ fn programs_under_a_b_prefix_are_keyed() {
     assert_eq!(s.stat("cache_hits"), 1, "unchanged: a hit");
 }
 
+/// COMPILER_PATH is searched for gcc's programs as `-B` is: a changed `as` there must
+/// change the key (its value alone, keyed as environment, stays the same).
+#[test]
+fn programs_on_compiler_path_are_keyed() {
+    if !require_tool("gcc") || !require_tool("as") {
+        return;
+    }
+    let mut s = Sandbox::new();
+    let src = s.hello(&GCC);
+    let real_as = which("as").unwrap();
+    std::fs::create_dir(s.path("tools")).unwrap();
+    let tools = s.path("tools");
+    s.set_env("COMPILER_PATH", &tools);
+    for mark in ["1", "2"] {
+        let script = format!(
+            "#!/bin/sh\nexec '{}' --defsym MARK={mark} \"$@\"\n",
+            real_as.display()
+        );
+        s.write("tools/as", script);
+        let perms = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+        std::fs::set_permissions(s.path("tools/as"), perms).unwrap();
+        s.compile("gcc", &["-c", &src, "-o", "hello.o"]);
+        s.bare("gcc", &["-c", &src, "-o", "bare.o"]);
+        assert_eq!(s.read("hello.o"), s.read("bare.o"), "MARK={mark}");
+    }
+}
+
 /// `#pragma GCC dependency "file"` warns when the file is newer than the source: the
 /// dep file does not list it, so the compile is never cached.
 fn pragma_dependency_is_not_cached(cc: &Cc) {

@@ -632,6 +632,20 @@ pub fn parse(
     {
         p.presence_probes = include_dirs.iter().map(|d| ctx.cwd.join(d)).collect();
     }
+    // Like -B, gcc looks for its programs under COMPILER_PATH's dirs and GCC_EXEC_PREFIX
+    // (their values are keyed as environment; what lies there is keyed here).
+    if compiler.family == super::Family::Gcc {
+        if let Some(dirs) = (ctx.env)("COMPILER_PATH") {
+            for d in std::env::split_paths(&dirs).filter(|d| !d.as_os_str().is_empty()) {
+                let prefix = format!("{}/", d.to_string_lossy());
+                p.program_files.extend(b_prefix_programs(ctx.cwd, &prefix));
+            }
+        }
+        if let Some(prefix) = (ctx.env)("GCC_EXEC_PREFIX").filter(|v| !v.is_empty()) {
+            p.program_files
+                .extend(b_prefix_programs(ctx.cwd, &prefix.to_string_lossy()));
+        }
+    }
     p.time_macro_in_args = super::names_time_macro(&p.hashed_args);
     p.language = Some(language);
     p.input = input_path;

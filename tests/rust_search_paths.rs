@@ -240,7 +240,9 @@ fn diagnostics_keep_their_colour_on_a_terminal() {
     let cmd = format!("{CACHEPOT} rustc --crate-type lib --crate-name w w.rs --out-dir out");
     for round in ["miss", "hit"] {
         let mut script = s.command("script");
-        script.args(["-qec", &cmd, "/dev/null"]);
+        script
+            .env("TERM", "xterm")
+            .args(["-qec", &cmd, "/dev/null"]);
         let out = run(&mut script);
         s.assert_success(&out, "script");
         let text = lossy(&out.stdout);

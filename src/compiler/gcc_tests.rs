@@ -337,7 +337,7 @@ fn record_switches_hashes_outputs() {
 #[test]
 fn colour_is_forced_on_a_terminal_only() {
     let args: Vec<OsString> = ["-c", "a.c"].iter().map(OsString::from).collect();
-    let env = |_: &str| None;
+    let env = |k: &str| (k == "TERM").then(|| OsString::from("xterm-256color"));
     let exists = |_: &Path| false;
     let ctx = Context {
         cwd: Path::new("/w"),
@@ -349,6 +349,13 @@ fn colour_is_forced_on_a_terminal_only() {
     assert!(strs(&r.compile_args).contains(&"-fdiagnostics-color=always".to_string()));
     let r = parse(&gcc("clang"), &args, &args, &ctx).unwrap();
     assert!(strs(&r.compile_args).contains(&"-fcolor-diagnostics".to_string()));
+    // A terminal without colours (TERM=dumb, as Emacs sets, or no TERM): nothing forced.
+    for term in [Some("dumb"), None] {
+        let env = move |k: &str| (k == "TERM").then_some(term).flatten().map(OsString::from);
+        let ctx = Context { env: &env, ..ctx };
+        let r = parse(&gcc("gcc"), &args, &args, &ctx).unwrap();
+        assert!(!r.colour_forced, "TERM={term:?}");
+    }
 }
 
 /// A dep file's target is the object path as text: an object path that is not UTF-8

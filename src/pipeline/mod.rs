@@ -157,7 +157,12 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
             Ok(p) => p,
             Err(reason) => return passthrough(ctx, &path, &req.args, reason),
         };
-        if std::io::stderr().is_terminal() {
+        // rustc's automatic colour also needs a TERM other than dumb, and no NO_COLOR.
+        let term = std::env::var_os("TERM").filter(|t| !t.is_empty() && t != "dumb");
+        if std::io::stderr().is_terminal()
+            && term.is_some()
+            && std::env::var_os("NO_COLOR").is_none()
+        {
             compiler::rustc::force_colour(&mut parsed);
         }
         if let Some(reason) = special_file(&parsed, &ctx.cwd) {

@@ -227,22 +227,28 @@ fn programs_under_a_b_prefix_are_keyed() {
     }
     let s = Sandbox::new();
     let src = s.hello(&GCC);
-    let real_as = which("as").unwrap();
     std::fs::create_dir(s.path("bdir")).unwrap();
     for mark in ["1", "2"] {
-        let script = format!(
-            "#!/bin/sh\nexec '{}' --defsym MARK={mark} \"$@\"\n",
-            real_as.display()
-        );
-        s.write("bdir/as", script);
-        let perms = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-        std::fs::set_permissions(s.path("bdir/as"), perms).unwrap();
+        write_marking_as(&s, "bdir/as", mark);
         s.compile("gcc", &["-Bbdir/", "-c", &src, "-o", "hello.o"]);
         s.bare("gcc", &["-Bbdir/", "-c", &src, "-o", "bare.o"]);
         assert_eq!(s.read("hello.o"), s.read("bare.o"), "MARK={mark}");
     }
     s.compile("gcc", &["-Bbdir/", "-c", &src, "-o", "hello.o"]);
     assert_eq!(s.stat("cache_hits"), 1, "unchanged: a hit");
+}
+
+/// An `as` at `rel` that runs the real one with `--defsym MARK=<mark>`: objects it
+/// assembles differ by mark.
+fn write_marking_as(s: &Sandbox, rel: &str, mark: &str) {
+    let real_as = which("as").unwrap();
+    let script = format!(
+        "#!/bin/sh\nexec '{}' --defsym MARK={mark} \"$@\"\n",
+        real_as.display()
+    );
+    s.write(rel, script);
+    let perms = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(s.path(rel), perms).unwrap();
 }
 
 /// COMPILER_PATH is searched for gcc's programs as `-B` is: a changed `as` there must
@@ -254,18 +260,11 @@ fn programs_on_compiler_path_are_keyed() {
     }
     let mut s = Sandbox::new();
     let src = s.hello(&GCC);
-    let real_as = which("as").unwrap();
     std::fs::create_dir(s.path("tools")).unwrap();
     let tools = s.path("tools");
     s.set_env("COMPILER_PATH", &tools);
     for mark in ["1", "2"] {
-        let script = format!(
-            "#!/bin/sh\nexec '{}' --defsym MARK={mark} \"$@\"\n",
-            real_as.display()
-        );
-        s.write("tools/as", script);
-        let perms = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-        std::fs::set_permissions(s.path("tools/as"), perms).unwrap();
+        write_marking_as(&s, "tools/as", mark);
         s.compile("gcc", &["-c", &src, "-o", "hello.o"]);
         s.bare("gcc", &["-c", &src, "-o", "bare.o"]);
         assert_eq!(s.read("hello.o"), s.read("bare.o"), "MARK={mark}");

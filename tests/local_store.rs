@@ -550,20 +550,30 @@ fn cache_dir_is_tagged_and_owner_only() {
     );
 }
 
+const LINKED_ARGS: [&str; 4] = ["-c", "a.c", "-o", "a.o"];
+
+/// With CACHEPOT_HARD_LINK=1: a miss, then a hit that links `a.o` into the cache; the
+/// sandbox and the object's bytes.
+fn linked_hit() -> (Sandbox, Vec<u8>) {
+    let mut s = Sandbox::new();
+    s.set_env("CACHEPOT_HARD_LINK", "1");
+    s.write("a.c", "int f(void) { return 1; }\n");
+    s.compile("gcc", &LINKED_ARGS);
+    let good = s.read("a.o");
+    s.remove("a.o");
+    s.compile("gcc", &LINKED_ARGS);
+    assert_eq!(s.stat("cache_hits"), 1);
+    (s, good)
+}
+
 /// CACHEPOT_HARD_LINK=1: a hit makes the object a hard link to the cache's read-only
 /// copy; a later miss compiling to the same path must not write through that link.
 #[test]
 fn hard_link_restores_and_a_later_miss_does_not_corrupt_the_cache() {
     require!("gcc");
     use std::os::unix::fs::MetadataExt;
-    let mut s = Sandbox::new();
-    s.set_env("CACHEPOT_HARD_LINK", "1");
-    s.write("a.c", "int f(void) { return 1; }\n");
-    let args = ["-c", "a.c", "-o", "a.o"];
-    s.compile("gcc", &args);
-    s.remove("a.o");
-    s.compile("gcc", &args);
-    assert_eq!(s.stat("cache_hits"), 1);
+    let (s, _) = linked_hit();
+    let args = LINKED_ARGS;
     let linked = std::fs::metadata(s.path("a.o")).unwrap();
     assert!(
         linked.nlink() >= 2,
@@ -589,15 +599,8 @@ fn hard_link_restores_and_a_later_miss_does_not_corrupt_the_cache() {
 #[test]
 fn hard_link_edited_in_place_is_not_served_again() {
     require!("gcc");
-    let mut s = Sandbox::new();
-    s.set_env("CACHEPOT_HARD_LINK", "1");
-    s.write("a.c", "int f(void) { return 1; }\n");
-    let args = ["-c", "a.c", "-o", "a.o"];
-    s.compile("gcc", &args);
-    let good = s.read("a.o");
-    s.remove("a.o");
-    s.compile("gcc", &args);
-    assert_eq!(s.stat("cache_hits"), 1);
+    let (s, good) = linked_hit();
+    let args = LINKED_ARGS;
     // Edit in place (same size). Root opens the 0444 file for writing as it is; anyone
     // else has to chmod it first (which changes the shared inode's mode too).
     if euid() != 0 {

@@ -874,3 +874,28 @@ fn file_clone_restores_reflinks_and_falls_back_to_copies() {
         );
     }
 }
+
+/// The size bound lowered below an entry's size after it was stored: the entry is still
+/// a good entry (a hit, no cache error); eviction, not the read, deals with the bound.
+#[test]
+fn entry_larger_than_a_lowered_size_bound_is_still_read() {
+    require!("gcc");
+    let mut s = Sandbox::new();
+    let bytes = XorShift::new(3).bytes(40_000);
+    let data: Vec<String> = bytes.iter().map(|b| b.to_string()).collect();
+    s.write(
+        "big.c",
+        format!("const char big[] = {{{}}};\n", data.join(",")),
+    );
+    let args = ["-c", "big.c", "-o", "big.o"];
+    s.compile("gcc", &args);
+    assert!(
+        s.entries_size() > 10_000,
+        "test premise: an entry above 10 kB"
+    );
+    s.set_env("CACHEPOT_CACHE_SIZE", "10K");
+    s.remove("big.o");
+    s.compile("gcc", &args);
+    assert_eq!(s.stat("cache_hits"), 1);
+    assert_eq!(s.stat("cache_errors"), 0);
+}

@@ -482,8 +482,9 @@ impl Storage for LocalStore {
 
     fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, Fault> {
         let path = self.entry_path(key);
-        // No entry is larger than the whole cache may be.
-        match crate::util::fs::read_bounded(&path, self.max_size.max(1)) {
+        // Regular files only (read_bounded), of any size: the size bound may have been
+        // lowered below an entry's size since it was stored; eviction deals with that.
+        match crate::util::fs::read_bounded(&path, u64::MAX) {
             Ok(data) => {
                 // LRU: a hit makes the entry young again. Failure only costs eviction
                 // order. One utimensat by path (setting it through the file `fs::read`

@@ -36,7 +36,7 @@ pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
         ));
     }
     let mut data = Vec::with_capacity(m.len() as usize);
-    f.take(limit + 1).read_to_end(&mut data)?;
+    f.take(limit.saturating_add(1)).read_to_end(&mut data)?;
     if data.len() as u64 > limit {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,

@@ -3453,3 +3453,40 @@ fn s3_malformed_settings_are_configuration_errors() {
         assert_configuration_error(&m, &s, var, &format!("{var}={value:?}"));
     }
 }
+
+/// Two machines sharing a Redis, one project dir, a header that changes. B records
+/// V=1; A (empty local cache) records V=3 and pushes a manifest naming both; B, whose
+/// local manifest names only V=1, must look at the remote's manifest when the header is
+/// V=3 and hit A's result, instead of compiling again (and then overwriting A's
+/// manifest in the remote with one that names only its own sets).
+#[test]
+fn local_manifest_does_not_hide_the_remote_one() {
+    require!("gcc");
+    let Some(srv) = Server::start(Kind::Redis) else {
+        return;
+    };
+    let env = srv.env();
+    let s = Sandbox::new();
+    s.write("a.c", "#include \"h.h\"\nint v = V;\n");
+    let args = ["gcc", "-c", "a.c", "-o", "a.o"];
+    let (a, b) = (machine(&env), machine(&env));
+    let build = |m: &Sandbox, v: u32| {
+        s.write("h.h", format!("#define V {v}\n"));
+        let out = cachepot_deadline(m, &s.work, &args);
+        m.assert_success(&out, "cachepot gcc");
+        let bare = s.bare("gcc", &["-c", "a.c", "-o", "bare.o"]);
+        s.assert_success(&bare, "bare gcc");
+        assert!(s.read("a.o") == s.read("bare.o"), "V={v}: wrong object");
+    };
+    build(&b, 1);
+    build(&a, 3);
+    build(&b, 3);
+    let sb = b.stats();
+    assert_eq!(stat_of(&sb, "cache_hits"), 1, "B: {}", show(&b));
+    assert_eq!(stat_of(&sb, "remote_hits"), 1, "B: {}", show(&b));
+    // A fresh machine finds every state recorded so far in the remote's manifest.
+    let c = machine(&env);
+    build(&c, 1);
+    build(&c, 3);
+    assert_eq!(stat_of(&c.stats(), "cache_hits"), 2, "C: {}", show(&c));
+}

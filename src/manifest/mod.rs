@@ -684,6 +684,27 @@ impl Manifest {
         self.sets.truncate(n);
     }
 
+    /// Add sets recorded elsewhere (another machine's, through a remote) after this
+    /// manifest's own, skipping results it already names, within the caps.
+    pub fn merge_older(&mut self, sets: Vec<IncludeSet>) -> usize {
+        let before = self.sets.len();
+        for set in sets {
+            if self.sets.iter().all(|s| s.result != set.result) {
+                self.sets.push(set);
+            }
+        }
+        let added = self.sets.len() - before;
+        self.sets.truncate(MAX_SETS);
+        let mut files = 0;
+        let keep = self.sets.iter().take_while(|s| {
+            files += s.files.len();
+            files <= MAX_FILES
+        });
+        let n = keep.count().max(1);
+        self.sets.truncate(n);
+        added
+    }
+
     /// The compact binary form (see [`codec`]): a hit decodes a manifest on every
     /// lookup, and this is about ten times cheaper to parse than JSON.
     pub fn encode(&self) -> Vec<u8> {

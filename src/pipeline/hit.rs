@@ -29,13 +29,50 @@ pub(super) fn direct_first(
         }
     };
     let mkey = mkey_of(ctx, &src);
-    let manifest = load_manifest(ctx, &mkey);
+    let (mut manifest, from_remote) = load_manifest(ctx, &mkey);
     if !ctx.cfg.recache {
-        if let Some(done) = direct_lookup(ctx, parsed, &mkey, &manifest, language) {
+        let found = lookup_everywhere(ctx, parsed, &mkey, &mut manifest, from_remote, language);
+        if let Some(done) = found {
             return Err(done);
         }
     }
     Ok(Some((mkey, manifest)))
+}
+
+/// [`direct_lookup`] in the manifest at hand; when that one is the local cache's, finds
+/// nothing and remotes are configured, also in the remotes' manifest. Other machines
+/// record include sets after this one stored its manifest (a header changed back and
+/// forth, another branch): their sets are merged into `manifest`, so that a miss here
+/// pushes a manifest that still names them, and kept locally.
+pub(super) fn lookup_everywhere(
+    ctx: &mut Ctx,
+    parsed: &Parsed,
+    mkey: &Key,
+    manifest: &mut Manifest,
+    from_remote: bool,
+    language: Language,
+) -> Option<Done> {
+    if let Some(done) = direct_lookup(ctx, parsed, mkey, manifest, language) {
+        return Some(done);
+    }
+    if from_remote || ctx.remotes.is_empty() {
+        return None;
+    }
+    let remote = tiered::remote_manifest(ctx, mkey)?;
+    let known: Vec<&str> = manifest.sets.iter().map(|s| s.result.as_str()).collect();
+    let new: Vec<manifest::IncludeSet> = remote
+        .sets
+        .into_iter()
+        .filter(|s| !known.contains(&s.result.as_str()))
+        .collect();
+    if new.is_empty() {
+        return None;
+    }
+    manifest.merge_older(new);
+    tiered::keep_local_manifest(ctx, mkey, manifest);
+    // The local sets fail again (a few stats): the merged manifest is the one a
+    // refreshed set must be added to.
+    direct_lookup(ctx, parsed, mkey, manifest, language)
 }
 
 /// A direct hit: the first include set that still holds, restored. No process runs.

@@ -18,7 +18,7 @@ mod nvcc;
 mod rust;
 mod tiered;
 
-use hit::{direct_first, direct_lookup, preprocessed_hit};
+use hit::{direct_first, lookup_everywhere, preprocessed_hit};
 use tiered::{add_to_manifest, load_manifest, push, push_pending_manifest, store_manifest};
 
 use crate::compiler::{self, gcc, identity, Language, Parsed, ResolvedCompiler};

@@ -28,9 +28,17 @@ pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed:
     // we may have added, which rustc writes before creating the directory).
     let info = parsed.rust.as_ref().expect("rustc::parse sets rust info");
     let _ = std::fs::create_dir_all(ctx.cwd.join(&info.out_dir));
-    let manifest = load_manifest(ctx, &mkey);
+    let (mut manifest, from_remote) = load_manifest(ctx, &mkey);
     if !ctx.cfg.recache {
-        if let Some(done) = direct_lookup(ctx, parsed, &mkey, &manifest, Language::Rust) {
+        let found = lookup_everywhere(
+            ctx,
+            parsed,
+            &mkey,
+            &mut manifest,
+            from_remote,
+            Language::Rust,
+        );
+        if let Some(done) = found {
             return done;
         }
     }

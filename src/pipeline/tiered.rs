@@ -13,6 +13,15 @@ pub(super) fn fetch(ctx: &mut Ctx, key: &Key) -> Option<(Vec<u8>, bool)> {
         Ok(None) => log::debug!("local: no entry {}", key.hex()),
         Err(f) => ctx.fault(f),
     }
+    let b = fetch_remote(ctx, key)?;
+    if let Err(f) = ctx.store.put(key, &b) {
+        ctx.fault(f);
+    }
+    Some((b, true))
+}
+
+/// An entry from the first remote that has it (not written to the local cache).
+fn fetch_remote(ctx: &mut Ctx, key: &Key) -> Option<Vec<u8>> {
     for i in 0..ctx.remotes.len() {
         let name = ctx.remotes[i].name().to_string();
         if crate::storage::remote::skipped(&ctx.cfg.dir, &name) {
@@ -23,12 +32,7 @@ pub(super) fn fetch(ctx: &mut Ctx, key: &Key) -> Option<(Vec<u8>, bool)> {
         ctx.delta
             .add("remote_latency_ms", t.elapsed().as_millis() as u64);
         match got {
-            Ok(Some(b)) => {
-                if let Err(f) = ctx.store.put(key, &b) {
-                    ctx.fault(f);
-                }
-                return Some((b, true));
-            }
+            Ok(Some(b)) => return Some(b),
             Ok(None) => log::debug!("{name}: no entry {}", key.hex()),
             Err(f) => remote_failed(ctx, &name, f),
         }
@@ -76,23 +80,14 @@ fn remote_failed(ctx: &mut Ctx, name: &str, f: Fault) {
 /// two. Larger ones (big rlibs) are only stored on their own.
 const MAX_BUNDLED: usize = 4 << 20;
 
-pub(super) fn load_manifest(ctx: &mut Ctx, mkey: &Key) -> Manifest {
-    let Some((mut bytes, remote)) = fetch(ctx, mkey) else {
-        return Manifest::default();
+/// The manifest for `mkey` (empty when there is none), and whether it came from a
+/// remote (a local one may lack what other machines recorded: see [`remote_manifest`]).
+pub(super) fn load_manifest(ctx: &mut Ctx, mkey: &Key) -> (Manifest, bool) {
+    let Some((bytes, remote)) = fetch(ctx, mkey) else {
+        return (Manifest::default(), false);
     };
-    if bytes.get(6) == Some(&(EntryKind::Bundle as u8)) {
-        match unbundle(ctx, mkey, &bytes, remote) {
-            Some(m) => bytes = m,
-            None => bytes.clear(), // a bad bundle: a corrupt manifest, below
-        }
-    }
-    match ctx
-        .sealer()
-        .open(EntryKind::Manifest, mkey, &bytes)
-        .ok()
-        .and_then(|raw| Manifest::decode(&raw))
-    {
-        Some(m) => m,
+    match open_manifest(ctx, mkey, bytes, remote) {
+        Some(m) => (m, remote),
         None => {
             ctx.fault(Fault::new(
                 "corrupt_entry",
@@ -101,9 +96,38 @@ pub(super) fn load_manifest(ctx: &mut Ctx, mkey: &Key) -> Manifest {
             if let Err(f) = ctx.store.remove_with_stats(mkey, &Counters::default()) {
                 log::warn!("cannot remove corrupt manifest: {f}");
             }
-            Manifest::default()
+            (Manifest::default(), remote)
         }
     }
+}
+
+/// The remotes' manifest for `mkey`, for a lookup that found nothing in the local one:
+/// other machines may have recorded include sets (and pushed results) since this one
+/// stored its manifest. Its result, when bundled, goes to the local cache.
+pub(super) fn remote_manifest(ctx: &mut Ctx, mkey: &Key) -> Option<Manifest> {
+    let bytes = fetch_remote(ctx, mkey)?;
+    let m = open_manifest(ctx, mkey, bytes, true);
+    if m.is_none() {
+        ctx.fault(Fault::new(
+            "corrupt_entry",
+            format!("remote manifest {}", mkey.hex()),
+        ));
+    }
+    m
+}
+
+/// A manifest entry (or a manifest bundle) verified and decoded. None when bad.
+fn open_manifest(ctx: &mut Ctx, mkey: &Key, mut bytes: Vec<u8>, remote: bool) -> Option<Manifest> {
+    if bytes.get(6) == Some(&(EntryKind::Bundle as u8)) {
+        match unbundle(ctx, mkey, &bytes, remote) {
+            Some(m) => bytes = m,
+            None => bytes.clear(), // a bad bundle: a corrupt manifest, below
+        }
+    }
+    ctx.sealer()
+        .open(EntryKind::Manifest, mkey, &bytes)
+        .ok()
+        .and_then(|raw| Manifest::decode(&raw))
 }
 
 /// A manifest bundle from a remote: keep its result in the local cache (when it is a
@@ -154,6 +178,16 @@ pub(super) fn store_manifest(ctx: &mut Ctx, mkey: &Key, manifest: &Manifest) {
         ctx.fault(f);
     }
     ctx.pending_manifest = Some((*mkey, entry));
+}
+
+/// Store a manifest in the local cache only (the remotes keep their own).
+pub(super) fn keep_local_manifest(ctx: &mut Ctx, mkey: &Key, manifest: &Manifest) {
+    let entry = ctx
+        .sealer()
+        .seal(EntryKind::Manifest, mkey, &manifest.encode());
+    if let Err(f) = ctx.store.put(mkey, &entry) {
+        ctx.fault(f);
+    }
 }
 
 /// Store, in the local cache only, a manifest whose set `fresh` was revalidated with

@@ -200,6 +200,9 @@ enum Auth {
     Basic { user: String, password: String },
     /// nginx checking `Authorization: Bearer <token>`.
     Bearer { token: String },
+    /// Not authentication: memcached with its default 1 MB item size (the harness
+    /// otherwise raises it to 8 MB).
+    MemcachedSmallItems,
 }
 
 /// A server started by a test on 127.0.0.1:<port>, killed when dropped.
@@ -284,9 +287,11 @@ impl Server {
                 }
             }
             Kind::Memcached => {
-                cmd.args([
-                    "-l", LOCALHOST, "-p", &port, "-U", "0", "-m", "64", "-I", "8m",
-                ]);
+                cmd.args(["-l", LOCALHOST, "-p", &port, "-U", "0", "-m", "64", "-I"]);
+                cmd.arg(match self.auth {
+                    Auth::MemcachedSmallItems => "1m",
+                    _ => "8m",
+                });
                 if euid() == 0 {
                     // As root memcached refuses to start without -u.
                     cmd.args(["-u", "nobody"]);
@@ -3489,4 +3494,25 @@ fn local_manifest_does_not_hide_the_remote_one() {
     build(&c, 1);
     build(&c, 3);
     assert_eq!(stat_of(&c.stats(), "cache_hits"), 2, "C: {}", show(&c));
+}
+
+/// memcached declines an item above its item size ("SERVER_ERROR object too large"):
+/// not an error, and not a write either. remote_writes counts what the server holds.
+#[test]
+fn memcached_declined_items_are_not_counted_as_writes() {
+    require!("gcc");
+    let Some(srv) = Server::start_with(Kind::Memcached, Auth::MemcachedSmallItems) else {
+        return;
+    };
+    let p = Project::new(3, true);
+    let a = machine(&srv.env());
+    p.build_all(&a);
+    let sa = a.stats();
+    assert_eq!(stat_of(&sa, "remote_errors"), 0, "{}", show(&a));
+    assert_eq!(
+        stat_of(&sa, "remote_writes"),
+        srv.object_count(),
+        "writes counted vs items held\n{}",
+        show(&a)
+    );
 }

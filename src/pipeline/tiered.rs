@@ -54,11 +54,12 @@ pub(super) fn push(ctx: &mut Ctx, key: &Key, entry: &[u8]) {
             continue;
         }
         let t = std::time::Instant::now();
-        let r = ctx.remotes[i].put(key, entry);
+        let r = ctx.remotes[i].put_kept(key, entry);
         ctx.delta
             .add("remote_latency_ms", t.elapsed().as_millis() as u64);
         match r {
-            Ok(()) => ctx.delta.incr("remote_writes"),
+            Ok(true) => ctx.delta.incr("remote_writes"),
+            Ok(false) => log::info!("{name} declined {} ({} bytes)", key.hex(), entry.len()),
             Err(f) => remote_failed(ctx, &name, f),
         }
     }

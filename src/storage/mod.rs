@@ -16,6 +16,11 @@ pub trait Storage {
     fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, Fault>;
     /// Store a complete entry under `key` (atomically: readers never see a part).
     fn put(&self, key: &Key, entry: &[u8]) -> Result<(), Fault>;
+    /// [`put`](Storage::put), saying whether the entry was kept: a backend may decline
+    /// one it cannot hold (memcached's item size) without that being a failure.
+    fn put_kept(&self, key: &Key, entry: &[u8]) -> Result<bool, Fault> {
+        self.put(key, entry).map(|()| true)
+    }
     /// A backend that only reads (GCS in READ_ONLY mode or without credentials): never
     /// asked to `put`. CACHEPOT_REMOTE_READ_ONLY applies to every backend on top of this.
     fn read_only(&self) -> bool {

@@ -92,8 +92,12 @@ impl Storage for Memcached {
     }
 
     fn put(&self, key: &Key, entry: &[u8]) -> Result<(), Fault> {
+        self.put_kept(key, entry).map(|_| ())
+    }
+
+    fn put_kept(&self, key: &Key, entry: &[u8]) -> Result<bool, Fault> {
         if entry.len() > MAX_VALUE {
-            return Ok(());
+            return Ok(false);
         }
         let name = super::object_name(key);
         let mut s = self.connect(key)?;
@@ -104,9 +108,9 @@ impl Storage for Memcached {
         let mut line = String::new();
         BufReader::new(s).read_line(&mut line).map_err(fault)?;
         match line.trim_end() {
-            "STORED" => Ok(()),
+            "STORED" => Ok(true),
             // Too large for the server's item size: nothing stored, nothing broken.
-            other if other.starts_with("SERVER_ERROR object too large") => Ok(()),
+            other if other.starts_with("SERVER_ERROR object too large") => Ok(false),
             other => Err(fault(format!("set answered {other:?}"))),
         }
     }

@@ -308,6 +308,19 @@ pub fn parse(expanded: &[OsString], original: &[OsString]) -> Result<Parsed, Rea
                             {
                                 return Err(Reason::UnsupportedOption);
                             }
+                            if host.starts_with("-Xcompiler")
+                                || host.starts_with("--compiler-options")
+                            {
+                                let words = value.to_string_lossy();
+                                if words.split(',').any(|w| {
+                                    matches!(
+                                        w.trim(),
+                                        "-march=native" | "-mtune=native" | "-mcpu=native"
+                                    )
+                                }) {
+                                    p.needs_cpu_info = true;
+                                }
+                            }
                             if o.class == DepTarget {
                                 dep_target_given = true;
                             }

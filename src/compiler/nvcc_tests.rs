@@ -338,15 +338,18 @@ fn host_options_with_files_and_odir() {
         let args = ["-c", "k.cu", "-o", "k.o", "-Xcompiler", host];
         assert_eq!(p(&args).unwrap_err(), Reason::UnsupportedOption, "{host}");
     }
-    assert!(p(&[
+    let native = p(&[
         "-c",
         "k.cu",
         "-o",
         "k.o",
         "-Xcompiler",
-        "-O2,-Wall,-march=native"
-    ])
-    .is_ok());
+        "-O2,-Wall,-march=native",
+    ]);
+    assert!(
+        native.unwrap().needs_cpu_info,
+        "-march=native for the host compiler"
+    );
     assert_eq!(
         p(&["-c", "k.cu", "-MD", "-odir", "sub", "-o", "y.o"]).unwrap_err(),
         Reason::UnsupportedOption

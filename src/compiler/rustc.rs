@@ -177,6 +177,7 @@ pub fn parse(
                 }
             }
             "--json" if v.split(',').any(|j| j == "artifacts") => json_artifacts = true,
+            "-Z" if v == "tune-cpu=native" => target_cpu_native = true,
             "--remap-path-prefix" => {
                 let (from, to) = v.split_once('=').ok_or(Reason::UnsupportedOption)?;
                 remaps.push((from.to_string(), to.to_string()));
@@ -479,11 +480,13 @@ mod tests {
         }
         assert!(p(&format!("{base} --out-dir /o -C split-debuginfo=off")).is_ok());
         // target-cpu=native: the key must name this machine's CPU.
-        assert!(
-            p(&format!("{base} --out-dir /o -C target-cpu=native"))
+        let cpu = |extra: &str| {
+            p(&format!("{base} --out-dir /o {extra}"))
                 .unwrap()
                 .needs_cpu_info
-        );
+        };
+        assert!(cpu("-C target-cpu=native") && cpu("-Z tune-cpu=native"));
+        assert!(!cpu("-C target-cpu=znver3"));
         // A relative --out-dir is printed relative in dep-info and artifact notices: keyed.
         let rel = p(&format!("{base} --out-dir o1")).unwrap();
         assert!(rel.hashed_args.contains(&OsString::from("o1")));

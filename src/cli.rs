@@ -151,8 +151,8 @@ fn maintenance(argv: Vec<OsString>) -> i32 {
     if m.get_flag("cleanup") {
         report("--cleanup", store.cleanup());
     }
-    if m.get_flag("show-config") {
-        print!("{}", show_config(&cfg));
+    if m.get_flag("show-config") && !emit(&show_config(&cfg)) {
+        status = 1;
     }
     if m.get_flag("show-stats") {
         let (size, entries) = store.usage();
@@ -163,16 +163,31 @@ fn maintenance(argv: Vec<OsString>) -> i32 {
             entries,
         };
         let counters = store.counters();
-        if m.get_one::<String>("stats-format").map(String::as_str) == Some("json") {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&stats::to_json(&counters, &info)).unwrap_or_default()
-            );
+        let text = if m.get_one::<String>("stats-format").map(String::as_str) == Some("json") {
+            let json = serde_json::to_string_pretty(&stats::to_json(&counters, &info));
+            format!("{}\n", json.unwrap_or_default())
         } else {
-            print!("{}", stats::to_human(&counters, &info));
+            stats::to_human(&counters, &info)
+        };
+        if !emit(&text) {
+            status = 1;
         }
     }
     status
+}
+
+/// Write a maintenance command's output to stdout. A closed pipe or a full disk is one
+/// line on stderr and a failed command, never a panic (`print!` panics on them).
+fn emit(text: &str) -> bool {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("cachepot: cannot write the output: {e}");
+            false
+        }
+    }
 }
 
 /// A cache directory that every local user may write to lets any of them plant entries

@@ -601,3 +601,27 @@ fn stats_by_compiler_family() {
         assert!(human.contains(line), "no '{line}' in:\n{human}");
     }
 }
+
+/// Maintenance output to a stdout that cannot take it (a full device, a closed pipe):
+/// one line on stderr and exit 1, never a panic (print! panics, exit 134).
+#[test]
+fn maintenance_output_to_a_full_device_is_one_line_not_a_panic() {
+    let s = Sandbox::new();
+    for args in [
+        &["--show-stats", "--stats-format", "json"][..],
+        &["--show-config"][..],
+        &["--show-stats"][..],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let mut cmd = s.cachepot_cmd();
+        cmd.args(args).stdout(full);
+        let out = run(&mut cmd);
+        let err = lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
+}

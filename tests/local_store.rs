@@ -579,6 +579,8 @@ fn hard_link_restores_and_a_later_miss_does_not_corrupt_the_cache() {
         linked.nlink() >= 2,
         "the hit's object is a hard link into the cache"
     );
+    // The linked copy is part of the result entry: one manifest and one result.
+    assert_eq!(s.cache_field("entries"), 2, "{}", s.stats());
     let first = s.read("a.o");
     // A different source compiled to the same output: a miss that must not write into
     // the linked inode.

@@ -197,6 +197,41 @@ fn b_prefix_programs(cwd: &Path, prefix: &str) -> Vec<PathBuf> {
     out
 }
 
+/// clang's `-fdebug-prefix-map` choice (LLVM 14, measured): the maps sit in a map
+/// ordered by old prefix, greatest first, the first of equal old prefixes kept; the first
+/// whose old prefix starts the path (as a string) applies. gcc applies the last match.
+fn clang_prefix_map(maps: &[String], path: &str) -> Option<String> {
+    let mut kept: Vec<(&str, &str)> = Vec::new();
+    for m in maps {
+        if let Some((old, new)) = m.split_once('=') {
+            if kept.iter().all(|(o, _)| *o != old) {
+                kept.push((old, new));
+            }
+        }
+    }
+    kept.sort_by(|a, b| b.0.cmp(a.0));
+    kept.iter()
+        .find_map(|(old, new)| path.strip_prefix(old).map(|rest| format!("{new}{rest}")))
+}
+
+/// Options naming a file the compiler reads that neither the dep file (in every mode)
+/// nor the arguments cover: its content is keyed. (`-fplugin=` and `-specs=` are
+/// handled beside their own rows.)
+const READ_FILE_PREFIXES: &[&str] = &[
+    "-fsanitize-ignorelist=",
+    "-fsanitize-blacklist=",
+    "-fsanitize-coverage-allowlist=",
+    "-fsanitize-coverage-ignorelist=",
+    "-fsanitize-coverage-whitelist=",
+    "-fsanitize-coverage-blacklist=",
+    "-fxray-attr-list=",
+    "-fxray-always-instrument=",
+    "-fxray-never-instrument=",
+    "-fprofile-list=",
+    "-fbasic-block-sections=list=",
+    "-fpass-plugin=",
+];
+
 /// A gcc/clang option passed to a host compiler (nvcc's `-Xcompiler`) that reads or
 /// writes a file the cache does not model: besides [`writes_unmodelled_file`], profiles
 /// and coverage, stack-usage and call-graph files, temporaries, split DWARF, dep files,
@@ -230,6 +265,9 @@ pub fn host_option_touches_files(s: &str) -> bool {
 /// diagnostics written to files (SARIF).
 pub fn writes_unmodelled_file(s: &str) -> bool {
     s.starts_with("-fdiagnostics-format=") && s.ends_with("-file")
+        || s.starts_with("-fthin-link-bitcode=")
+        || s.starts_with("-save-stats")
+        || s.starts_with("-fproc-stat-report")
         || s.starts_with("-fdiagnostics-add-output")
         || (s.starts_with("-fdump-")
             && !matches!(
@@ -261,6 +299,17 @@ pub fn parse(
             return Err(Reason::DependenciesEnv);
         }
     }
+    // clang's driver logging: header lists and command lines on stderr or in files.
+    for var in [
+        "CC_PRINT_HEADERS",
+        "CC_PRINT_OPTIONS",
+        "CC_LOG_DIAGNOSTICS",
+        "CC_PRINT_PROC_STAT",
+    ] {
+        if (ctx.env)(var).is_some_and(|v| !v.is_empty()) {
+            return Err(Reason::UnsupportedOption);
+        }
+    }
     let short = super::gcc_long::to_short_forms(expanded)?;
     let expanded = short.as_slice();
     let mut p = Parsed::default();
@@ -290,6 +339,7 @@ pub fn parse(
     let mut include_dirs: Vec<OsString> = Vec::new();
     let mut colour_given = false;
     let mut output_base_given = false;
+    let mut xclang_load = false;
 
     let mut i = 0;
     while i < expanded.len() {
@@ -340,7 +390,9 @@ pub fn parse(
             "-fprofile-arcs" | "-fprofile-generate" | "-fprofile-instr-generate" => {
                 profile_paths = true
             }
-            "-gsplit-dwarf" => split_dwarf = true,
+            "-gsplit-dwarf" | "-gsplit-dwarf=split" | "-gsplit-dwarf=single" => split_dwarf = true,
+            // clang resolves every path against another directory: not modelled.
+            _ if s.starts_with("-working-directory") => return Err(Reason::UnsupportedOption),
             "-g0" | "-ggdb0" => debug = false,
             "-frecord-gcc-switches" => record_switches = true,
             "-grecord-gcc-switches" | "-grecord-command-line" | "-frecord-command-line" => {
@@ -398,6 +450,15 @@ pub fn parse(
                     }
                 } else if s == "-march=native" || s == "-mtune=native" || s == "-mcpu=native" {
                     p.needs_cpu_info = true;
+                } else if let Some(path) = READ_FILE_PREFIXES
+                    .iter()
+                    .find_map(|pre| s.strip_prefix(pre))
+                {
+                    let full = ctx.cwd.join(path);
+                    if !(ctx.exists)(&full) {
+                        return Err(Reason::UnsupportedOption);
+                    }
+                    p.extra_input_files.push(full);
                 } else if let Some(path) = s.strip_prefix("-fplugin=") {
                     // A plugin named without a path comes from the compiler's plugin
                     // directory, which the identity does not cover: do not guess.
@@ -458,6 +519,20 @@ pub fn parse(
                             {
                                 return Err(Reason::PrecompiledHeader);
                             }
+                            if o.name == "-Xclang" {
+                                if xclang_load {
+                                    // `-Xclang -load -Xclang <plugin>`: a file it runs.
+                                    let full = ctx.cwd.join(Path::new(&value));
+                                    if !(ctx.exists)(&full) {
+                                        return Err(Reason::UnsupportedOption);
+                                    }
+                                    p.extra_input_files.push(full);
+                                }
+                                xclang_load = vs == "-load";
+                                if vs.starts_with("-serialize-diagnostic") {
+                                    return Err(Reason::UnsupportedOption);
+                                }
+                            }
                             if matches!(
                                 o.name,
                                 "-I" | "-iquote" | "-isystem" | "-idirafter" | "-isystem-after"
@@ -469,6 +544,14 @@ pub fn parse(
                             }
                             if matches!(o.name, "--sysroot" | "--sysroot=" | "-isysroot") {
                                 p.resolved_paths.push(ctx.cwd.join(&value));
+                            }
+                            if o.name == "-ivfsoverlay" {
+                                // The overlay maps paths to files: its text is an input.
+                                let full = ctx.cwd.join(Path::new(&value));
+                                if !(ctx.exists)(&full) {
+                                    return Err(Reason::UnsupportedOption);
+                                }
+                                p.extra_input_files.push(full);
                             }
                             if o.name == "-B" {
                                 p.program_files.extend(b_prefix_programs(ctx.cwd, &vs));
@@ -609,12 +692,16 @@ pub fn parse(
     // Debug info embeds the cwd as rewritten by the last matching prefix map (gcc
     // applies them last to first): key on that, which is the raw cwd when none applies.
     let cwd_str = ctx.cwd.to_string_lossy().into_owned();
-    let mapped_cwd = prefix_maps.iter().rev().find_map(|m| {
-        let (old, new) = m.split_once('=')?;
-        let old = old.trim_end_matches('/');
-        let rest = cwd_str.strip_prefix(old)?;
-        (rest.is_empty() || rest.starts_with('/')).then(|| format!("{new}{rest}"))
-    });
+    let mapped_cwd = if compiler.family == Family::Clang {
+        clang_prefix_map(&prefix_maps, &cwd_str)
+    } else {
+        prefix_maps.iter().rev().find_map(|m| {
+            let (old, new) = m.split_once('=')?;
+            let old = old.trim_end_matches('/');
+            let rest = cwd_str.strip_prefix(old)?;
+            (rest.is_empty() || rest.starts_with('/')).then(|| format!("{new}{rest}"))
+        })
+    };
     p.cwd_matters = debug || profile_paths || split_dwarf;
     if debug && !profile_paths && !split_dwarf {
         p.mapped_cwd = mapped_cwd;

@@ -383,3 +383,99 @@ fn non_utf8_object_with_a_dep_file_is_not_cached() {
         Reason::UnsupportedOption
     );
 }
+
+/// Found by review (clang): files read through options are keyed, options writing files
+/// or moving the working directory are not cached, `-gsplit-dwarf=split` is split DWARF,
+/// driver logging variables pass through, and clang's prefix-map choice is its own.
+#[test]
+fn clang_review_cases() {
+    let exists = ["/w/allow.txt", "/w/ov.yaml", "/w/p.so", "/w/bb.txt"];
+    let keyed = |args: &[&str]| {
+        parse_with("clang", args, &[], &exists)
+            .unwrap()
+            .extra_input_files
+    };
+    let c = ["-c", "a.c"];
+    for (flag, file) in [
+        ("-fsanitize-coverage-allowlist=allow.txt", "/w/allow.txt"),
+        ("-fsanitize-ignorelist=allow.txt", "/w/allow.txt"),
+        ("-fbasic-block-sections=list=bb.txt", "/w/bb.txt"),
+        ("-fpass-plugin=p.so", "/w/p.so"),
+    ] {
+        assert_eq!(
+            keyed(&[&c[..], &[flag]].concat()),
+            [PathBuf::from(file)],
+            "{flag}"
+        );
+    }
+    assert_eq!(
+        keyed(&[&c[..], &["-Xclang", "-load", "-Xclang", "p.so"]].concat()),
+        [PathBuf::from("/w/p.so")]
+    );
+    assert_eq!(
+        keyed(&[&c[..], &["-ivfsoverlay", "ov.yaml"]].concat()),
+        [PathBuf::from("/w/ov.yaml")]
+    );
+    let no = |args: &[&str]| parse_with("clang", args, &[], &exists).unwrap_err();
+    assert_eq!(
+        no(&["-c", "a.c", "-fprofile-list=missing.txt"]),
+        Reason::UnsupportedOption
+    );
+    for flag in [
+        "-fthin-link-bitcode=o.bc",
+        "-save-stats",
+        "-fproc-stat-report=x.csv",
+    ] {
+        assert_eq!(
+            no(&["-c", "a.c", flag]),
+            Reason::UnsupportedOption,
+            "{flag}"
+        );
+    }
+    assert_eq!(
+        no(&["-c", "a.c", "-working-directory=/x"]),
+        Reason::UnsupportedOption
+    );
+    assert_eq!(
+        no(&[
+            "-c",
+            "a.c",
+            "-Xclang",
+            "-serialize-diagnostic-file",
+            "-Xclang",
+            "d"
+        ]),
+        Reason::UnsupportedOption
+    );
+    let env_no = parse_with("clang", &c, &[("CC_PRINT_HEADERS", "1")], &[]).unwrap_err();
+    assert_eq!(env_no, Reason::UnsupportedOption);
+    let split = parse_with(
+        "clang",
+        &["-g", "-gsplit-dwarf=split", "-c", "a.c"],
+        &[],
+        &[],
+    );
+    assert!(
+        split.unwrap().output_path_matters,
+        "-gsplit-dwarf=split writes a .dwo"
+    );
+    // clang: the greatest old prefix wins, the first of equal ones; gcc: the last match.
+    let maps = [
+        "/r/A=/X".to_string(),
+        "/r=/Y".to_string(),
+        "/r/Z=/Y/A".to_string(),
+    ];
+    assert_eq!(
+        super::clang_prefix_map(&maps, "/r/Z").as_deref(),
+        Some("/Y/A")
+    );
+    assert_eq!(
+        super::clang_prefix_map(&maps, "/r/A").as_deref(),
+        Some("/X")
+    );
+    let dup = ["/r/A=/B".to_string(), "/r/A=/Q".to_string()];
+    assert_eq!(
+        super::clang_prefix_map(&dup, "/r/A/s").as_deref(),
+        Some("/B/s")
+    );
+}

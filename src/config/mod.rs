@@ -40,6 +40,8 @@ enum Kind {
     Secret,
     Seconds,
     Level0to19,
+    /// Words split as a shell splits them (no shell runs).
+    Command,
 }
 
 impl Kind {
@@ -53,6 +55,7 @@ impl Kind {
             Kind::Text | Kind::Secret => "a string",
             Kind::Seconds => "a number of seconds such as 2 or 0.5",
             Kind::Level0to19 => "an integer from 1 to 19",
+            Kind::Command => "words split as a shell would, with balanced quotes, such as distcc or \"/opt/my tools/icecc\"",
         }
     }
 }
@@ -117,7 +120,7 @@ const SETTINGS: &[Setting] = &[
     },
     Setting {
         key: "prefix_command",
-        kind: Kind::Text,
+        kind: Kind::Command,
         default: None,
         help: "command run in front of the compiler for the compile step of a miss (e.g. distcc)",
     },
@@ -755,7 +758,11 @@ pub fn format_size(bytes: u64) -> String {
 
 /// The help text of every setting, for `--help`.
 pub fn settings_help() -> String {
-    let mut s = String::new();
+    let mut s = format!(
+        "  {:<28} {}\n",
+        "CACHEPOT_CONF",
+        "the config file (default: <config dir>/cachepot/config.toml; --show-config names it)"
+    );
     for set in SETTINGS {
         let d = set
             .default

@@ -558,8 +558,14 @@ fn compile_filtered(
     let mut files: Vec<(FileKind, Vec<u8>)> = Vec::new();
     for (out, before) in parsed.outputs.iter().zip(before) {
         let path = ctx.cwd.join(&out.path);
-        if out.optional && before.is_some() && stamp(&path) == before {
-            continue; // a leftover the compiler did not rewrite
+        if before.is_some() && stamp(&path) == before {
+            if out.optional {
+                continue; // a leftover the compiler did not rewrite
+            }
+            // The compiler wrote its output elsewhere (an option we do not model): the
+            // file there is a leftover, not this compile's result.
+            log::info!("{} was not rewritten by the compile", path.display());
+            return (Outcome::NotCacheable(Reason::MissingOutput), code, None);
         }
         match std::fs::read(&path) {
             Ok(d) => files.push((out.kind, d)),

@@ -444,9 +444,12 @@ impl LocalStore {
         let mut size = 0;
         let mut n = 0;
         for shard in 0..SHARDS {
-            for (_, s, _) in self.scan_shard(shard) {
+            for (_, s, path) in self.scan_shard(shard) {
                 size += s;
-                n += 1;
+                // A hard-link/clone copy is part of its entry, not an entry of its own.
+                if !path.to_string_lossy().ends_with(RAW_SUFFIX) {
+                    n += 1;
+                }
             }
         }
         (size, n)

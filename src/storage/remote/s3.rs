@@ -117,6 +117,11 @@ fn parse_endpoint(value: &str, use_ssl: bool) -> Result<Endpoint, String> {
                 .ok_or_else(|| bad("has a bad port"))?,
         ),
     };
+    // What the HTTP client will parse (`garbage%%` passes every check above).
+    let scheme = if https { "https" } else { "http" };
+    if url::Url::parse(&format!("{scheme}://{authority}{path}")).is_err() {
+        return Err(bad("is not a valid URL"));
+    }
     Ok(Endpoint {
         https,
         host,
@@ -445,6 +450,8 @@ mod tests {
             "http://[::1",
             "::1",
             "h?x=1",
+            "http://garbage%%",
+            "garbage%%",
         ] {
             let e = p(bad, true).expect_err(bad);
             assert!(e.contains("CACHEPOT_ENDPOINT"), "{e}");

@@ -466,16 +466,16 @@ fn clang_review_cases() {
         "/r/Z=/Y/A".to_string(),
     ];
     assert_eq!(
-        super::clang_prefix_map(&maps, "/r/Z").as_deref(),
+        crate::compiler::gcc_files::clang_prefix_map(&maps, "/r/Z").as_deref(),
         Some("/Y/A")
     );
     assert_eq!(
-        super::clang_prefix_map(&maps, "/r/A").as_deref(),
+        crate::compiler::gcc_files::clang_prefix_map(&maps, "/r/A").as_deref(),
         Some("/X")
     );
     let dup = ["/r/A=/B".to_string(), "/r/A=/Q".to_string()];
     assert_eq!(
-        super::clang_prefix_map(&dup, "/r/A/s").as_deref(),
+        crate::compiler::gcc_files::clang_prefix_map(&dup, "/r/A/s").as_deref(),
         Some("/B/s")
     );
 }

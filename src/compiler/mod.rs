@@ -10,6 +10,7 @@
 pub mod args;
 pub mod diab;
 pub mod gcc;
+pub mod gcc_files;
 pub mod gcc_long;
 pub mod identity;
 pub mod msvc;

@@ -361,7 +361,7 @@ pub fn parse(
                     || body.starts_with("fmodule")
                     || body.starts_with("save-temps")
                     || body.starts_with("fsyntax-only")
-                    || super::gcc::writes_unmodelled_file(&format!("-{body}"))) =>
+                    || super::gcc_files::writes_unmodelled_file(&format!("-{body}"))) =>
             {
                 return Err(Reason::UnsupportedOption)
             }

@@ -304,7 +304,7 @@ pub fn parse(expanded: &[OsString], original: &[OsString]) -> Result<Parsed, Rea
                                 && value
                                     .to_string_lossy()
                                     .split(',')
-                                    .any(|w| super::gcc::host_option_touches_files(w.trim()))
+                                    .any(|w| super::gcc_files::host_option_touches_files(w.trim()))
                             {
                                 return Err(Reason::UnsupportedOption);
                             }

@@ -674,6 +674,11 @@ impl Manifest {
     pub fn add(&mut self, set: IncludeSet) {
         self.sets.retain(|s| s.result != set.result);
         self.sets.insert(0, set);
+        self.apply_caps();
+    }
+
+    /// At most MAX_SETS sets and, past the first, MAX_FILES recorded files: the oldest go.
+    fn apply_caps(&mut self) {
         self.sets.truncate(MAX_SETS);
         let mut files = 0;
         let keep = self.sets.iter().take_while(|s| {
@@ -694,14 +699,7 @@ impl Manifest {
             }
         }
         let added = self.sets.len() - before;
-        self.sets.truncate(MAX_SETS);
-        let mut files = 0;
-        let keep = self.sets.iter().take_while(|s| {
-            files += s.files.len();
-            files <= MAX_FILES
-        });
-        let n = keep.count().max(1);
-        self.sets.truncate(n);
+        self.apply_caps();
         added
     }
 

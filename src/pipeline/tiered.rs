@@ -172,23 +172,20 @@ pub(super) fn add_to_manifest(
 /// Store a manifest locally now; it goes to the remotes in `finish` (bundled with the
 /// result when there is one to store).
 pub(super) fn store_manifest(ctx: &mut Ctx, mkey: &Key, manifest: &Manifest) {
-    let entry = ctx
-        .sealer()
-        .seal(EntryKind::Manifest, mkey, &manifest.encode());
-    if let Err(f) = ctx.store.put(mkey, &entry) {
-        ctx.fault(f);
-    }
+    let entry = keep_local_manifest(ctx, mkey, manifest);
     ctx.pending_manifest = Some((*mkey, entry));
 }
 
-/// Store a manifest in the local cache only (the remotes keep their own).
-pub(super) fn keep_local_manifest(ctx: &mut Ctx, mkey: &Key, manifest: &Manifest) {
+/// Store a manifest in the local cache only (the remotes keep their own). Returns the
+/// sealed entry.
+pub(super) fn keep_local_manifest(ctx: &mut Ctx, mkey: &Key, manifest: &Manifest) -> Vec<u8> {
     let entry = ctx
         .sealer()
         .seal(EntryKind::Manifest, mkey, &manifest.encode());
     if let Err(f) = ctx.store.put(mkey, &entry) {
         ctx.fault(f);
     }
+    entry
 }
 
 /// Store, in the local cache only, a manifest whose set `fresh` was revalidated with

@@ -3516,3 +3516,34 @@ fn memcached_declined_items_are_not_counted_as_writes() {
         show(&a)
     );
 }
+
+/// Looking at the remote's manifest must not replace the local one: a read-only machine
+/// records state 2 locally, then a compile in a third state (here a failing one) looks at
+/// the remote's manifest, which knows only state 1; state 2 must still hit afterwards.
+#[test]
+fn remote_manifest_lookup_keeps_the_local_manifest() {
+    require!("gcc");
+    let Some(srv) = Server::start(Kind::Redis) else {
+        return;
+    };
+    let env = srv.env();
+    let s = Sandbox::new();
+    s.write("a.c", "#include \"h.h\"\nint v = V;\n");
+    let args = ["gcc", "-c", "a.c", "-o", "a.o"];
+    let p = machine(&env);
+    let mut q = machine(&env);
+    q.set_env("CACHEPOT_REMOTE_READ_ONLY", "1");
+    let build = |m: &Sandbox, h: &str| {
+        s.write("h.h", h);
+        cachepot_deadline(m, &s.work, &args)
+    };
+    p.assert_success(&build(&p, "#define V 1\n"), "P, state 1");
+    for _ in 0..2 {
+        q.assert_success(&build(&q, "#define V 2\n"), "Q, state 2");
+    }
+    assert_eq!(stat_of(&q.stats(), "cache_hits"), 1, "{}", show(&q));
+    let failed = build(&q, "#define V )\n");
+    assert!(!failed.status.success(), "test premise: a failing compile");
+    q.assert_success(&build(&q, "#define V 2\n"), "Q, state 2 again");
+    assert_eq!(stat_of(&q.stats(), "cache_hits"), 2, "{}", show(&q));
+}

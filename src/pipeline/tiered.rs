@@ -87,7 +87,7 @@ pub(super) fn load_manifest(ctx: &mut Ctx, mkey: &Key) -> (Manifest, bool) {
     let Some((bytes, remote)) = fetch(ctx, mkey) else {
         return (Manifest::default(), false);
     };
-    match open_manifest(ctx, mkey, bytes, remote) {
+    match open_manifest(ctx, mkey, bytes, remote, true) {
         Some(m) => (m, remote),
         None => {
             ctx.fault(Fault::new(
@@ -107,7 +107,8 @@ pub(super) fn load_manifest(ctx: &mut Ctx, mkey: &Key) -> (Manifest, bool) {
 /// stored its manifest. Its result, when bundled, goes to the local cache.
 pub(super) fn remote_manifest(ctx: &mut Ctx, mkey: &Key) -> Option<Manifest> {
     let bytes = fetch_remote(ctx, mkey)?;
-    let m = open_manifest(ctx, mkey, bytes, true);
+    // Not kept locally as it is: the caller merges it into the local one.
+    let m = open_manifest(ctx, mkey, bytes, true, false);
     if m.is_none() {
         ctx.fault(Fault::new(
             "corrupt_entry",
@@ -118,9 +119,15 @@ pub(super) fn remote_manifest(ctx: &mut Ctx, mkey: &Key) -> Option<Manifest> {
 }
 
 /// A manifest entry (or a manifest bundle) verified and decoded. None when bad.
-fn open_manifest(ctx: &mut Ctx, mkey: &Key, mut bytes: Vec<u8>, remote: bool) -> Option<Manifest> {
+fn open_manifest(
+    ctx: &mut Ctx,
+    mkey: &Key,
+    mut bytes: Vec<u8>,
+    remote: bool,
+    keep_locally: bool,
+) -> Option<Manifest> {
     if bytes.get(6) == Some(&(EntryKind::Bundle as u8)) {
-        match unbundle(ctx, mkey, &bytes, remote) {
+        match unbundle(ctx, mkey, &bytes, remote, keep_locally) {
             Some(m) => bytes = m,
             None => bytes.clear(), // a bad bundle: a corrupt manifest, below
         }
@@ -133,8 +140,15 @@ fn open_manifest(ctx: &mut Ctx, mkey: &Key, mut bytes: Vec<u8>, remote: bool) ->
 
 /// A manifest bundle from a remote: keep its result in the local cache (when it is a
 /// valid entry for the key it names), keep the plain manifest locally in place of the
-/// bundle, and return the manifest entry. None when the bundle itself is bad.
-fn unbundle(ctx: &mut Ctx, mkey: &Key, bytes: &[u8], remote: bool) -> Option<Vec<u8>> {
+/// bundle (when `keep_locally`), and return the manifest entry. None when the bundle
+/// itself is bad.
+fn unbundle(
+    ctx: &mut Ctx,
+    mkey: &Key,
+    bytes: &[u8],
+    remote: bool,
+    keep_locally: bool,
+) -> Option<Vec<u8>> {
     let raw = ctx.sealer().open(EntryKind::Bundle, mkey, bytes).ok()?;
     let (manifest, rkey, result) = entry::decode_bundle(&raw).ok()?;
     if ctx.sealer().open(EntryKind::Result, &rkey, result).is_ok() {
@@ -146,8 +160,10 @@ fn unbundle(ctx: &mut Ctx, mkey: &Key, bytes: &[u8], remote: bool) -> Option<Vec
     } else {
         log::warn!("manifest bundle {}: its result does not verify", mkey.hex());
     }
-    if let Err(f) = ctx.store.put(mkey, manifest) {
-        ctx.fault(f);
+    if keep_locally {
+        if let Err(f) = ctx.store.put(mkey, manifest) {
+            ctx.fault(f);
+        }
     }
     Some(manifest.to_vec())
 }

@@ -401,3 +401,37 @@ fn header_changed_during_a_preprocessor_mode_compile(cc: &Cc) {
     s.bare(cc.name, &["-c", &src, "-o", "bare.o"]);
     assert_eq!(s.read("x.o"), s.read("bare.o"));
 }
+
+/// A `-B` program rewritten after cachepot keyed it but before the compile ran it (a
+/// wrapper does it here; in real builds, a parallel step): the compile's object must not
+/// be stored under the old program's key.
+#[test]
+fn b_prefix_program_rewritten_during_the_compile() {
+    if !require_tool("gcc") || !require_tool("as") {
+        return;
+    }
+    let s = Sandbox::new();
+    let src = s.hello(&GCC);
+    std::fs::create_dir(s.path("bdir")).unwrap();
+    std::fs::create_dir(s.path("wrap")).unwrap();
+    write_marking_as(&s, "bdir/as", "1");
+    let real_gcc = which("gcc").unwrap();
+    let real_as = which("as").unwrap();
+    let script = format!(
+        "#!/bin/sh\ncase \" $* \" in *\" -c \"*) if [ -e EDIT ]; then rm EDIT; \
+         printf '#!/bin/sh\\nexec {} --defsym MARK=2 \"$@\"\\n' > bdir/as; fi;; esac\n\
+         exec '{}' \"$@\"\n",
+        real_as.display(),
+        real_gcc.display()
+    );
+    let wrapper = s.write("wrap/gcc", script);
+    let perms = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(&wrapper, perms).unwrap();
+    let w = wrapper.to_str().unwrap();
+    s.write("EDIT", "");
+    s.compile(w, &["-Bbdir/", "-c", &src, "-o", "hello.o"]);
+    write_marking_as(&s, "bdir/as", "1");
+    s.compile(w, &["-Bbdir/", "-c", &src, "-o", "hello.o"]);
+    s.bare("gcc", &["-Bbdir/", "-c", &src, "-o", "bare.o"]);
+    assert_eq!(s.read("hello.o"), s.read("bare.o"));
+}

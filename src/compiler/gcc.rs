@@ -385,6 +385,10 @@ pub fn parse(
                     let vs = value.to_string_lossy();
                     match o.class {
                         Output => {
+                            if output.is_some() {
+                                // gcc takes the last; our added -MF then makes it fail.
+                                return Err(Reason::UnsupportedOption);
+                            }
                             output = Some(value.clone());
                             continue;
                         }

@@ -479,3 +479,17 @@ fn clang_review_cases() {
         Some("/B/s")
     );
 }
+
+/// gcc takes the last of several `-o`; with the dep file cachepot adds it fails, so such
+/// a command is not cached.
+#[test]
+fn repeated_output_is_not_cached() {
+    assert_eq!(
+        p(&["-c", "a.c", "-o", "x.o", "-o", "y.o"]).unwrap_err(),
+        Reason::UnsupportedOption
+    );
+    assert_eq!(
+        p(&["-c", "a.c", "-o", "x.o", "--output=y.o"]).unwrap_err(),
+        Reason::UnsupportedOption
+    );
+}

@@ -92,6 +92,8 @@ struct Ctx<'a> {
     /// A result that came from a remote inside a manifest bundle this invocation (it now
     /// sits in the local cache; a hit on it is a remote hit).
     bundled: Option<Key>,
+    /// When this invocation started (ns), before any input was hashed for a key.
+    started: i64,
 }
 
 impl Ctx<'_> {
@@ -141,6 +143,7 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
         family: None,
         pending_manifest: None,
         bundled: None,
+        started: manifest::now_ns(),
     };
     ctx.delta.incr(stats::COMPILE_REQUESTS);
 
@@ -472,6 +475,14 @@ fn key_path(ctx: &Ctx, parsed: &Parsed, arg: &OsStr) -> Vec<u8> {
         .to_vec()
 }
 
+/// Whether `path` exists with an mtime or ctime at or after `start` (ns).
+fn changed_since(path: &Path, start: i64) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| {
+        let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
+        ns(m.mtime(), m.mtime_nsec()) >= start || ns(m.ctime(), m.ctime_nsec()) >= start
+    })
+}
+
 /// (mtime, inode) of a file that may exist before a compile, to tell whether the compile
 /// wrote an optional output or it is a stale leftover.
 fn stamp(path: &Path) -> Option<(i64, i64, u64)> {
@@ -554,6 +565,16 @@ fn compile_filtered(
     let code = exec::exit_code(&run.status);
     if !run.status.success() {
         return (Outcome::CompileFailed, code, None);
+    }
+    // Programs and files keyed by content before the compile (`-B` programs, plugins,
+    // list files): one rewritten since may have run or been read in its new form.
+    let keyed_before = parsed.program_files.iter().chain(&parsed.extra_input_files);
+    if let Some(p) = keyed_before
+        .into_iter()
+        .find(|p| changed_since(p, ctx.started))
+    {
+        log::info!("{} changed during the compile: not cached", p.display());
+        return (Outcome::Miss(language), code, None);
     }
     let mut files: Vec<(FileKind, Vec<u8>)> = Vec::new();
     for (out, before) in parsed.outputs.iter().zip(before) {

@@ -485,9 +485,8 @@ impl Storage for LocalStore {
 
     fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, Fault> {
         let path = self.entry_path(key);
-        // Regular files only (read_bounded), of any size: the size bound may have been
-        // lowered below an entry's size since it was stored; eviction deals with that.
-        match crate::util::fs::read_bounded(&path, u64::MAX) {
+        // Regular files only, no larger than the whole cache may be (read_bounded).
+        match crate::util::fs::read_bounded(&path, self.max_size.max(1)) {
             Ok(data) => {
                 // LRU: a hit makes the entry young again. Failure only costs eviction
                 // order. One utimensat by path (setting it through the file `fs::read`
@@ -501,6 +500,13 @@ impl Storage for LocalStore {
                 if e.kind() == io::ErrorKind::NotFound
                     || e.kind() == io::ErrorKind::NotADirectory =>
             {
+                Ok(None)
+            }
+            Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
+                // Stored under a larger size bound than today's: it would be evicted
+                // at the next store anyway. Dropped now, as a miss, not a fault.
+                log::info!("{}: {e}; dropped", path.display());
+                let _ = fs::remove_file(&path);
                 Ok(None)
             }
             Err(e) => Err(Fault::io("read", &path, &e)),

@@ -31,7 +31,7 @@ pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     }
     if m.len() > limit {
         return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
+            io::ErrorKind::FileTooLarge,
             format!("{} bytes, more than the {limit} expected", m.len()),
         ));
     }

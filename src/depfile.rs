@@ -50,6 +50,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rustc_dep_info_keeps_double_dollars() {
+        let d = b"/o/libx.rlib: src/lib.rs src/a$$b.txt src/sp\\ ace.rs\n";
+        assert_eq!(
+            rustc_prerequisites(d),
+            ["src/lib.rs", "src/a$$b.txt", "src/sp ace.rs"]
+        );
+        assert_eq!(
+            prerequisites(d)[1],
+            "src/a$b.txt",
+            "make's reading, for gcc"
+        );
+    }
+
+    #[test]
     fn gcc_drops_leading_dot_slashes() {
         assert_eq!(gcc_target("./a.o"), "a.o");
         assert_eq!(gcc_target(".//./obj/a.o"), "obj/a.o");
@@ -85,6 +99,16 @@ mod tests {
 /// The prerequisites of every rule in a dep file, in order, unescaped and deduplicated.
 /// Phony rules (`-MP`: `header.h:` with nothing after) add nothing new.
 pub fn prerequisites(content: &[u8]) -> Vec<String> {
+    parse_prerequisites(content, true)
+}
+
+/// [`prerequisites`] of rustc's dep-info, which escapes only spaces: a `$$` in a file
+/// name is two dollars there, not make's escaped one.
+pub fn rustc_prerequisites(content: &[u8]) -> Vec<String> {
+    parse_prerequisites(content, false)
+}
+
+fn parse_prerequisites(content: &[u8], make_dollars: bool) -> Vec<String> {
     let text = String::from_utf8_lossy(content);
     let mut out: Vec<String> = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -109,7 +133,7 @@ pub fn prerequisites(content: &[u8]) -> Vec<String> {
                 '\\' if matches!(chars.peek(), Some(' ') | Some('#') | Some('\t')) => {
                     cur.push(chars.next().expect("peeked"))
                 }
-                '$' if chars.peek() == Some(&'$') => {
+                '$' if make_dollars && chars.peek() == Some(&'$') => {
                     chars.next();
                     cur.push('$');
                 }

@@ -1198,3 +1198,38 @@ fn basedir_shares_registry_crates_between_checkouts() {
     assert_eq!(p.run_bin("app"), p.run_bin("app"));
     assert!(!p.run_bin("app").is_empty());
 }
+
+/// cargo's own configuration variables (colours, jobs) are not part of the key: a build
+/// with CARGO_TERM_COLOR=always after `cargo clean` hits what one with `never` stored
+/// (CI often sets it). A crate that reads one with option_env! still sees its value: the
+/// env-dep rustc records is checked on every hit.
+#[test]
+fn cargo_configuration_variables_are_not_keyed() {
+    if !have_cargo() {
+        return;
+    }
+    let mut p = Project::new("envvars");
+    edit(
+        &p.dir.join("src/lib.rs"),
+        "pub fn var() -> &'static str {\n    env!(\"MY_VAR\")\n}\n\n\
+         pub fn opt() -> &'static str {\n    match option_env!(\"CARGO_BUILD_JOBS\") {\n        \
+         Some(v) => v,\n        None => \"unset\",\n    }\n}\n",
+    );
+    p.sb.set_env("MY_VAR", "v");
+    let r = p.cargo_ok(&["build"]);
+    p.expect(&r, 0, 1);
+    assert_eq!(p.run_bin("envs"), "var=v opt=unset\n");
+    p.sb.set_env("CARGO_BUILD_JOBS", "2");
+    let r = p.cargo_ok(&["build"]);
+    p.expect(&r, 0, 1);
+    assert_eq!(
+        p.run_bin("envs"),
+        "var=v opt=2\n",
+        "the env-dep must be checked"
+    );
+    p.cargo_ok(&["clean"]);
+    p.sb.set_env("CARGO_TERM_COLOR", "always");
+    let r = p.cargo_ok(&["build"]);
+    p.expect(&r, 1, 0);
+    assert_eq!(p.run_bin("envs"), "var=v opt=2\n");
+}

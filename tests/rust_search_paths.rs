@@ -251,3 +251,35 @@ fn diagnostics_keep_their_colour_on_a_terminal() {
     }
     assert_eq!(s.stat("cache_hits"), 1);
 }
+
+/// rustc's dep-info escapes only spaces: `include_str!("a$$b.txt")` is listed as
+/// `a$$b.txt`, which make's rules would read as `a$b.txt` (here a decoy that never
+/// changes). Editing the real file must miss; leaving it alone must hit.
+#[test]
+fn double_dollar_file_name_in_dep_info() {
+    if !have_rustc() {
+        return;
+    }
+    let s = Sandbox::for_cargo();
+    s.write(
+        "lib.rs",
+        "pub fn v() -> &'static str { include_str!(\"a$$b.txt\") }\n",
+    );
+    s.write("a$b.txt", "decoy");
+    let args = [
+        "--crate-type",
+        "rlib",
+        "--crate-name",
+        "dd",
+        "lib.rs",
+        "--out-dir",
+        "out",
+    ];
+    s.write("a$$b.txt", "one");
+    rustc_in(&s, &s.work, &args);
+    rustc_in(&s, &s.work, &args);
+    assert_eq!(s.stat("cache_hits"), 1, "recorded and hit: {}", s.stats());
+    s.write("a$$b.txt", "two");
+    rustc_in(&s, &s.work, &args);
+    assert_eq!(s.stat("cache_hits"), 1, "the edited file must miss");
+}

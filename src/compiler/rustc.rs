@@ -443,13 +443,33 @@ pub fn escape_env(v: &str) -> String {
 /// Environment variables that go into a Rust key: cargo's (but not its jobserver) and
 /// the few rustc reads itself. Paths among them are base-dir rewritten by the caller.
 pub fn keyed_env(name: &str) -> bool {
-    // CARGO_TARGET_DIR / CARGO_TARGET_TMPDIR only say where outputs go (a crate that
-    // reads them with env! gets them recorded as env-deps).
+    // CARGO_TARGET_DIR / CARGO_TARGET_TMPDIR only say where outputs go; cargo's own
+    // configuration (CARGO_<section>_<key>: jobs, colours, network, registries,
+    // profiles and target settings, which reach rustc as arguments when they matter)
+    // says nothing about a crate's output. A crate that reads any of them with env! or
+    // option_env! gets it recorded as an env-dep, which every hit checks.
+    const CARGO_CONFIG: &[&str] = &[
+        "CARGO_ALIAS_",
+        "CARGO_BUILD_",
+        "CARGO_CACHE_",
+        "CARGO_CARGO_NEW_",
+        "CARGO_FUTURE_INCOMPAT_REPORT_",
+        "CARGO_HOME",
+        "CARGO_HTTP_",
+        "CARGO_INCREMENTAL",
+        "CARGO_INSTALL_",
+        "CARGO_LOG",
+        "CARGO_NET_",
+        "CARGO_PROFILE_",
+        "CARGO_REGISTRIES_",
+        "CARGO_REGISTRY_",
+        "CARGO_TARGET_",
+        "CARGO_TERM_",
+        "CARGO_UNSTABLE_",
+    ];
     (name.starts_with("CARGO")
-        && !matches!(
-            name,
-            "CARGO_MAKEFLAGS" | "CARGO_TARGET_DIR" | "CARGO_TARGET_TMPDIR"
-        ))
+        && name != "CARGO_MAKEFLAGS"
+        && !CARGO_CONFIG.iter().any(|p| name.starts_with(p)))
         || matches!(
             name,
             "OUT_DIR"
@@ -693,6 +713,12 @@ mod tests {
                 && !keyed_env("CARGO_MAKEFLAGS")
                 && keyed_env("OUT_DIR")
                 && keyed_env("RUSTC_FORCE_RUSTC_VERSION")
+                && !keyed_env("CARGO_TERM_COLOR")
+                && !keyed_env("CARGO_BUILD_JOBS")
+                && !keyed_env("CARGO_TARGET_DIR")
+                && keyed_env("CARGO_PKG_VERSION")
+                && keyed_env("CARGO_MANIFEST_DIR")
+                && keyed_env("CARGO")
                 && !keyed_env("HOME")
         );
     }

@@ -167,7 +167,7 @@ fn miss(
     let recorded = dep
         .map_err(|e| format!("dep-info {}: {e}", dep_path.display()))
         .and_then(|dep| {
-            let sources: Vec<String> = depfile::prerequisites(&dep)
+            let sources: Vec<String> = depfile::rustc_prerequisites(&dep)
                 .into_iter()
                 .map(|p| crate::util::path::relativize(&p, &ctx.cwd, bases).unwrap_or(p))
                 .collect();

@@ -246,9 +246,15 @@ fn write_marking_as(s: &Sandbox, rel: &str, mark: &str) {
         "#!/bin/sh\nexec '{}' --defsym MARK={mark} \"$@\"\n",
         real_as.display()
     );
-    s.write(rel, script);
+    write_executable(s, rel, &script);
+}
+
+/// A script at `rel`, mode 755; its path.
+fn write_executable(s: &Sandbox, rel: &str, script: &str) -> std::path::PathBuf {
+    let path = s.write(rel, script);
     let perms = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-    std::fs::set_permissions(s.path(rel), perms).unwrap();
+    std::fs::set_permissions(&path, perms).unwrap();
+    path
 }
 
 /// COMPILER_PATH is searched for gcc's programs as `-B` is: a changed `as` there must
@@ -386,9 +392,7 @@ fn header_changed_during_a_preprocessor_mode_compile(cc: &Cc) {
          echo '#define X 2' > h.h; fi;; esac\nexec '{}' \"$@\"\n",
         real.display()
     );
-    let wrapper = s.write(&format!("wrap/{}", cc.name), script);
-    let perms = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-    std::fs::set_permissions(&wrapper, perms).unwrap();
+    let wrapper = write_executable(&s, &format!("wrap/{}", cc.name), &script);
     let src = cc.src("x");
     s.write(&src, "#include \"h.h\"\nint x = X;\n");
     s.write("h.h", "#define X 1\n");
@@ -424,9 +428,7 @@ fn b_prefix_program_rewritten_during_the_compile() {
         real_as.display(),
         real_gcc.display()
     );
-    let wrapper = s.write("wrap/gcc", script);
-    let perms = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-    std::fs::set_permissions(&wrapper, perms).unwrap();
+    let wrapper = write_executable(&s, "wrap/gcc", &script);
     let w = wrapper.to_str().unwrap();
     s.write("EDIT", "");
     s.compile(w, &["-Bbdir/", "-c", &src, "-o", "hello.o"]);

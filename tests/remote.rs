@@ -3459,6 +3459,17 @@ fn s3_malformed_settings_are_configuration_errors() {
     }
 }
 
+const HEADER_STATE_ARGS: [&str; 5] = ["gcc", "-c", "a.c", "-o", "a.o"];
+
+/// A Redis and a project dir whose `a.c` prints the `V` its
+/// `h.h` defines (each test writes `h.h` for the state it wants).
+fn header_state_project() -> Option<(Server, Sandbox)> {
+    let srv = Server::start(Kind::Redis)?;
+    let s = Sandbox::new();
+    s.write("a.c", "#include \"h.h\"\nint v = V;\n");
+    Some((srv, s))
+}
+
 /// Two machines sharing a Redis, one project dir, a header that changes. B records
 /// V=1; A (empty local cache) records V=3 and pushes a manifest naming both; B, whose
 /// local manifest names only V=1, must look at the remote's manifest when the header is
@@ -3467,13 +3478,11 @@ fn s3_malformed_settings_are_configuration_errors() {
 #[test]
 fn local_manifest_does_not_hide_the_remote_one() {
     require!("gcc");
-    let Some(srv) = Server::start(Kind::Redis) else {
+    let Some((srv, s)) = header_state_project() else {
         return;
     };
     let env = srv.env();
-    let s = Sandbox::new();
-    s.write("a.c", "#include \"h.h\"\nint v = V;\n");
-    let args = ["gcc", "-c", "a.c", "-o", "a.o"];
+    let args = HEADER_STATE_ARGS;
     let (a, b) = (machine(&env), machine(&env));
     let build = |m: &Sandbox, v: u32| {
         s.write("h.h", format!("#define V {v}\n"));
@@ -3523,13 +3532,11 @@ fn memcached_declined_items_are_not_counted_as_writes() {
 #[test]
 fn remote_manifest_lookup_keeps_the_local_manifest() {
     require!("gcc");
-    let Some(srv) = Server::start(Kind::Redis) else {
+    let Some((srv, s)) = header_state_project() else {
         return;
     };
     let env = srv.env();
-    let s = Sandbox::new();
-    s.write("a.c", "#include \"h.h\"\nint v = V;\n");
-    let args = ["gcc", "-c", "a.c", "-o", "a.o"];
+    let args = HEADER_STATE_ARGS;
     let p = machine(&env);
     let mut q = machine(&env);
     q.set_env("CACHEPOT_REMOTE_READ_ONLY", "1");

@@ -1,5 +1,9 @@
 use super::*;
 
+/// A config path that cannot exist, whatever else runs on the machine (nobody can create
+/// files in procfs' per-process directory): `/nonexistent` can be made by anyone root.
+const NO_CONFIG: &str = "/proc/self/cachepot-no-such-config.toml";
+
 fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<OsString> {
     move |k| {
         pairs
@@ -37,7 +41,7 @@ fn bare_byte_counts_are_exact() {
 fn errors_stay_on_one_line_whatever_the_value() {
     let e = load_from(&env_of(&[
         ("HOME", "/h"),
-        ("CACHEPOT_CONF", "/nonexistent"),
+        ("CACHEPOT_CONF", NO_CONFIG),
         ("CACHEPOT_CACHE_SIZE", "10G\nrm -rf /\r\u{1b}[31m"),
     ]))
     .unwrap_err();
@@ -75,7 +79,7 @@ fn switches() {
 fn environment_overrides_default_with_origin() {
     let c = load_from(&env_of(&[
         ("HOME", "/h"),
-        ("CACHEPOT_CONF", "/nonexistent/x.toml"),
+        ("CACHEPOT_CONF", NO_CONFIG),
         ("CACHEPOT_CACHE_SIZE", "5G"),
     ]))
     .unwrap();
@@ -90,7 +94,7 @@ fn environment_overrides_default_with_origin() {
 fn malformed_values_name_the_variable() {
     let e = load_from(&env_of(&[
         ("HOME", "/h"),
-        ("CACHEPOT_CONF", "/nonexistent"),
+        ("CACHEPOT_CONF", NO_CONFIG),
         ("CACHEPOT_DIRECT", "maybe"),
     ]))
     .unwrap_err();
@@ -98,7 +102,7 @@ fn malformed_values_name_the_variable() {
     assert!(!e.0.contains('\n'));
     let e = load_from(&env_of(&[
         ("HOME", "/h"),
-        ("CACHEPOT_CONF", "/nonexistent"),
+        ("CACHEPOT_CONF", NO_CONFIG),
         ("CACHEPOT_CACHE_SIZE", "lots"),
     ]))
     .unwrap_err();
@@ -109,7 +113,7 @@ fn malformed_values_name_the_variable() {
 fn secrets_are_masked() {
     let c = load_from(&env_of(&[
         ("HOME", "/h"),
-        ("CACHEPOT_CONF", "/nonexistent"),
+        ("CACHEPOT_CONF", NO_CONFIG),
         ("CACHEPOT_HMAC_KEY", "s3cret"),
     ]))
     .unwrap();

@@ -358,7 +358,8 @@ class Cachepot(Tool):
         return f"{v} (git {rev})"
 
     def env(self) -> dict[str, str]:
-        return {"CACHEPOT_DIR": str(self.cache_dir), "CACHEPOT_CONF": "/nonexistent"}
+        return {"CACHEPOT_DIR": str(self.cache_dir),
+                "CACHEPOT_CONF": str(WORK / "no-such-config.toml")}
 
     def zero_stats(self) -> None:
         run([self.wrapper, "--zero-stats"], env=self._tool_env())

@@ -7,7 +7,7 @@
 //! the command is counted `multiple_sources` — a lost hit, never a wrong one.
 
 use super::gcc_files::{
-    b_prefix_programs, clang_prefix_map, writes_unmodelled_file, READ_FILE_PREFIXES,
+    b_prefix_programs, clang_prefix_map, writes_unmodelled_file, xclang_safe, READ_FILE_PREFIXES,
 };
 use super::{DepFile, Family, Language, Output, Parsed, ResolvedCompiler};
 use crate::entry::FileKind;
@@ -230,6 +230,7 @@ pub fn parse(
     let mut colour_given = false;
     let mut output_base_given = false;
     let mut xclang_load = false;
+    let mut xclang_value = false;
 
     let mut i = 0;
     while i < expanded.len() {
@@ -281,6 +282,8 @@ pub fn parse(
                 profile_paths = true
             }
             "-gsplit-dwarf" | "-gsplit-dwarf=split" | "-gsplit-dwarf=single" => split_dwarf = true,
+            // RTL dumps of every pass (files beside the output).
+            "-da" => return Err(Reason::UnsupportedOption),
             // clang resolves every path against another directory: not modelled.
             _ if s.starts_with("-working-directory") => return Err(Reason::UnsupportedOption),
             "-g0" | "-ggdb0" => debug = false,
@@ -297,9 +300,10 @@ pub fn parse(
             | "-fno-diagnostics-color"
             | "-fcolor-diagnostics"
             | "-fno-color-diagnostics" => colour_given = true,
-            "-fprofile-use" | "-fauto-profile" | "-fprofile-instr-use" => {
-                return Err(Reason::ProfileUse)
-            }
+            "-fprofile-use"
+            | "-fauto-profile"
+            | "-fprofile-instr-use"
+            | "-fbranch-probabilities" => return Err(Reason::ProfileUse),
             _ => {
                 if s.starts_with("-save-temps") {
                     return Err(Reason::SaveTemps);
@@ -421,11 +425,28 @@ pub fn parse(
                                         return Err(Reason::UnsupportedOption);
                                     }
                                     p.extra_input_files.push(full);
-                                }
-                                xclang_load = vs == "-load";
-                                if vs.starts_with("-serialize-diagnostic") {
+                                } else if xclang_value {
+                                    // The value of `-add-plugin`/`-plugin-arg-*`: a word.
+                                } else if !xclang_safe(&vs) {
+                                    // cc1 options are many, and many name files (bitcode
+                                    // to link, remap files, stats and record outputs...):
+                                    // only those known to name none are cached.
                                     return Err(Reason::UnsupportedOption);
                                 }
+                                xclang_value = !xclang_load
+                                    && (vs == "-add-plugin"
+                                        || vs == "-plugin"
+                                        || vs.starts_with("-plugin-arg-"));
+                                xclang_load = !xclang_load && vs == "-load";
+                            }
+                            if o.name == "-Xassembler"
+                                && writes_unmodelled_file(&format!("-Wa,{vs}"))
+                            {
+                                return Err(Reason::UnsupportedOption);
+                            }
+                            if o.name == "-mllvm" && vs.contains("file") {
+                                // LLVM options writing reports (`-info-output-file=`...).
+                                return Err(Reason::UnsupportedOption);
                             }
                             if matches!(
                                 o.name,

@@ -64,6 +64,30 @@ pub const READ_FILE_PREFIXES: &[&str] = &[
     "-fpass-plugin=",
 ];
 
+/// A cc1 option given through `-Xclang` that names no file and writes none: warnings,
+/// `-f` flags outside the file-naming ones, plugin loading (handled by the caller).
+pub fn xclang_safe(v: &str) -> bool {
+    let flag_without_files = (v.starts_with("-W") || v.starts_with("-f"))
+        && !v.contains("file")
+        && !writes_unmodelled_file(v)
+        && !READ_FILE_PREFIXES.iter().any(|p| v.starts_with(p))
+        && ![
+            "-fprofile",
+            "-fxray",
+            "-fbasic-block",
+            "-fmodule",
+            "-fdebug-compilation-dir",
+        ]
+        .iter()
+        .any(|p| v.starts_with(p));
+    flag_without_files
+        || matches!(
+            v,
+            "-load" | "-add-plugin" | "-plugin" | "-disable-llvm-passes" | "-disable-O0-optnone"
+        )
+        || v.starts_with("-plugin-arg-")
+}
+
 /// A gcc/clang option passed to a host compiler (nvcc's `-Xcompiler`) that reads or
 /// writes a file the cache does not model: besides [`writes_unmodelled_file`], profiles
 /// and coverage, stack-usage and call-graph files, temporaries, split DWARF, dep files,

@@ -493,3 +493,59 @@ fn repeated_output_is_not_cached() {
         Reason::UnsupportedOption
     );
 }
+
+/// The sweep of file-naming options: cc1 options through -Xclang are cached only when
+/// known to name no file; assembler and LLVM options writing files, RTL dumps and
+/// branch probabilities from .gcda files are not cached.
+#[test]
+fn file_naming_option_sweep() {
+    let exists = ["/w/p.so"];
+    let r = |args: &[&str]| parse_with("clang", args, &[], &exists);
+    for (args, why) in [
+        (
+            &["-Xclang", "-mlink-bitcode-file", "-Xclang", "b.bc"][..],
+            Reason::UnsupportedOption,
+        ),
+        (
+            &["-Xclang", "-remap-file", "-Xclang", "a.c;r.c"][..],
+            Reason::UnsupportedOption,
+        ),
+        (
+            &["-Xclang", "-fxray-attr-list=x.txt"][..],
+            Reason::UnsupportedOption,
+        ),
+        (&["-Xclang", "-ftime-trace"][..], Reason::UnsupportedOption),
+        (
+            &["-Xclang", "-stats-file=st.json"][..],
+            Reason::UnsupportedOption,
+        ),
+        (
+            &["-Xclang", "-dependency-file", "-Xclang", "x.d"][..],
+            Reason::UnsupportedOption,
+        ),
+        (
+            &["-Xassembler", "-adhln=lst.txt"][..],
+            Reason::UnsupportedOption,
+        ),
+        (&["-Xassembler", "--MD"][..], Reason::UnsupportedOption),
+        (
+            &["-mllvm", "-info-output-file=i.txt"][..],
+            Reason::UnsupportedOption,
+        ),
+        (&["-da"][..], Reason::UnsupportedOption),
+        (&["-fbranch-probabilities"][..], Reason::ProfileUse),
+    ] {
+        let all = [&["-c", "a.c"][..], args].concat();
+        assert_eq!(r(&all).unwrap_err(), why, "{args:?}");
+    }
+    for args in [
+        &["-Xclang", "-fno-pch-timestamp"][..],
+        &["-Xclang", "-Wno-unused"][..],
+        &["-Xclang", "-load", "-Xclang", "p.so"][..],
+        &["-Xclang", "-add-plugin", "-Xclang", "checker"][..],
+        &["-mllvm", "-inline-threshold=10"][..],
+    ] {
+        let all = [&["-c", "a.c"][..], args].concat();
+        assert!(r(&all).is_ok(), "{args:?}");
+    }
+}

@@ -652,10 +652,7 @@ pub fn parse(
     p.language = Some(language);
     p.input = input_path;
     p.compile_args = original.to_vec();
-    // gcc and clang colour only a terminal that is not `TERM=dumb` (or unset): Emacs'
-    // compile buffers set that.
-    let colour_terminal = (ctx.env)("TERM").is_some_and(|t| !t.is_empty() && t != "dumb");
-    if !colour_given && ctx.stderr_is_tty && colour_terminal {
+    if !colour_given && ctx.stderr_is_tty && super::colour_terminal((ctx.env)("TERM")) {
         // We capture stderr through a pipe, so the compiler would not colour it; force
         // colour and key on it, so terminal users keep coloured diagnostics.
         let flag = match compiler.family {

@@ -196,6 +196,12 @@ impl Parsed {
     }
 }
 
+/// Whether a terminal with this `TERM` gets colour from gcc, clang or rustc on their own:
+/// set, and not `dumb` (Emacs' compile buffers).
+pub fn colour_terminal(term: Option<OsString>) -> bool {
+    term.is_some_and(|t| !t.is_empty() && t != "dumb")
+}
+
 /// Whether any argument names `__TIME__`, `__DATE__` or `__TIMESTAMP__`
 /// (`-DSTAMP=__TIME__`, `/DT=__DATE__`): see [`Parsed::time_macro_in_args`].
 pub fn names_time_macro(args: &[OsString]) -> bool {

@@ -308,7 +308,13 @@ struct Stat {
 pub fn any_changed_since(files: &[String], cwd: &Path, start: i64) -> bool {
     files
         .iter()
-        .any(|f| stat_full(&cwd.join(f)).is_none_or(|st| st.mtime >= start || st.ctime >= start))
+        .any(|f| modified_since(&cwd.join(f), start).unwrap_or(true))
+}
+
+/// Whether `path` was modified (mtime or ctime) at or after `start` (ns); None when it
+/// cannot be stat'ed.
+pub fn modified_since(path: &Path, start: i64) -> Option<bool> {
+    stat_full(path).map(|st| st.mtime >= start || st.ctime >= start)
 }
 
 fn stat_full(p: &Path) -> Option<Stat> {
@@ -690,7 +696,8 @@ impl Manifest {
     }
 
     /// Add sets recorded elsewhere (another machine's, through a remote) after this
-    /// manifest's own, skipping results it already names, within the caps.
+    /// manifest's own, skipping results it already names, within the caps (which drop
+    /// the added ones first). Returns how many were added before the caps.
     pub fn merge_older(&mut self, sets: Vec<IncludeSet>) -> usize {
         let before = self.sets.len();
         for set in sets {

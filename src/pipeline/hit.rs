@@ -52,38 +52,33 @@ pub(super) fn lookup_everywhere(
     from_remote: bool,
     language: Language,
 ) -> Option<Done> {
-    if let Some(done) = direct_lookup(ctx, parsed, mkey, manifest, language) {
+    if let Some(done) = direct_lookup(ctx, parsed, mkey, manifest, 0, language) {
         return Some(done);
     }
     if from_remote || ctx.remotes.is_empty() {
         return None;
     }
     let remote = tiered::remote_manifest(ctx, mkey)?;
-    let known: Vec<&str> = manifest.sets.iter().map(|s| s.result.as_str()).collect();
-    let new: Vec<manifest::IncludeSet> = remote
-        .sets
-        .into_iter()
-        .filter(|s| !known.contains(&s.result.as_str()))
-        .collect();
-    if new.is_empty() {
+    // The local sets stay first, already tried: only the merged-in ones are looked at.
+    let first_new = manifest.sets.len();
+    if manifest.merge_older(remote.sets) == 0 {
         return None;
     }
-    manifest.merge_older(new);
     tiered::keep_local_manifest(ctx, mkey, manifest);
-    // The local sets fail again (a few stats): the merged manifest is the one a
-    // refreshed set must be added to.
-    direct_lookup(ctx, parsed, mkey, manifest, language)
+    direct_lookup(ctx, parsed, mkey, manifest, first_new, language)
 }
 
 /// A direct hit: the first include set that still holds, restored. No process runs.
+/// `first`: the sets before it were already tried.
 pub(super) fn direct_lookup(
     ctx: &mut Ctx,
     parsed: &Parsed,
     mkey: &Key,
     manifest: &Manifest,
+    first: usize,
     language: Language,
 ) -> Option<Done> {
-    for set in &manifest.sets {
+    for set in manifest.sets.iter().skip(first) {
         let refreshed =
             match manifest::validate(set, &ctx.cwd, &ctx.cfg.basedirs, Some(&ctx.cfg.dir)) {
                 manifest::Validity::Invalid => continue,

@@ -160,10 +160,9 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
             Ok(p) => p,
             Err(reason) => return passthrough(ctx, &path, &req.args, reason),
         };
-        // rustc's automatic colour also needs a TERM other than dumb, and no NO_COLOR.
-        let term = std::env::var_os("TERM").filter(|t| !t.is_empty() && t != "dumb");
+        // rustc's automatic colour also needs no NO_COLOR.
         if std::io::stderr().is_terminal()
-            && term.is_some()
+            && compiler::colour_terminal(std::env::var_os("TERM"))
             && std::env::var_os("NO_COLOR").is_none()
         {
             compiler::rustc::force_colour(&mut parsed);
@@ -475,14 +474,6 @@ fn key_path(ctx: &Ctx, parsed: &Parsed, arg: &OsStr) -> Vec<u8> {
         .to_vec()
 }
 
-/// Whether `path` exists with an mtime or ctime at or after `start` (ns).
-fn changed_since(path: &Path, start: i64) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| {
-        let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
-        ns(m.mtime(), m.mtime_nsec()) >= start || ns(m.ctime(), m.ctime_nsec()) >= start
-    })
-}
-
 /// (mtime, inode) of a file that may exist before a compile, to tell whether the compile
 /// wrote an optional output or it is a stale leftover.
 fn stamp(path: &Path) -> Option<(i64, i64, u64)> {
@@ -569,10 +560,9 @@ fn compile_filtered(
     // Programs and files keyed by content before the compile (`-B` programs, plugins,
     // list files): one rewritten since may have run or been read in its new form.
     let keyed_before = parsed.program_files.iter().chain(&parsed.extra_input_files);
-    if let Some(p) = keyed_before
-        .into_iter()
-        .find(|p| changed_since(p, ctx.started))
-    {
+    // (A file that is gone was keyed as it was, or as missing: nothing to compare.)
+    let changed = |p: &&PathBuf| manifest::modified_since(p, ctx.started) == Some(true);
+    if let Some(p) = keyed_before.into_iter().find(changed) {
         log::info!("{} changed during the compile: not cached", p.display());
         return (Outcome::Miss(language), code, None);
     }

@@ -292,7 +292,6 @@ fn trim_start(b: &[u8]) -> &[u8] {
     &b[n..]
 }
 
-/// (device, inode) of the file a path resolves to.
 /// What one stat(2) of a file says: size, mtime and ctime in ns, and (device, inode).
 struct Stat {
     size: u64,
@@ -727,6 +726,7 @@ impl Manifest {
 }
 
 mod codec;
+mod dirstat;
 mod validate;
 
 #[cfg(test)]

@@ -70,11 +70,12 @@ pub(super) fn validate_at(
     }
     // Saturating: `recorded` comes from a stored manifest, which may hold any number.
     let settled = set.recorded.saturating_sub(RACY_NS);
+    let mut dirs = dirstat::DirStat::default();
     for f in &set.files {
         let full = cwd.join(&f.path);
         // Only regular files were ever recorded: anything else (a manifest naming
         // /dev/zero, a FIFO) would be read without end when its digest is checked.
-        let Some(st) = stat_full(&full).filter(|st| st.regular) else {
+        let Some(st) = dirs.stat(&full).filter(|st| st.regular) else {
             return Validity::Invalid;
         };
         if st.size != f.size || (set.timestamp && st.mtime != f.mtime) {

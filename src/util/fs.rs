@@ -17,7 +17,11 @@ pub const RECORD_LIMIT: u64 = 1 << 20;
 /// regular file (a symlink to `/dev/zero` never ends) and unless it fits in `limit`.
 /// Costs what `fs::read` costs: one open, one fstat, the reads.
 pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
-    use std::io::Read;
+    read_bounded_with_meta(path, limit).map(|(data, _)| data)
+}
+
+/// [`read_bounded`], with what fstat said of the file before it was read.
+pub fn read_bounded_with_meta(path: &Path, limit: u64) -> io::Result<(Vec<u8>, fs::Metadata)> {
     let f = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
@@ -35,15 +39,53 @@ pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
             format!("{} bytes, more than the {limit} expected", m.len()),
         ));
     }
-    let mut data = Vec::with_capacity(m.len() as usize);
-    f.take(limit.saturating_add(1)).read_to_end(&mut data)?;
+    // Room for one byte more than fstat said: a read that stops short of the room once
+    // the promised size is in is the end of the file, so the usual case is one read(2)
+    // (read_to_end would ask again for zero bytes, in 8 KiB pieces above that).
+    let mut data = Vec::with_capacity(m.len() as usize + 1);
+    loop {
+        if data.len() == data.capacity() {
+            if data.len() as u64 > limit {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "grew past its limit",
+                ));
+            }
+            data.reserve(data.len().max(4096));
+        }
+        let want = data.capacity() - data.len();
+        let n = read_spare(&f, &mut data)?;
+        if n == 0 || (n < want && data.len() as u64 >= m.len()) {
+            break;
+        }
+    }
     if data.len() as u64 > limit {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "grew past its limit",
         ));
     }
-    Ok(data)
+    Ok((data, m))
+}
+
+/// One read(2) into `data`'s spare capacity (retried on EINTR); returns its count.
+fn read_spare(f: &File, data: &mut Vec<u8>) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let spare = data.spare_capacity_mut();
+    loop {
+        // SAFETY: the kernel writes at most spare.len() bytes into memory we own; only
+        // the bytes it reports written are then counted as initialised.
+        let n = unsafe { libc::read(f.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
+        if n >= 0 {
+            let n = n as usize;
+            unsafe { data.set_len(data.len() + n) };
+            return Ok(n);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
 }
 
 /// [`read_bounded`] for text records: invalid UTF-8 is an error like any other damage.
@@ -129,13 +171,14 @@ pub fn temp_path_beside(dest: &Path) -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    dest.with_file_name(format!(
-        ".{}.tmp.{}.{}.{:x}",
-        name,
-        std::process::id(),
-        n,
-        nanos
-    ))
+    dest.with_file_name(format!(".{}.tmp.{}.{}.{:x}", name, pid(), n, nanos))
+}
+
+/// This process's id, asked of the kernel once (getpid(2) is a system call each time,
+/// and a hit names a temporary file per output). cachepot never forks without exec.
+fn pid() -> u32 {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *PID.get_or_init(std::process::id)
 }
 
 /// Write `data` to `dest` atomically: a reader sees the old file or the whole new one,
@@ -253,6 +296,41 @@ pub fn create_private(path: &Path) -> io::Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_bounded_reads_whole_files_within_the_limit() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f");
+        for len in [0usize, 1, 31, 32, 4095, 4096, 4097, 8192, 8193, 100_000] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            fs::write(&f, &data).unwrap();
+            assert_eq!(read_bounded(&f, len as u64).unwrap(), data, "{len}");
+            if len > 0 {
+                let e = read_bounded(&f, len as u64 - 1).unwrap_err();
+                assert_eq!(e.kind(), io::ErrorKind::FileTooLarge, "{len}");
+            }
+        }
+        // Not regular files: a directory, a FIFO (no writer: must not block), /dev/zero.
+        std::fs::create_dir(d.path().join("dir")).unwrap();
+        let fifo = d.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for p in [d.path().join("dir"), fifo, PathBuf::from("/dev/zero")] {
+            assert!(read_bounded(&p, 1 << 20).is_err(), "{}", p.display());
+        }
+    }
+
+    /// A file with more in it than fstat says (procfs says 0) is read to its end, and
+    /// refused past the limit.
+    #[test]
+    fn read_bounded_reads_past_a_short_stat() {
+        let p = Path::new("/proc/self/status");
+        assert_eq!(fs::metadata(p).unwrap().len(), 0);
+        let got = read_bounded(p, 1 << 20).unwrap();
+        assert!(got.len() > 100 && got.ends_with(b"\n"), "{}", got.len());
+        assert!(String::from_utf8(got).unwrap().contains("Name:"));
+        assert!(read_bounded(p, 10).is_err());
+    }
 
     #[test]
     fn touch_sets_mtime_only() {

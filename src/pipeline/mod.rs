@@ -257,8 +257,11 @@ fn special_file(parsed: &Parsed, cwd: &Path) -> Option<Reason> {
         return Some(Reason::SpecialFile);
     }
     let outputs = parsed.outputs.iter().map(|o| &o.path);
+    // The dep file is usually among the outputs too: one lstat each.
+    let dep_file = (parsed.dep_file.iter().map(|d| &d.path))
+        .filter(|d| !parsed.outputs.iter().any(|o| &o.path == *d));
     outputs
-        .chain(parsed.dep_file.iter().map(|d| &d.path))
+        .chain(dep_file)
         .any(|p| {
             // A symlink is replaced by the assembler too (BFD unlinks "ordinary" outputs).
             std::fs::symlink_metadata(cwd.join(p))
@@ -308,7 +311,7 @@ fn finish(mut ctx: Ctx, outcome: Outcome, key: Option<Key>, entry: Option<Vec<u8
     }
     let shard = key
         .map(|k| LocalStore::shard_of(&k))
-        .unwrap_or((std::process::id() % 16) as u8);
+        .unwrap_or_else(|| (std::process::id() % 16) as u8);
     if let (Some(k), Some(e)) = (&key, &entry) {
         push(&mut ctx, k, e);
     }

@@ -11,7 +11,7 @@
 //! 16 shards × 16 leaf directories: ccache's proven fan-out; a 10 GB cache of ~100 kB
 //! entries keeps ~400 files per leaf. Each shard may hold 1/16 of the size bound; a write
 //! that pushes a shard past its share evicts the least recently used entries (mtime, which
-//! a hit refreshes) down to 90% of the share, so eviction runs once per ~10% of growth
+//! a hit refreshes when it is older than [`LRU_GRAIN`]) down to 90% of the share, so eviction runs once per ~10% of growth
 //! rather than on every write. Entries are written to a temporary file beside their final
 //! name and renamed into place: readers need no lock and never see a partial entry.
 //! A reader racing with eviction keeps the inode it opened. Reading is lock-free; only

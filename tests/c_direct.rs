@@ -562,6 +562,56 @@ fn pitfall_1_has_include_probe_sees_a_new_header() {
     }
 }
 
+/// `__has_include` under another name (as xxhash.h's `XXH_HAS_INCLUDE`, which zstd and
+/// lz4 include), defined in one header and called in the source. Called with a literal
+/// name, the name is probed like a direct call: direct hits, and a header appearing that
+/// changes the answer is a miss. Called with a macro argument, no include set can
+/// describe it: the command is keyed on its preprocessed text instead, and is still
+/// cached from the first compile on (a preprocessed hit, not a miss every time).
+#[test]
+fn has_include_through_a_macro() {
+    for cc in compilers() {
+        for (call, repeat) in [
+            ("HI(\"opt.h\")", Kind::Direct),
+            ("HI(OPT)", Kind::Preprocessed),
+        ] {
+            for dep in [&[][..], &["-MD"][..]] {
+                let w = World::new(cc);
+                w.s.write(
+                    "hi.h",
+                    "#ifdef __has_include\n#define HI __has_include\n#else\n#define HI(x) 0\n#endif\n",
+                );
+                w.s.write(
+                    "main.c",
+                    int_main(&format!(
+                        "#include \"hi.h\"\n#define OPT \"opt.h\"\n#if {call}\n#include OPT\n#else\n#define VALUE 10\n#endif"
+                    )),
+                );
+                let args = with_deps(dep, &["-c", "main.c", "-o", "main.o"]);
+                let why = |what: &str| format!("{call} {dep:?}: {what}");
+                w.expect(Kind::Miss, "", &args, &why("first compile"));
+                assert_eq!(w.run("", "main.o"), "10");
+                w.expect(repeat, "", &args, &why("unchanged"));
+
+                w.s.write("opt.h", define(11));
+                w.expect(Kind::Miss, "", &args, &why("opt.h appeared"));
+                assert_eq!(
+                    w.run("", "main.o"),
+                    "11",
+                    "{}",
+                    why("the new header's value")
+                );
+                w.expect(repeat, "", &args, &why("unchanged again"));
+                w.assert_same_as_bare("", &args, &["main.o"]);
+
+                w.s.remove("opt.h");
+                w.expect(repeat, "", &args, &why("back to the first state"));
+                assert_eq!(w.run("", "main.o"), "10");
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Invalidation by inputs
 // ---------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@
 //! which `-I.` and `CPATH=:extra` search). Quoted and angle includes, nested includes, a
 //! header in a subdirectory (`<detail/impl.h>`), include guards, macros used in code, a
 //! header present in two include dirs (`shadow.h`), a `#if defined(FEATURE_X)` switch,
-//! `__has_include` checks, a `-include` forced header, a header that is a symlink
+//! `__has_include` checks (one called directly, one through a macro defined as the operator,
+//! as xxhash.h does), a `-include` forced header, a header that is a symlink
 //! (`include/arch.h` → one of `variants/arch-{1,2,3}.h`, written together like a checkout
 //! writes them: same size, same mtime, usually the same ctime tick) and a `-Wall` warning
 //! under FEATURE_X (so replayed stderr is compared too). Every source also embeds a
@@ -205,12 +206,15 @@ fn header_text(name: &str, v: &[u32]) -> String {
         ),
         "platform.h" => format!(
             "#include <sysdefs.h>\n#define PLATFORM_ID {}\n\
-             #if __has_include(<optional.h>)\n#include <optional.h>\n#define PLATFORM_OPT OPTIONAL_VAL\n\
+             #if PLATFORM_HAS_INCLUDE(<optional.h>)\n#include <optional.h>\n#define PLATFORM_OPT OPTIONAL_VAL\n\
              #else\n#define PLATFORM_OPT 0\n#endif\n",
             v[0]
         ),
+        // `__has_include` under another name, as xxhash.h defines it; platform.h calls it.
         "sysdefs.h" => format!(
-            "#define SYS_WORD {}\ntypedef unsigned long sys_word_t;\n",
+            "#define SYS_WORD {}\ntypedef unsigned long sys_word_t;\n\
+             #ifdef __has_include\n#  define PLATFORM_HAS_INCLUDE __has_include\n\
+             #else\n#  define PLATFORM_HAS_INCLUDE(x) 0\n#endif\n",
             v[0]
         ),
         "force.h" => format!("#define FORCED_VAL {}\n", v[0]),

@@ -89,6 +89,8 @@ pub struct IncludeSet {
 /// Why a compile cannot be recorded in a manifest.
 #[derive(Debug, PartialEq, Eq)]
 pub enum NotRecordable {
+    /// The compiler's include search list could not be had (`-v` failed or said nothing).
+    NoSearchList,
     ModifiedDuringCompile(String),
     UsesTime(String),
     UnreadableInput(String),
@@ -143,6 +145,9 @@ struct Scan {
     timestamp: bool,
     has_include: Vec<String>,
     computed_has_include: bool,
+    /// Macros defined as `__has_include` itself ([`aliases`]): their call sites are
+    /// looked for in every file of the set.
+    has_include_aliases: Vec<String>,
 }
 
 /// Every non-overlapping occurrence of `needle` (memchr's SIMD search: a miss scans every
@@ -186,6 +191,7 @@ fn scan(content: &[u8]) -> Scan {
         timestamp: false,
         has_include: Vec::new(),
         computed_has_include: false,
+        has_include_aliases: Vec::new(),
     };
     // Cheap pre-check: almost no file has "__" followed by these letters.
     if memchr::memmem::find(content, b"__").is_none() {
@@ -213,12 +219,16 @@ fn scan(content: &[u8]) -> Scan {
                 .iter()
                 .rposition(|c| !matches!(c, b' ' | b'\t' | b'('))
                 .map_or(&before[..0], |e| &before[..=e]);
-            if !(before.ends_with(b"ifdef")
+            if before.ends_with(b"ifdef")
                 || before.ends_with(b"ifndef")
                 || before.ends_with(b"defined")
-                || in_comment(content, pos))
+                || in_comment(content, pos)
             {
-                s.computed_has_include = true;
+                continue;
+            }
+            match aliases::alias_defined_at(content, pos) {
+                Some(name) => s.has_include_aliases.push(name),
+                None => s.computed_has_include = true,
             }
             continue;
         }
@@ -227,7 +237,10 @@ fn scan(content: &[u8]) -> Scan {
             Some(b'<') => b'>',
             Some(b'"') => b'"',
             _ => {
-                s.computed_has_include = true;
+                match aliases::alias_defined_at(content, pos) {
+                    Some(name) => s.has_include_aliases.push(name),
+                    None => s.computed_has_include = true,
+                }
                 continue;
             }
         };
@@ -544,6 +557,7 @@ pub fn record(
         file_macro_cwd: None,
     };
     let mut names = BTreeSet::new();
+    let mut aliases: BTreeSet<String> = BTreeSet::new();
     for f in files {
         let full = cwd.join(f);
         let content =
@@ -578,6 +592,7 @@ pub fn record(
             set.file_macro_cwd = Some(cwd.to_string_lossy().into_owned());
         }
         names.extend(s.has_include);
+        aliases.extend(s.has_include_aliases);
         if c_tokens && set.files.is_empty() {
             // gcc may replace the source's first #include by a `.gch` found beside the
             // header, and its dep file then names neither: watch for such files.
@@ -594,6 +609,9 @@ pub fn record(
             dev,
             ino,
         });
+    }
+    if !aliases.is_empty() {
+        names.extend(alias_call_names(&set.files, cwd, &aliases)?);
     }
     set.has_include = names.into_iter().collect();
     let all = probes(&set);
@@ -642,6 +660,30 @@ pub fn record(
     Ok(set)
 }
 
+/// The header names that macros defined as `__has_include` are called with, in every
+/// file of a set: a second read, only for the rare sets that define such a macro (the
+/// definition may come from a file listed after its use). A file whose content is not
+/// what was recorded changed during the compile.
+fn alias_call_names(
+    files: &[FileRec],
+    cwd: &Path,
+    aliases: &BTreeSet<String>,
+) -> Result<Vec<String>, NotRecordable> {
+    let aliases: Vec<String> = aliases.iter().cloned().collect();
+    let mut names = Vec::new();
+    for f in files {
+        let content = std::fs::read(cwd.join(&f.path))
+            .map_err(|_| NotRecordable::UnreadableInput(f.path.clone()))?;
+        if digest(&content).hex() != f.digest {
+            return Err(NotRecordable::ModifiedDuringCompile(f.path.clone()));
+        }
+        let found = aliases::alias_calls(&content, &aliases)
+            .map_err(|()| NotRecordable::ComputedHasInclude(f.path.clone()))?;
+        names.extend(found);
+    }
+    Ok(names)
+}
+
 /// What a set contributes to a depend-mode result key: every file's path and digest,
 /// the `__has_include` outcome, the date.
 pub fn set_key(manifest_key: &Key, set: &IncludeSet) -> Key {
@@ -674,7 +716,39 @@ pub fn set_key(manifest_key: &Key, set: &IncludeSet) -> Key {
     h.finish()
 }
 
+/// The `result` of the set that marks a manifest "preprocessor mode only": an earlier
+/// compile of this command read a header that calls `__has_include` in a way no set can
+/// record (through a macro, as xxhash.h's `XXH_HAS_INCLUDE`). No lookup ever accepts it:
+/// [`validate`] rejects it first, and its `date` ([`PREPROCESS_MARK_DATE`]) is never
+/// today's for the versions that predate it.
+pub const PREPROCESS_MARK: &str = "preprocessor-mode";
+const PREPROCESS_MARK_DATE: &str = "never: preprocessor mode";
+
 impl Manifest {
+    /// Whether this command is looked up by its preprocessed text only.
+    pub fn preprocessor_only(&self) -> bool {
+        self.sets.iter().any(|s| s.result == PREPROCESS_MARK)
+    }
+
+    /// Mark this command for preprocessor mode (see [`PREPROCESS_MARK`]); its other sets
+    /// stay and are still tried first.
+    pub fn mark_preprocessor_only(&mut self) {
+        self.add(IncludeSet {
+            result: PREPROCESS_MARK.to_string(),
+            recorded: now_ns(),
+            files: Vec::new(),
+            search_dirs: Vec::new(),
+            watches: Vec::new(),
+            has_include: Vec::new(),
+            has_include_present: Vec::new(),
+            date: Some(PREPROCESS_MARK_DATE.to_string()),
+            timestamp: false,
+            env: Vec::new(),
+            absent: Vec::new(),
+            file_macro_cwd: None,
+        });
+    }
+
     /// Add a set (newest first), replacing one with the same result, within the caps.
     pub fn add(&mut self, set: IncludeSet) {
         self.sets.retain(|s| s.result != set.result);
@@ -725,6 +799,7 @@ impl Manifest {
     }
 }
 
+mod aliases;
 mod codec;
 mod dirstat;
 mod validate;

@@ -6,8 +6,11 @@ fn scans_time_tokens_and_has_include() {
     assert!(s.date && !s.time && !s.timestamp && !s.computed_has_include);
     assert_eq!(s.has_include, ["a/b.h", "x.h"]);
     assert!(scan(b"__has_include(MACRO)").computed_has_include);
-    // Called through a macro, after a line continuation or a comment: computed.
-    assert!(scan(b"#define HI __has_include\n#if HI(<opt.h>)\n").computed_has_include);
+    // A macro defined as the operator is an alias, whose calls `record` looks for.
+    let s = scan(b"#define HI __has_include\n#if HI(<opt.h>)\n");
+    assert!(!s.computed_has_include && s.has_include_aliases == ["HI"]);
+    // Passed on through a macro, after a line continuation or a comment: computed.
+    assert!(scan(b"#define HI __has_include && 1\n").computed_has_include);
     assert!(scan(b"#if __has_include \\\n(<opt.h>)\n").computed_has_include);
     assert!(scan(b"#if __has_include /**/ (<opt.h>)\n").computed_has_include);
     // Only testing that the operator exists: not computed.
@@ -276,6 +279,50 @@ fn files_modified_after_start_are_not_recorded() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// An alias of `__has_include` defined in one header and called in another (listed
+/// first): its literal arguments are probed like direct calls; any other use of it makes
+/// the set unrecordable.
+#[test]
+fn has_include_aliases_are_followed_across_files() {
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let write = |name: &str, text: &str| std::fs::write(d.join(name), text).unwrap();
+    write("a.c", "#include \"use.h\"\n");
+    write(
+        "def.h",
+        "#ifdef __has_include\n#define HI __has_include\n#else\n#define HI(x) 0\n#endif\n",
+    );
+    let files = ["a.c", "use.h", "def.h"].map(String::from);
+    let start = now_ns() + 10_000_000_000;
+    for (use_h, want) in [
+        (
+            "#if HI(<opt.h>)\n#endif\n#if HI(\"sub/loc.h\")\n#endif\n",
+            Some(vec!["opt.h", "sub/loc.h", "use.h.gch"]),
+        ),
+        ("#if HI(NAME)\n#endif\n", None),
+        ("#define MORE HI\n", None),
+    ] {
+        write("use.h", use_h);
+        let r = record(
+            &files,
+            &["inc".to_string()],
+            d,
+            start,
+            &digest(b"r"),
+            true,
+            &[],
+        );
+        match want {
+            Some(names) => assert_eq!(r.expect("recordable").has_include, names, "{use_h:?}"),
+            None => assert_eq!(
+                r.unwrap_err(),
+                NotRecordable::ComputedHasInclude("use.h".into()),
+                "{use_h:?}"
+            ),
+        }
+    }
+}
+
 fn sample_manifest() -> Manifest {
     let set = |r: &str| IncludeSet {
         result: r.into(),
@@ -432,4 +479,35 @@ fn memoised_probe_pass_matches_probing_one_by_one() {
     set.has_include_present.clear();
     assert_eq!(probe_states_one_by_one(&set, &cwd, &[]), recorded);
     std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// The preprocessor-mode mark: kept through the binary encoding and by later `add`s,
+/// never accepted by a lookup (not even with no files to check), and rejected by
+/// versions that predate it through its date.
+#[test]
+fn the_preprocessor_mode_mark_never_validates() {
+    let mut m = sample_manifest();
+    assert!(!m.preprocessor_only());
+    m.mark_preprocessor_only();
+    m.mark_preprocessor_only();
+    assert_eq!(
+        m.sets
+            .iter()
+            .filter(|s| s.result == PREPROCESS_MARK)
+            .count(),
+        1
+    );
+    let mut m = Manifest::decode(&m.encode()).expect("round trip");
+    assert!(m.preprocessor_only());
+    m.add(sample_manifest().sets.remove(0));
+    assert!(m.preprocessor_only(), "a later set keeps the mark");
+    let mark = m.sets.iter().find(|s| s.result == PREPROCESS_MARK).unwrap();
+    assert!(mark.files.is_empty() && mark.watches.is_empty());
+    assert!(!still_valid(mark, Path::new("/"), &[], None));
+    let mut unmarked = mark.clone();
+    unmarked.result = "0".repeat(64);
+    assert!(
+        !still_valid(&unmarked, Path::new("/"), &[], None),
+        "its date alone must make it invalid"
+    );
 }

@@ -45,6 +45,9 @@ pub(super) fn validate_at(
     digest_cache: Option<&Path>,
     start: i64,
 ) -> Validity {
+    if set.result == PREPROCESS_MARK {
+        return Validity::Invalid;
+    }
     if let Some(d) = &set.date {
         if *d != current_date() {
             return Validity::Invalid;

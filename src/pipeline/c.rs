@@ -5,6 +5,7 @@
 //! The shared stages (lookup, restore, compile, store, statistics) are in `mod.rs`.
 
 use super::*;
+use crate::manifest::NotRecordable;
 
 /// The cacheable path: direct mode first (no process on a hit), then either depend mode
 /// (compile at once, key from the dep file) or preprocessor mode (key from `-E` output).
@@ -31,6 +32,13 @@ pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed:
         }
     }
 
+    if let Some((_, manifest)) = &direct {
+        if manifest.preprocessor_only() {
+            // An earlier compile of this command read a header calling `__has_include`
+            // in a way no include set can record: the preprocessed text decides.
+            return preprocessor_mode(ctx, compiler, parsed, &ident, None);
+        }
+    }
     if let Some((mkey, manifest)) = &direct {
         // Depend mode needs a complete dep file: the user's -MD, or one we add, which we
         // must not when the object records its command line.
@@ -39,7 +47,7 @@ pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed:
             None => !parsed.records_command_line,
         };
         if complete_deps {
-            return depend_miss(ctx, compiler, parsed, mkey, manifest.clone());
+            return depend_miss(ctx, compiler, parsed, &ident, mkey, manifest.clone());
         }
     }
     preprocessor_mode(ctx, compiler, parsed, &ident, direct)
@@ -50,6 +58,7 @@ fn depend_miss(
     ctx: &mut Ctx,
     compiler: &ResolvedCompiler,
     parsed: &Parsed,
+    ident: &Key,
     mkey: &Key,
     manifest: Manifest,
 ) -> Done {
@@ -82,10 +91,64 @@ fn depend_miss(
             entry: None,
         };
     };
-    let record = deps
-        .map_err(|e| format!("dep file {}: {e}", dep_path.display()))
-        .and_then(|d| record_set(ctx, compiler, parsed, &d, start, &Key([0; 32])));
-    record_depend_result(ctx, parsed, mkey, manifest, record, code, produced)
+    let deps = match deps {
+        Ok(d) => d,
+        Err(e) => {
+            let why = Err(format!("dep file {}: {e}", dep_path.display()));
+            return record_depend_result(ctx, parsed, mkey, manifest, why, code, produced);
+        }
+    };
+    match record_set(ctx, compiler, parsed, &deps, start, &Key([0; 32])) {
+        Err(NotRecordable::ComputedHasInclude(header)) => {
+            log::info!("{header} calls __has_include in a way no manifest records: this command is keyed on its preprocessed text from now on");
+            let mut manifest = manifest;
+            manifest.mark_preprocessor_only();
+            store_manifest(ctx, mkey, &manifest);
+            store_by_preprocessed_text(ctx, compiler, parsed, ident, start, &deps, code, produced)
+        }
+        record => {
+            let record = record.map_err(|e| format!("{e:?}"));
+            record_depend_result(ctx, parsed, mkey, manifest, record, code, produced)
+        }
+    }
+}
+
+/// The end of a depend-mode miss that no include set can describe: key the result the
+/// compile produced on the text `-E` sees now, which is what it compiled unless one of
+/// its inputs (the dep file's) changed since the compile started.
+#[allow(clippy::too_many_arguments)]
+fn store_by_preprocessed_text(
+    ctx: &mut Ctx,
+    compiler: &ResolvedCompiler,
+    parsed: &Parsed,
+    ident: &Key,
+    start: i64,
+    deps: &[u8],
+    code: i32,
+    produced: Produced,
+) -> Done {
+    let language = parsed.language.expect("has language");
+    let miss = |key, entry| Done {
+        outcome: Outcome::Miss(language),
+        code,
+        key,
+        entry,
+    };
+    let key = match preprocessed_key(ctx, compiler, parsed, ident) {
+        Ok((key, _)) => key,
+        Err(reason) => {
+            log::info!("not cached: {}", reason.name());
+            return miss(None, None);
+        }
+    };
+    let files = depfile::prerequisites(deps);
+    if manifest::any_changed_since(&files, &ctx.cwd, start) {
+        log::info!("an input changed while it was compiled: not cached");
+        return miss(None, None);
+    }
+    let (files, stdout, stderr) = produced;
+    let entry = seal_result(ctx, parsed, &key, files, stdout, stderr);
+    miss(Some(key), Some(entry))
 }
 
 /// Preprocessor mode: key on the preprocessed text. With direct mode on, the preprocessor
@@ -99,45 +162,12 @@ fn preprocessor_mode(
 ) -> Done {
     let language = parsed.language.expect("has language");
     let start = manifest::now_ns();
-    // A complete dep file from the preprocessor: for the manifest, and to see whether a
-    // header has a precompiled .gch beside it (the compile would read that instead, while
-    // `-E` reads the header's text: the key would not cover it).
-    let temp_dep = (compiler.family.takes_gcc_dep_flags()
-        && language.is_preprocessed_by_compiler())
-    .then(|| std::env::temp_dir().join(format!("cachepot-{}-{}.d", std::process::id(), start)));
-    let source_text = match preprocess(compiler, parsed, &ctx.cwd, temp_dep.as_deref()) {
-        Ok(t) => t,
-        Err(_) => {
-            if let Some(t) = &temp_dep {
-                let _ = std::fs::remove_file(t);
-            }
-            // The compile will most likely fail the same way; let it speak for itself.
-            return compile_uncached(ctx, compiler, parsed, Reason::PreprocessorFailed);
-        }
+    let (key, deps) = match preprocessed_key(ctx, compiler, parsed, ident) {
+        Ok(k) => k,
+        // A failed preprocessor: the compile will most likely fail the same way; let it
+        // speak for itself.
+        Err(reason) => return compile_uncached(ctx, compiler, parsed, reason),
     };
-    if manifest::reads_unlisted_file(&source_text) {
-        if let Some(t) = &temp_dep {
-            let _ = std::fs::remove_file(t);
-        }
-        return compile_uncached(ctx, compiler, parsed, Reason::UnlistedInput);
-    }
-    let deps = temp_dep.as_ref().and_then(|t| {
-        let d = std::fs::read(t).ok();
-        let _ = std::fs::remove_file(t);
-        d
-    });
-    if let Some(d) = &deps {
-        let gch = depfile::prerequisites(d)
-            .into_iter()
-            .skip(1)
-            .find(|h| ctx.cwd.join(format!("{h}.gch")).exists());
-        if let Some(h) = gch {
-            log::info!("{h}.gch exists: not cached");
-            return compile_uncached(ctx, compiler, parsed, Reason::PrecompiledHeader);
-        }
-    }
-    let key = result_key(ctx, compiler, parsed, ident, &source_text);
-    log::debug!("result key {}", key.hex());
 
     let done = match preprocessed_hit(ctx, parsed, &key, language) {
         Some(hit) => hit,
@@ -169,10 +199,53 @@ fn preprocessor_mode(
     {
         if done.key.is_some() {
             let recorded = record_set(ctx, compiler, parsed, &deps, start, &key);
-            add_to_manifest(ctx, &mkey, manifest, recorded);
+            add_to_manifest(ctx, &mkey, manifest, recorded.map_err(|e| format!("{e:?}")));
         }
     }
     done
+}
+
+/// Run the preprocessor and key on its text: the result key, and the complete dep file
+/// the preprocessor wrote (for the manifest and the changed-input check), when the
+/// compiler writes one. The reason not to cache when the preprocessor fails, the text
+/// reads a file no dep file lists, or a header has a precompiled `.gch` beside it (the
+/// compile would read that instead, while `-E` reads the header's text).
+fn preprocessed_key(
+    ctx: &mut Ctx,
+    compiler: &ResolvedCompiler,
+    parsed: &Parsed,
+    ident: &Key,
+) -> Result<(Key, Option<Vec<u8>>), Reason> {
+    let language = parsed.language.expect("has language");
+    let temp_dep = (compiler.family.takes_gcc_dep_flags()
+        && language.is_preprocessed_by_compiler())
+    .then(|| {
+        let n = manifest::now_ns();
+        std::env::temp_dir().join(format!("cachepot-{}-{n}.d", std::process::id()))
+    });
+    let text = preprocess(compiler, parsed, &ctx.cwd, temp_dep.as_deref());
+    let deps = temp_dep.as_ref().and_then(|t| {
+        let d = std::fs::read(t).ok();
+        let _ = std::fs::remove_file(t);
+        d
+    });
+    let text = text.map_err(|_| Reason::PreprocessorFailed)?;
+    if manifest::reads_unlisted_file(&text) {
+        return Err(Reason::UnlistedInput);
+    }
+    if let Some(d) = &deps {
+        let gch = depfile::prerequisites(d)
+            .into_iter()
+            .skip(1)
+            .find(|h| ctx.cwd.join(format!("{h}.gch")).exists());
+        if let Some(h) = gch {
+            log::info!("{h}.gch exists: not cached");
+            return Err(Reason::PrecompiledHeader);
+        }
+    }
+    let key = result_key(ctx, compiler, parsed, ident, &text);
+    log::debug!("result key {}", key.hex());
+    Ok((key, deps))
 }
 
 /// The include set of a finished compile from its complete dep file. Paths under a base
@@ -185,9 +258,8 @@ fn record_set(
     deps: &[u8],
     start: i64,
     result: &Key,
-) -> Result<manifest::IncludeSet, String> {
-    let search =
-        search_dirs(ctx, compiler, parsed).ok_or_else(|| "no include search list".to_string())?;
+) -> Result<manifest::IncludeSet, NotRecordable> {
+    let search = search_dirs(ctx, compiler, parsed).ok_or(NotRecordable::NoSearchList)?;
     let bases = &ctx.cfg.basedirs;
     let portable = |p: String| crate::util::path::relativize(&p, &ctx.cwd, bases).unwrap_or(p);
     let files: Vec<String> = depfile::prerequisites(deps)
@@ -213,7 +285,6 @@ fn record_set(
         true,
         &ctx.cfg.basedirs,
     )
-    .map_err(|e| format!("{e:?}"))
 }
 
 /// The include search list of this command, from the compiler's `-v` output, kept on

@@ -554,8 +554,12 @@ mod tests {
     use super::*;
     use crate::hash::digest;
 
+    /// A store in a directory of its own: tests run in parallel, and two with the same
+    /// size bound shared one (put_get_and_account then saw clear_keeps_stats' entry).
     fn store(max: u64) -> (LocalStore, PathBuf) {
-        let d = std::env::temp_dir().join(format!("cachepot-local-{}-{}", std::process::id(), max));
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let d = std::env::temp_dir().join(format!("cachepot-local-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
         (LocalStore::new(&d, max), d)
     }

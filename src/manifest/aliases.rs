@@ -81,37 +81,44 @@ pub(super) fn alias_calls(content: &[u8], aliases: &[String]) -> Result<Vec<Stri
             if !before_ok || after.first().is_some_and(|&c| is_ident(c)) {
                 continue; // part of a longer identifier
             }
+            // A call with a literal name is probed wherever it is, comments included (a
+            // probe too many costs nothing; a call missed would be a wrong hit).
+            if let Some(name) = literal_call(after) {
+                names.push(name);
+                continue;
+            }
             let before = &content[..pos];
             let before = before
                 .iter()
                 .rposition(|c| !matches!(c, b' ' | b'\t' | b'('))
                 .map_or(&before[..0], |e| &before[..=e]);
-            if ["define", "undef", "ifdef", "ifndef", "defined"]
+            let not_a_use = ["define", "undef", "ifdef", "ifndef", "defined"]
                 .iter()
                 .any(|w| before.ends_with(w.as_bytes()))
-                || super::in_comment(content, pos)
-            {
-                continue;
-            }
-            let rest = skip_blanks(after);
-            let rest = skip_blanks(rest.strip_prefix(b"(").ok_or(())?);
-            let close = match rest.first() {
-                Some(b'<') => b'>',
-                Some(b'"') => b'"',
-                _ => return Err(()),
-            };
-            let end = rest[1..]
-                .iter()
-                .position(|&c| c == close || c == b'\n')
-                .filter(|&e| rest[1 + e] == close)
-                .ok_or(())?;
-            if !skip_blanks(&rest[2 + end..]).starts_with(b")") {
+                || super::in_comment(content, pos);
+            if !not_a_use {
                 return Err(());
             }
-            names.push(String::from_utf8_lossy(&rest[1..1 + end]).into_owned());
         }
     }
     Ok(names)
+}
+
+/// `(<name>)` or `("name")`, blanks allowed around the name, at the start of `after`.
+fn literal_call(after: &[u8]) -> Option<String> {
+    let rest = skip_blanks(skip_blanks(after).strip_prefix(b"(")?);
+    let close = match rest.first() {
+        Some(b'<') => b'>',
+        Some(b'"') => b'"',
+        _ => return None,
+    };
+    let end = rest[1..]
+        .iter()
+        .position(|&c| c == close || c == b'\n')
+        .filter(|&e| rest[1 + e] == close)?;
+    skip_blanks(&rest[2 + end..])
+        .starts_with(b")")
+        .then(|| String::from_utf8_lossy(&rest[1..1 + end]).into_owned())
 }
 
 fn is_ident(c: u8) -> bool {
@@ -192,9 +199,18 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
-        // A mention in a comment is prose.
+        // A mention in a comment is prose; a call is probed wherever it is, also after a
+        // "/*" in a string, which the comment heuristic takes for an open comment.
         assert!(alias_calls(b"// XXH_HAS_INCLUDE is ours\n", &aliases)
             .unwrap()
             .is_empty());
+        assert_eq!(
+            alias_calls(
+                b"const char *s = \"/*\";\n#if XXH_HAS_INCLUDE(<d.h>)\n#endif\n",
+                &aliases
+            )
+            .unwrap(),
+            ["d.h"]
+        );
     }
 }

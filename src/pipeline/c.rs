@@ -47,7 +47,7 @@ pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed:
             None => !parsed.records_command_line,
         };
         if complete_deps {
-            return depend_miss(ctx, compiler, parsed, &ident, mkey, manifest.clone());
+            return depend_miss(ctx, compiler, parsed, mkey, manifest.clone());
         }
     }
     preprocessor_mode(ctx, compiler, parsed, &ident, direct)
@@ -58,7 +58,6 @@ fn depend_miss(
     ctx: &mut Ctx,
     compiler: &ResolvedCompiler,
     parsed: &Parsed,
-    ident: &Key,
     mkey: &Key,
     manifest: Manifest,
 ) -> Done {
@@ -100,55 +99,27 @@ fn depend_miss(
     };
     match record_set(ctx, compiler, parsed, &deps, start, &Key([0; 32])) {
         Err(NotRecordable::ComputedHasInclude(header)) => {
-            log::info!("{header} calls __has_include in a way no manifest records: this command is keyed on its preprocessed text from now on");
+            // Not stored now: `-E` after the compile would see what the compile itself
+            // wrote (`__has_include("main.o")` with `-o main.o`) or what appeared since,
+            // and the object would go under the key of another text. The next call runs
+            // `-E` first, as preprocessor mode always does.
+            log::info!("{header} calls __has_include in a way no manifest records: this command is keyed on its preprocessed text from its next call on");
             let mut manifest = manifest;
             manifest.mark_preprocessor_only();
             store_manifest(ctx, mkey, &manifest);
-            store_by_preprocessed_text(ctx, compiler, parsed, ident, start, &deps, code, produced)
+            let language = parsed.language.expect("has language");
+            Done {
+                outcome: Outcome::Miss(language),
+                code,
+                key: None,
+                entry: None,
+            }
         }
         record => {
             let record = record.map_err(|e| format!("{e:?}"));
             record_depend_result(ctx, parsed, mkey, manifest, record, code, produced)
         }
     }
-}
-
-/// The end of a depend-mode miss that no include set can describe: key the result the
-/// compile produced on the text `-E` sees now, which is what it compiled unless one of
-/// its inputs (the dep file's) changed since the compile started.
-#[allow(clippy::too_many_arguments)]
-fn store_by_preprocessed_text(
-    ctx: &mut Ctx,
-    compiler: &ResolvedCompiler,
-    parsed: &Parsed,
-    ident: &Key,
-    start: i64,
-    deps: &[u8],
-    code: i32,
-    produced: Produced,
-) -> Done {
-    let language = parsed.language.expect("has language");
-    let miss = |key, entry| Done {
-        outcome: Outcome::Miss(language),
-        code,
-        key,
-        entry,
-    };
-    let key = match preprocessed_key(ctx, compiler, parsed, ident) {
-        Ok((key, _)) => key,
-        Err(reason) => {
-            log::info!("not cached: {}", reason.name());
-            return miss(None, None);
-        }
-    };
-    let files = depfile::prerequisites(deps);
-    if manifest::any_changed_since(&files, &ctx.cwd, start) {
-        log::info!("an input changed while it was compiled: not cached");
-        return miss(None, None);
-    }
-    let (files, stdout, stderr) = produced;
-    let entry = seal_result(ctx, parsed, &key, files, stdout, stderr);
-    miss(Some(key), Some(entry))
 }
 
 /// Preprocessor mode: key on the preprocessed text. With direct mode on, the preprocessor

@@ -617,6 +617,32 @@ fn has_include_through_a_macro() {
     }
 }
 
+/// `-DHI=__has_include` on the command line: no file defines the alias, so no scan of
+/// the files would recognise `HI("opt.h")` as a probe. Direct mode is off for such a
+/// command, as for `-DSTAMP=__TIME__`; the preprocessed text keys it.
+#[test]
+fn has_include_alias_on_the_command_line() {
+    for cc in compilers() {
+        let w = World::new(cc);
+        w.s.write(
+            "main.c",
+            int_main("#if HI(\"opt.h\")\n#include \"opt.h\"\n#else\n#define VALUE 10\n#endif"),
+        );
+        let args = ["-DHI=__has_include", "-c", "main.c", "-o", "main.o"];
+        w.expect(Kind::Miss, "", &args, "first compile");
+        assert_eq!(w.run("", "main.o"), "10");
+        w.expect(
+            Kind::Preprocessed,
+            "",
+            &args,
+            "unchanged: never a direct hit",
+        );
+        w.s.write("opt.h", define(11));
+        w.expect(Kind::Miss, "", &args, "opt.h appeared");
+        assert_eq!(w.run("", "main.o"), "11");
+    }
+}
+
 /// A computed `__has_include` of the object the compile writes: the first compile cannot
 /// see it, later ones can. Keying the first compile's object on a `-E` run after it
 /// stored it under the text of the later ones (found in review); the first call now

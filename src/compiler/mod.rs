@@ -176,8 +176,10 @@ pub struct Parsed {
     /// The object records the command line (`-frecord-gcc-switches`,
     /// `-grecord-command-line`): no internal arguments may be added to the compile.
     pub records_command_line: bool,
-    /// An argument names `__TIME__`, `__DATE__` or `__TIMESTAMP__` (`-DSTAMP=__TIME__`):
-    /// the manifest cannot see it, so direct mode is off and the preprocessed text keys.
+    /// An argument names `__TIME__`, `__DATE__`, `__TIMESTAMP__` (`-DSTAMP=__TIME__`) or
+    /// `__has_include` (`-DHI=__has_include`, whose calls `HI(<x.h>)` no scan of the
+    /// files would recognise): the manifest cannot see it, so direct mode is off and the
+    /// preprocessed text keys.
     pub time_macro_in_args: bool,
     /// Forward the compiler's output while it runs (rustc: cargo pipelines on it).
     pub stream_output: bool,
@@ -202,12 +204,13 @@ pub fn colour_terminal(term: Option<OsString>) -> bool {
     term.is_some_and(|t| !t.is_empty() && t != "dumb")
 }
 
-/// Whether any argument names `__TIME__`, `__DATE__` or `__TIMESTAMP__`
-/// (`-DSTAMP=__TIME__`, `/DT=__DATE__`): see [`Parsed::time_macro_in_args`].
+/// Whether any argument names `__TIME__`, `__DATE__`, `__TIMESTAMP__` or `__has_include`
+/// (`-DSTAMP=__TIME__`, `/DT=__DATE__`, `-DHI=__has_include`): see
+/// [`Parsed::time_macro_in_args`].
 pub fn names_time_macro(args: &[OsString]) -> bool {
     args.iter().any(|a| {
         let a = a.to_string_lossy();
-        ["__TIME__", "__DATE__", "__TIMESTAMP__"]
+        ["__TIME__", "__DATE__", "__TIMESTAMP__", "__has_include"]
             .iter()
             .any(|t| a.contains(t))
     })

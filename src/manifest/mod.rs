@@ -147,7 +147,7 @@ struct Scan {
     computed_has_include: bool,
     /// Macros defined as `__has_include` itself ([`aliases`]): their call sites are
     /// looked for in every file of the set.
-    has_include_aliases: Vec<String>,
+    has_include_aliases: Vec<aliases::Alias>,
 }
 
 /// Every non-overlapping occurrence of `needle` (memchr's SIMD search: a miss scans every
@@ -184,6 +184,9 @@ fn in_comment(content: &[u8], pos: usize) -> bool {
 }
 
 fn scan(content: &[u8]) -> Scan {
+    // As the preprocessor sees it: a token split by a line continuation is whole.
+    let spliced = aliases::splice(content);
+    let content: &[u8] = &spliced;
     let mut s = Scan {
         time: false,
         file: false,
@@ -557,7 +560,7 @@ pub fn record(
         file_macro_cwd: None,
     };
     let mut names = BTreeSet::new();
-    let mut aliases: BTreeSet<String> = BTreeSet::new();
+    let mut aliases: BTreeSet<aliases::Alias> = BTreeSet::new();
     for f in files {
         let full = cwd.join(f);
         let content =
@@ -667,9 +670,9 @@ pub fn record(
 fn alias_call_names(
     files: &[FileRec],
     cwd: &Path,
-    aliases: &BTreeSet<String>,
+    aliases: &BTreeSet<aliases::Alias>,
 ) -> Result<Vec<String>, NotRecordable> {
-    let aliases: Vec<String> = aliases.iter().cloned().collect();
+    let aliases: Vec<aliases::Alias> = aliases.iter().cloned().collect();
     let mut names = Vec::new();
     for f in files {
         let content = std::fs::read(cwd.join(&f.path))
@@ -677,7 +680,7 @@ fn alias_call_names(
         if digest(&content).hex() != f.digest {
             return Err(NotRecordable::ModifiedDuringCompile(f.path.clone()));
         }
-        let found = aliases::alias_calls(&content, &aliases)
+        let found = aliases::alias_calls(&aliases::splice(&content), &aliases)
             .map_err(|()| NotRecordable::ComputedHasInclude(f.path.clone()))?;
         names.extend(found);
     }

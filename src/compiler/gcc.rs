@@ -648,7 +648,7 @@ pub fn parse(
                 .extend(b_prefix_programs(ctx.cwd, &prefix.to_string_lossy()));
         }
     }
-    p.time_macro_in_args = super::names_time_macro(&p.hashed_args);
+    p.unmodelled_macro_in_args = super::names_unmodelled_macro(&p.hashed_args);
     p.language = Some(language);
     p.input = input_path;
     p.compile_args = original.to_vec();

@@ -180,7 +180,7 @@ pub struct Parsed {
     /// `__has_include` (`-DHI=__has_include`, whose calls `HI(<x.h>)` no scan of the
     /// files would recognise): the manifest cannot see it, so direct mode is off and the
     /// preprocessed text keys.
-    pub time_macro_in_args: bool,
+    pub unmodelled_macro_in_args: bool,
     /// Forward the compiler's output while it runs (rustc: cargo pipelines on it).
     pub stream_output: bool,
     /// A directory whose path outputs mention (rustc's `--out-dir` in artifact notices and
@@ -206,8 +206,8 @@ pub fn colour_terminal(term: Option<OsString>) -> bool {
 
 /// Whether any argument names `__TIME__`, `__DATE__`, `__TIMESTAMP__` or `__has_include`
 /// (`-DSTAMP=__TIME__`, `/DT=__DATE__`, `-DHI=__has_include`): see
-/// [`Parsed::time_macro_in_args`].
-pub fn names_time_macro(args: &[OsString]) -> bool {
+/// [`Parsed::unmodelled_macro_in_args`].
+pub fn names_unmodelled_macro(args: &[OsString]) -> bool {
     args.iter().any(|a| {
         let a = a.to_string_lossy();
         ["__TIME__", "__DATE__", "__TIMESTAMP__", "__has_include"]

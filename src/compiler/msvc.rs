@@ -502,7 +502,7 @@ pub fn parse(
         Some(k) if src.args == original => Some(k),
         Some(_) => None,
     };
-    p.time_macro_in_args = super::names_time_macro(&p.hashed_args);
+    p.unmodelled_macro_in_args = super::names_unmodelled_macro(&p.hashed_args);
     p.language = Some(language);
     p.input = input;
     p.compile_args = original.to_vec();

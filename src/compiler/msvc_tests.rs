@@ -528,8 +528,8 @@ fn review_cases() {
     assert!(
         p(&["/c", "a.c", "/DT=__TIME__"])
             .unwrap()
-            .time_macro_in_args
+            .unmodelled_macro_in_args
     );
-    assert!(!p(&["/c", "a.c", "/DT=1"]).unwrap().time_macro_in_args);
+    assert!(!p(&["/c", "a.c", "/DT=1"]).unwrap().unmodelled_macro_in_args);
     assert!(p(&["/c", "a.c", "/clang:-Wall"]).is_ok());
 }

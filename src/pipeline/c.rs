@@ -21,7 +21,7 @@ pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed:
 
     let mut direct = None;
     if ctx.cfg.direct
-        && !parsed.time_macro_in_args
+        && !parsed.unmodelled_macro_in_args
         && compiler.family.takes_gcc_dep_flags()
         && language.is_preprocessed_by_compiler()
     {

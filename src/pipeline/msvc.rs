@@ -75,7 +75,7 @@ pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed:
     };
 
     let mut direct = None;
-    if ctx.cfg.direct && info.english_notes && !parsed.time_macro_in_args {
+    if ctx.cfg.direct && info.english_notes && !parsed.unmodelled_macro_in_args {
         let mkey_of = |ctx: &Ctx, src: &Key| manifest_key(ctx, compiler, parsed, &ident, src);
         match direct_first(ctx, parsed, language, mkey_of) {
             Err(hit) => return hit,

@@ -198,6 +198,10 @@ struct Probe<'a> {
     /// `rel` up to its last `/` (empty when it has none), worked out once per `rel`.
     rel_dir: &'a str,
     suffix: &'static str,
+    /// Which directory `dir` is, as a small number: the search dirs by position, then the
+    /// includers' directories in order, then the empty `dir` of `.gch` probes. Equal ids
+    /// are equal `dir` texts, so a per-directory answer can be kept in a plain array.
+    dir_id: usize,
 }
 
 /// `rel` up to its last `/`, empty when it has none.
@@ -217,6 +221,11 @@ impl<'a> Probe<'a> {
     /// Its directory as a pair of pieces (the same directory may come as several pairs).
     fn dir_key(&self) -> (&'a str, &'a str) {
         (self.dir, self.rel_dir)
+    }
+
+    /// How many distinct `dir_id`s the probes of `set` can have.
+    fn dir_ids(set: &IncludeSet) -> usize {
+        set.search_dirs.len() + set.files.len() + 1
     }
 
     fn is(&self, path: &str) -> bool {
@@ -241,6 +250,12 @@ fn for_each_probe<'a>(
     mut visit: impl FnMut(Probe<'a>) -> ControlFlow<()>,
 ) -> ControlFlow<()> {
     let includer_dirs: BTreeSet<&str> = set.files.iter().map(|f| dir_str(&f.path)).collect();
+    let n = set.search_dirs.len();
+    let includers = includer_dirs
+        .iter()
+        .copied()
+        .enumerate()
+        .map(|(j, d)| (n + j, d));
     for (f, file) in set.files.iter().zip(lexical_files).skip(1) {
         // Every search dir the header lies under is a way it may have been found
         // (`-Iinc -Iinc/sub`: `inc/sub/foo.h` is `sub/foo.h` or `foo.h`).
@@ -262,13 +277,14 @@ fn for_each_probe<'a>(
                 .filter(|r| r.split('/').any(|c| c == "..") && Some(*r) != lexical_rel);
             for rel in [lexical_rel, raw_rel].into_iter().flatten() {
                 let rel_dir = rel_dir_of(rel);
-                let earlier = set.search_dirs[..k].iter().map(String::as_str);
-                for dir in earlier.chain(includer_dirs.iter().copied()) {
+                let earlier = set.search_dirs[..k].iter().map(String::as_str).enumerate();
+                for (dir_id, dir) in earlier.chain(includers.clone()) {
                     let p = Probe {
                         dir,
                         rel,
                         rel_dir,
                         suffix: "",
+                        dir_id,
                     };
                     if !p.is(&f.path) {
                         visit(p)?;
@@ -284,17 +300,19 @@ fn for_each_probe<'a>(
             rel: &f.path,
             rel_dir: rel_dir_of(&f.path),
             suffix: ".gch",
+            dir_id: Probe::dir_ids(set) - 1,
         })?;
     }
     for name in &set.has_include {
         let rel_dir = rel_dir_of(name);
-        let dirs = set.search_dirs.iter().map(String::as_str);
-        for dir in dirs.chain(includer_dirs.iter().copied()) {
+        let dirs = set.search_dirs.iter().map(String::as_str).enumerate();
+        for (dir_id, dir) in dirs.chain(includers.clone()) {
             visit(Probe {
                 dir,
                 rel: name,
                 rel_dir,
                 suffix: "",
+                dir_id,
             })?;
         }
     }

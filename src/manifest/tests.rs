@@ -251,6 +251,46 @@ fn a_header_appearing_in_a_watched_subdirectory_of_a_search_dir_invalidates() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// zstd's layout: `#include "../common/x.h"` from `src/lib`, so the dep file names an
+/// includer directory spelled with `..`, and the build changes the working directory
+/// (it creates `obj`). The includer's probes are found under `src/common`, its lexical
+/// form: a header created there still invalidates once the working directory changed.
+#[test]
+fn an_includer_spelled_with_dotdot_still_guards_its_probes_after_the_cwd_changes() {
+    let d = std::env::temp_dir().join(format!("cachepot-man-dotdot-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    for sub in ["src/lib", "src/common", "inc"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    std::fs::write(d.join("src/lib/a.c"), "#include \"../common/x.h\"\n").unwrap();
+    std::fs::write(d.join("src/common/x.h"), "#include \"y.h\"\n").unwrap();
+    std::fs::write(d.join("inc/y.h"), "int y;\n").unwrap();
+    let files = ["src/lib/a.c", "src/lib/../common/x.h", "inc/y.h"].map(String::from);
+    let search = ["inc".to_string()];
+    let start = now_ns() + 1_000_000_000;
+    let set = record(&files, &search, &d, start, &digest(b"r"), true, &[]).unwrap();
+    assert!(
+        set.watches.iter().any(|w| w.path == "src/common"),
+        "{:?}",
+        set.watches
+    );
+    let later = now_ns() + 10 * RACY_NS;
+    let Validity::Refreshed(set) = validate_at(&set, &d, &[], None, later) else {
+        panic!("racy watches are re-proven and refreshed");
+    };
+    std::fs::create_dir(d.join("obj")).unwrap();
+    assert!(!matches!(
+        validate_at(&set, &d, &[], None, later + RACY_NS),
+        Validity::Invalid
+    ));
+    std::fs::write(d.join("src/common/y.h"), "int shadow;\n").unwrap();
+    assert!(matches!(
+        validate_at(&set, &d, &[], None, later + RACY_NS),
+        Validity::Invalid
+    ));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 #[test]
 fn a_manifest_recorded_at_any_time_validates_without_overflow() {
     // `recorded - RACY_NS` overflowed for a stored i64::MIN (seen reviewing the

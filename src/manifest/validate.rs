@@ -156,22 +156,54 @@ fn probes_hold(
     bases: &[PathBuf],
     changed: &HashMap<&str, Option<(i64, i64)>>,
 ) -> Option<bool> {
-    let watched: HashSet<&str> = set.watches.iter().map(|w| w.path.as_str()).collect();
-    let present: HashSet<&str> = set.has_include_present.iter().map(String::as_str).collect();
+    let watched: HashSet<&str, BuildFnv> = set.watches.iter().map(|w| w.path.as_str()).collect();
+    let present: HashSet<&str, BuildFnv> =
+        set.has_include_present.iter().map(String::as_str).collect();
     let lexical_files: Vec<String> = set.files.iter().map(|f| lexical(&f.path)).collect();
     let lexical_dirs: Vec<String> = set.search_dirs.iter().map(|d| lexical(d)).collect();
     // Thousands of probes share a few hundred directories: resolve each directory's watch
     // once, and build a probe's path only when its directory needs checking.
-    let mut dirs: HashMap<(&str, &str), bool, BuildFnv> = HashMap::default();
+    // The answer per directory, as (rel_dir's number, dir_id) -> unknown / no / yes. A run
+    // of probes shares one `rel_dir` slice, so its number is looked up once per run.
+    let n_dirs = Probe::dir_ids(set);
+    let mut rel_ids: HashMap<&str, usize, BuildFnv> = HashMap::default();
+    let mut last_rel: Option<(*const u8, usize, usize)> = None;
+    let mut memo: Vec<Option<bool>> = Vec::new();
+    let mut resolved = 0usize;
+    let mut dir_lex: Vec<Option<String>> = vec![None; n_dirs];
     let cwd_text = crate::util::path::normalize_str(&cwd.to_string_lossy());
     let mut stuck: HashSet<String> = HashSet::new();
     let (mut seen, mut checked) = (0usize, 0usize);
     let flow = for_each_probe(set, &lexical_files, &lexical_dirs, |probe| {
         seen += 1;
         let (dir, rel_dir) = probe.dir_key();
-        let check = *dirs.entry((dir, rel_dir)).or_insert_with(|| {
+        let rel_id = match last_rel {
+            Some((ptr, len, id)) if ptr == rel_dir.as_ptr() && len == rel_dir.len() => id,
+            _ => {
+                let next = rel_ids.len();
+                let id = *rel_ids.entry(rel_dir).or_insert(next);
+                if id == next {
+                    memo.resize(memo.len() + n_dirs, None);
+                }
+                last_rel = Some((rel_dir.as_ptr(), rel_dir.len(), id));
+                id
+            }
+        };
+        let slot = &mut memo[rel_id * n_dirs + probe.dir_id];
+        let check = *slot.get_or_insert_with(|| {
+            resolved += 1;
             // Most probes sit directly in a watched directory, named as it was stored
-            // (stored forms are normalised, so an equal string is that directory).
+            // (stored forms are normalised, so an equal string is that directory). An
+            // includer's directory may be spelled with `..` (`src/lib/../common`): compare
+            // it lexically normalised, as the parent below is.
+            let dir: &str = dir_lex[probe.dir_id].get_or_insert_with(|| {
+                let plain = dir.split('/').all(|c| !matches!(c, "" | "." | ".."));
+                if dir.is_empty() || dir.starts_with('/') || plain {
+                    dir.to_string()
+                } else {
+                    lexical(dir)
+                }
+            });
             if rel_dir.is_empty() {
                 if let Some(&w) = watched.get(dir) {
                     return match changed.get(w) {
@@ -255,7 +287,7 @@ fn probes_hold(
     });
     log::debug!(
         "direct mode: {checked} of {seen} probes checked ({} directories) for changed watches {:?}",
-        dirs.len(),
+        resolved,
         changed.keys()
     );
     if flow.is_break() {

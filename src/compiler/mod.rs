@@ -226,8 +226,8 @@ pub struct ResolvedCompiler {
     pub family: Family,
     /// A C++ driver (g++, c++, clang++): `.c` files compile as C++.
     pub cxx_driver: bool,
-    /// `path` with every symlink resolved, when [`detect`] could resolve it (the
-    /// identity reuses it rather than resolving it again).
+    /// `path` with every symlink resolved, when [`detect`] needed it to tell the family
+    /// and could resolve it (the identity reuses it rather than resolving it again).
     pub canonical: Option<PathBuf>,
 }
 
@@ -235,7 +235,11 @@ pub struct ResolvedCompiler {
 /// compiler we know how to cache; the command runs unchanged.
 pub fn detect(path: &Path) -> Option<ResolvedCompiler> {
     let invoked = path.file_name()?.to_string_lossy().into_owned();
-    let canonical = std::fs::canonicalize(path).ok();
+    // Resolved only when the invoked name does not settle the family: resolving walks
+    // every symlink (`gcc` -> `gcc-12` -> `x86_64-linux-gnu-gcc-12`), a readlink each.
+    let canonical = (family_of(&invoked).is_none() || is_generic_cc(&invoked))
+        .then(|| std::fs::canonicalize(path).ok())
+        .flatten();
     let canonical_name = canonical
         .as_ref()
         .and_then(|c| c.file_name())

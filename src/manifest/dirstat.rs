@@ -48,13 +48,36 @@ impl DirStat {
         if unsafe { libc::fstatat(fd.as_raw_fd(), name.as_ptr(), &mut st, 0) } != 0 {
             return None;
         }
-        Some(Stat {
-            size: st.st_size as u64,
-            mtime: ns(st.st_mtime as i64, st.st_mtime_nsec as i64),
-            ctime: ns(st.st_ctime as i64, st.st_ctime_nsec as i64),
-            id: (st.st_dev as u64, st.st_ino as u64),
-            regular: st.st_mode & libc::S_IFMT == libc::S_IFREG,
-        })
+        Some(to_stat(&st))
+    }
+}
+
+impl DirStat {
+    /// What `stat_full(p)` says of a directory: through the descriptor already open for
+    /// it when a file in it was stat'ed (no path walk), else by plain `stat`.
+    pub(super) fn stat_dir(&self, p: &Path) -> Option<Stat> {
+        let bytes = p.as_os_str().as_bytes();
+        let Some((_, Some(fd))) = self.dirs.iter().rfind(|(d, _)| d == bytes) else {
+            return stat_full(p);
+        };
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid descriptor and a stat buffer we own.
+        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+            return stat_full(p);
+        }
+        Some(to_stat(&st))
+    }
+}
+
+// The casts are no-ops here, not on every target (`st_size` is `i32` on some).
+#[allow(clippy::unnecessary_cast)]
+fn to_stat(st: &libc::stat) -> Stat {
+    Stat {
+        size: st.st_size as u64,
+        mtime: ns(st.st_mtime as i64, st.st_mtime_nsec as i64),
+        ctime: ns(st.st_ctime as i64, st.st_ctime_nsec as i64),
+        id: (st.st_dev as u64, st.st_ino as u64),
+        regular: st.st_mode & libc::S_IFMT == libc::S_IFREG,
     }
 }
 
@@ -117,6 +140,18 @@ mod tests {
             for c in cases {
                 let p = d.join(c);
                 assert!(same(ds.stat(&p), stat_full(&p)), "{c} (round {round})");
+            }
+            // Directories, through the descriptors the stats above opened or not.
+            for c in ["", "sub", "link", "missing", "file", "sub/ln.h"] {
+                let p = if c.is_empty() {
+                    d.to_path_buf()
+                } else {
+                    d.join(c)
+                };
+                assert!(
+                    same(ds.stat_dir(&p), stat_full(&p)),
+                    "dir {c} (round {round})"
+                );
             }
         }
         assert!(ds.stat(Path::new("/")).is_some_and(|s| !s.regular));

@@ -103,7 +103,9 @@ pub(super) fn validate_at(
         .watches
         .iter()
         .filter_map(|w| {
-            let now = stat_ns(&cwd.join(&w.path)).map(|(_, m, c)| (m, c));
+            let now = dirs
+                .stat_dir(&cwd.join(&w.path))
+                .map(|s| (s.mtime, s.ctime));
             // A directory changed within a clock tick of the recording may hide an entry
             // added in that tick: treat it as changed.
             let racy = w.mtime >= settled || w.ctime >= settled;

@@ -338,6 +338,33 @@ mod tests {
         assert_eq!(family_of("ncl"), None);
     }
 
+    /// A name that tells the family is not resolved (no readlink per symlink on every
+    /// call); `cc` and unknown names are, and the file they lead to decides.
+    #[test]
+    fn links_are_resolved_only_when_the_name_does_not_tell() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        for real in ["x86_64-linux-gnu-gcc-12", "clang-17"] {
+            std::fs::write(d.join(real), "").unwrap();
+        }
+        let link = |name: &str, to: &str| {
+            std::os::unix::fs::symlink(to, d.join(name)).unwrap();
+            detect(&d.join(name)).unwrap()
+        };
+        let gcc = link("gcc", "x86_64-linux-gnu-gcc-12");
+        assert_eq!((gcc.family, gcc.canonical), (Family::Gcc, None));
+        let cc = link("cc", "clang-17");
+        assert_eq!(cc.family, Family::Clang);
+        assert_eq!(
+            cc.canonical,
+            Some(d.canonicalize().unwrap().join("clang-17"))
+        );
+        let odd = link("mycc", "clang-17");
+        assert_eq!(odd.family, Family::Clang);
+        assert!(odd.canonical.is_some());
+        assert!(detect(&d.join("unknown-tool")).is_none());
+    }
+
     #[test]
     fn cxx_driver_by_name() {
         assert_eq!(strip_version("g++-12"), "g++");

@@ -1595,6 +1595,45 @@ fn pitfall_11_compiler_upgraded_in_place() {
     }
 }
 
+/// The compiler on PATH is a symlink (as Debian's `gcc` -> `gcc-12`), retargeted to
+/// another binary of the same size and mtime: its identity is looked up by the stat the
+/// link leads to, never by the link's own path, so the switch is a miss.
+#[test]
+fn pitfall_11_compiler_symlink_retargeted() {
+    for cc in compilers() {
+        let mut w = World::plain(cc);
+        let dir = w.s.root().join("wrap");
+        let script = |v: u32| format!("#!/bin/sh\nexec '{}' -DVALUE={v} \"$@\"\n", real(cc));
+        for v in [1, 2] {
+            let target = dir.join(format!("{cc}-v{v}"));
+            write_script(&target, &script(v));
+            set_mtime(&target, 1_500_000_000);
+        }
+        let link = dir.join(cc);
+        std::os::unix::fs::symlink(format!("{cc}-v1"), &link).unwrap();
+        prepend_path(&mut w.s, &dir);
+        w.s.write("main.c", int_main(""));
+        let args = ["-c", "main.c", "-o", "main.o"];
+        w.expect(Kind::Miss, "", &args, "first compile");
+        assert_eq!(w.run("", "main.o"), "1");
+        w.expect_direct("", &args, "same compiler");
+        fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(format!("{cc}-v2"), &link).unwrap();
+        w.expect(
+            Kind::Miss,
+            "",
+            &args,
+            "the link now leads to another compiler",
+        );
+        assert_eq!(w.run("", "main.o"), "2");
+        w.expect_direct("", &args, "the new target again");
+        fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(format!("{cc}-v1"), &link).unwrap();
+        w.expect_direct("", &args, "back to the first target: its result");
+        assert_eq!(w.run("", "main.o"), "1");
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // CACHEPOT_DIRECT=0
 // ---------------------------------------------------------------------------------------

@@ -1634,6 +1634,73 @@ fn pitfall_11_compiler_symlink_retargeted() {
     }
 }
 
+/// One gcc binary hard-linked into two trees, each with its own `cc1` (gcc finds `cc1`
+/// from where its binary lies): a link on PATH moved from one tree to the other leads
+/// to the same file (same inode, size and times), yet to another compiler. Its identity
+/// is keyed by the resolved path, so the switch is a miss.
+#[test]
+fn pitfall_11_one_compiler_binary_in_two_trees() {
+    require!("gcc", "nm");
+    let mut w = World::plain("gcc");
+    let probe = |args: &[&str]| {
+        let out = w.s.bare_in(w.s.root(), "gcc", args);
+        w.s.assert_success(&out, "ask gcc");
+        lossy(&out.stdout).trim().to_string()
+    };
+    let cc1 = PathBuf::from(probe(&["-print-prog-name=cc1"]));
+    let lib = format!(
+        "lib/gcc/{}/{}",
+        probe(&["-dumpmachine"]),
+        probe(&["-dumpversion"])
+    );
+    if !cc1.is_absolute() || !cc1.ends_with(format!("{lib}/cc1")) {
+        panic!(
+            "unexpected gcc layout: cc1 at {}, expected under {lib}",
+            cc1.display()
+        );
+    }
+    let driver = fs::canonicalize(which("gcc").unwrap()).unwrap();
+    let root = w.s.root().to_path_buf();
+    let tree = |t: &str| root.join(t);
+    for t in ["A", "B"] {
+        fs::create_dir_all(tree(t).join("bin")).unwrap();
+        fs::create_dir_all(tree(t).join(&lib)).unwrap();
+    }
+    fs::copy(&driver, tree("A").join("bin/gcc")).unwrap();
+    fs::hard_link(tree("A").join("bin/gcc"), tree("B").join("bin/gcc")).unwrap();
+    std::os::unix::fs::symlink(&cc1, tree("A").join(&lib).join("cc1")).unwrap();
+    let wrapper = format!("#!/bin/sh\nexec '{}' -DVARIANT_B=1 \"$@\"\n", cc1.display());
+    write_script(&tree("B").join(&lib).join("cc1"), &wrapper);
+    let link_dir = root.join("link");
+    fs::create_dir_all(&link_dir).unwrap();
+    let point_at = |t: &str| {
+        let _ = fs::remove_file(link_dir.join("gcc"));
+        std::os::unix::fs::symlink(tree(t).join("bin/gcc"), link_dir.join("gcc")).unwrap();
+    };
+    point_at("A");
+    prepend_path(&mut w.s, &link_dir);
+    w.s.write(
+        "a.c",
+        "#ifdef VARIANT_B\nint variant_b;\n#else\nint variant_a;\n#endif\n",
+    );
+    let args = ["-c", "a.c", "-o", "a.o"];
+    let symbols = |w: &World| {
+        let out = w.s.bare_in(&w.dir(""), "nm", &["a.o"]);
+        w.s.assert_success(&out, "nm a.o");
+        lossy(&out.stdout).to_string()
+    };
+    w.expect(Kind::Miss, "", &args, "first tree");
+    assert!(symbols(&w).contains("variant_a"), "{}", symbols(&w));
+    w.expect_direct("", &args, "first tree again");
+    point_at("B");
+    w.expect(Kind::Miss, "", &args, "the same binary in the second tree");
+    assert!(symbols(&w).contains("variant_b"), "{}", symbols(&w));
+    w.expect_direct("", &args, "second tree again");
+    point_at("A");
+    w.expect_direct("", &args, "back in the first tree");
+    assert!(symbols(&w).contains("variant_a"), "{}", symbols(&w));
+}
+
 // ---------------------------------------------------------------------------------------
 // CACHEPOT_DIRECT=0
 // ---------------------------------------------------------------------------------------

@@ -54,10 +54,12 @@ pub fn file_digest(path: &Path) -> std::io::Result<Key> {
 /// The identity of `compiler`, from the on-disk record when it is still valid.
 /// `cache_dir` None or unwritable: computed every time (slower, still correct).
 pub fn identity(compiler: &ResolvedCompiler, cache_dir: &Path) -> std::io::Result<Key> {
-    // The record is found by the compiler's stat (following symlinks: another target or
-    // a rebuilt binary is another record), without resolving the path on a hit.
-    let stated = compiler.canonical.as_deref().unwrap_or(&compiler.path);
-    let mut own = stat_line(stated).ok_or_else(|| std::io::Error::other("cannot stat compiler"))?;
+    let resolved = match &compiler.canonical {
+        Some(c) => c.clone(),
+        None => fs::canonicalize(&compiler.path)?,
+    };
+    let mut own =
+        stat_line(&resolved).ok_or_else(|| std::io::Error::other("cannot stat compiler"))?;
     if compiler.family == Family::Rustc {
         own.push_str(&toolchain_selectors());
     }
@@ -69,10 +71,6 @@ pub fn identity(compiler: &ResolvedCompiler, cache_dir: &Path) -> std::io::Resul
             return Ok(k);
         }
     }
-    let resolved = match &compiler.canonical {
-        Some(c) => c.clone(),
-        None => fs::canonicalize(&compiler.path)?,
-    };
     let (key, helpers) = compute(compiler, &resolved)?;
     let mut text = format!("{}\n", key.hex());
     for h in helpers {

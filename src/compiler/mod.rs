@@ -226,8 +226,8 @@ pub struct ResolvedCompiler {
     pub family: Family,
     /// A C++ driver (g++, c++, clang++): `.c` files compile as C++.
     pub cxx_driver: bool,
-    /// `path` with every symlink resolved, when [`detect`] needed it to tell the family
-    /// and could resolve it (the identity reuses it rather than resolving it again).
+    /// `path` with every symlink resolved, when [`detect`] could resolve it (the
+    /// identity reuses it rather than resolving it again).
     pub canonical: Option<PathBuf>,
 }
 
@@ -235,11 +235,7 @@ pub struct ResolvedCompiler {
 /// compiler we know how to cache; the command runs unchanged.
 pub fn detect(path: &Path) -> Option<ResolvedCompiler> {
     let invoked = path.file_name()?.to_string_lossy().into_owned();
-    // Resolved only when the invoked name does not settle the family: resolving walks
-    // every symlink (`gcc` -> `gcc-12` -> `x86_64-linux-gnu-gcc-12`), a readlink each.
-    let canonical = (family_of(&invoked).is_none() || is_generic_cc(&invoked))
-        .then(|| std::fs::canonicalize(path).ok())
-        .flatten();
+    let canonical = std::fs::canonicalize(path).ok();
     let canonical_name = canonical
         .as_ref()
         .and_then(|c| c.file_name())
@@ -338,30 +334,28 @@ mod tests {
         assert_eq!(family_of("ncl"), None);
     }
 
-    /// A name that tells the family is not resolved (no readlink per symlink on every
-    /// call); `cc` and unknown names are, and the file they lead to decides.
+    /// The compiler is always resolved, even where its name tells the family: gcc finds
+    /// `cc1` from where its binary really lies, and one binary can lie in two trees (hard
+    /// links), so the identity record is keyed by the resolved path. `cc` and unknown
+    /// names take their family from the file they lead to.
     #[test]
-    fn links_are_resolved_only_when_the_name_does_not_tell() {
+    fn links_are_resolved_and_cc_takes_the_family_of_its_target() {
         let t = tempfile::tempdir().unwrap();
         let d = t.path();
         for real in ["x86_64-linux-gnu-gcc-12", "clang-17"] {
             std::fs::write(d.join(real), "").unwrap();
         }
+        let real = |name: &str| Some(d.canonicalize().unwrap().join(name));
         let link = |name: &str, to: &str| {
             std::os::unix::fs::symlink(to, d.join(name)).unwrap();
             detect(&d.join(name)).unwrap()
         };
         let gcc = link("gcc", "x86_64-linux-gnu-gcc-12");
-        assert_eq!((gcc.family, gcc.canonical), (Family::Gcc, None));
+        assert_eq!(gcc.family, Family::Gcc);
+        assert_eq!(gcc.canonical, real("x86_64-linux-gnu-gcc-12"));
         let cc = link("cc", "clang-17");
-        assert_eq!(cc.family, Family::Clang);
-        assert_eq!(
-            cc.canonical,
-            Some(d.canonicalize().unwrap().join("clang-17"))
-        );
-        let odd = link("mycc", "clang-17");
-        assert_eq!(odd.family, Family::Clang);
-        assert!(odd.canonical.is_some());
+        assert_eq!((cc.family, cc.canonical), (Family::Clang, real("clang-17")));
+        assert_eq!(link("mycc", "clang-17").family, Family::Clang);
         assert!(detect(&d.join("unknown-tool")).is_none());
     }
 

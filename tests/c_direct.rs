@@ -1701,6 +1701,54 @@ fn pitfall_11_one_compiler_binary_in_two_trees() {
     assert!(symbols(&w).contains("variant_a"), "{}", symbols(&w));
 }
 
+/// `#include "../common/x.h"` from a directory reached through a symlink: the compiler
+/// opens `src/lib/../common/x.h` and then searches `src/lib/../common` for x.h's own
+/// quoted includes, both from the symlink's target, where a lexical watch
+/// (`src/common`) would never see a header appear. Such a command is keyed on its
+/// preprocessed text, and a header created there is compiled in.
+#[test]
+fn dotdot_through_a_symlinked_directory_is_keyed_on_the_preprocessed_text() {
+    for cc in compilers() {
+        let w = World::new(cc);
+        let real = w.s.root().join("real");
+        fs::create_dir_all(real.join("lib")).unwrap();
+        fs::create_dir_all(real.join("common")).unwrap();
+        fs::write(real.join("lib/a.c"), "#include \"../common/x.h\"\n").unwrap();
+        fs::write(real.join("common/x.h"), "#include \"y.h\"\n").unwrap();
+        w.s.write("inc/y.h", "int from_inc;\n");
+        fs::create_dir_all(w.dir("src")).unwrap();
+        std::os::unix::fs::symlink(real.join("lib"), w.dir("src/lib")).unwrap();
+        let args = ["-Iinc", "-MD", "-c", "src/lib/a.c", "-o", "a.o"];
+        w.expect(
+            Kind::Miss,
+            "",
+            &args,
+            "first compile: not recordable, nothing stored",
+        );
+        w.expect(
+            Kind::Miss,
+            "",
+            &args,
+            "the first call keyed on the preprocessed text",
+        );
+        w.expect(
+            Kind::Preprocessed,
+            "",
+            &args,
+            "keyed on the preprocessed text",
+        );
+        fs::write(real.join("common/y.h"), "int from_common;\n").unwrap();
+        w.expect_not_direct("", &args, "a header appeared beside x.h");
+        w.assert_same_as_bare("", &args, &["a.o", "a.d"]);
+        let out = w.s.bare_in(&w.dir(""), "nm", &["a.o"]);
+        assert!(
+            lossy(&out.stdout).contains("from_common"),
+            "{}",
+            lossy(&out.stdout)
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // CACHEPOT_DIRECT=0
 // ---------------------------------------------------------------------------------------

@@ -100,6 +100,11 @@ pub enum NotRecordable {
     /// Assembler `.incbin`/`.include` or `#pragma GCC dependency`: reads or checks a
     /// file that no dep file lists.
     UnlistedInput(String),
+    /// A directory the compiler searches is spelled with `..` after a symlink (or after
+    /// a name that is not a directory): the kernel follows `..` from the symlink's
+    /// target, while the manifest's watches are lexical (`src/lib/../common` as
+    /// `src/common`), so a header created where the compiler looks would go unseen.
+    PhysicalDotDot(String),
 }
 
 fn ns(secs: i64, nsec: i64) -> i64 {
@@ -492,6 +497,9 @@ pub fn record(
         if !watched_dirs.insert((dir, relative)) {
             continue;
         }
+        if !dotdot_is_lexical(cwd, dir) {
+            return Err(NotRecordable::PhysicalDotDot(dir.to_string()));
+        }
         let parent = crate::util::path::normalize(&cwd.join(dir));
         let w = existing_ancestor(&parent);
         let key = stored_form(&w, cwd, bases, relative);
@@ -507,6 +515,42 @@ pub fn record(
         .map(|(path, (mtime, ctime))| DirRec { path, mtime, ctime })
         .collect();
     Ok(set)
+}
+
+/// Whether `dir` (relative to `cwd`, or absolute) names the directory that its lexical
+/// normal form names: every name a `..` cancels must be a directory, not a symlink (the
+/// kernel resolves `link/..` to the parent of the link's target) and not missing or a
+/// file (the kernel then finds nothing, where the normal form may name a directory).
+fn dotdot_is_lexical(cwd: &Path, dir: &str) -> bool {
+    if !dir.split('/').any(|c| c == "..") {
+        return true;
+    }
+    let mut at = if dir.starts_with('/') {
+        PathBuf::from("/")
+    } else {
+        cwd.to_path_buf()
+    };
+    let mut names = 0usize;
+    for c in dir.split('/') {
+        match c {
+            "" | "." => {}
+            ".." if names > 0 => {
+                match std::fs::symlink_metadata(&at) {
+                    Ok(m) if m.is_dir() => {}
+                    _ => return false,
+                }
+                at.pop();
+                names -= 1;
+            }
+            // Above the start: `cwd` and `/` are directories, resolved as written.
+            ".." => at.push(".."),
+            name => {
+                at.push(name);
+                names += 1;
+            }
+        }
+    }
+    true
 }
 
 /// The header names that macros defined as `__has_include` are called with, in every

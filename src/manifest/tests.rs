@@ -291,6 +291,41 @@ fn an_includer_spelled_with_dotdot_still_guards_its_probes_after_the_cwd_changes
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// The includer's directory `src/lib/../common` where `src/lib` is a symlink: the
+/// compiler searches `<target of src/lib>/../common`, which no lexical watch covers (a
+/// header created there went unseen: a wrong hit). Such a compile is not recorded, nor
+/// is one whose `..` follows a missing name or a file.
+#[test]
+fn dotdot_after_a_symlink_is_not_recorded() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    for sub in ["real/lib", "real/common", "proj/src", "proj/inc"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    std::os::unix::fs::symlink(d.join("real/lib"), d.join("proj/src/lib")).unwrap();
+    std::fs::write(d.join("real/lib/a.c"), "#include \"../common/x.h\"\n").unwrap();
+    std::fs::write(d.join("real/common/x.h"), "#include \"y.h\"\n").unwrap();
+    std::fs::write(d.join("proj/inc/y.h"), "int y;\n").unwrap();
+    std::fs::write(d.join("proj/afile"), "").unwrap();
+    let cwd = d.join("proj");
+    let files = ["src/lib/a.c", "src/lib/../common/x.h", "inc/y.h"].map(String::from);
+    let search = ["inc".to_string()];
+    let start = now_ns() + 1_000_000_000;
+    let r = record(&files, &search, &cwd, start, &digest(b"r"), true, &[]);
+    assert!(matches!(r, Err(NotRecordable::PhysicalDotDot(_))), "{r:?}");
+    for dir in ["missing/../inc", "afile/../inc"] {
+        let search = [dir.to_string(), "inc".to_string()];
+        let files = ["src/lib/a.c", "inc/y.h"].map(String::from);
+        let r = record(&files, &search, &cwd, start, &digest(b"r"), true, &[]);
+        assert_eq!(r.unwrap_err(), NotRecordable::PhysicalDotDot(dir.into()));
+    }
+    // `..` after real directories, and above the working directory, is as written.
+    assert!(dotdot_is_lexical(&cwd, "inc/../src/../inc"));
+    assert!(dotdot_is_lexical(&cwd, "../proj/inc"));
+    assert!(dotdot_is_lexical(&cwd, "/usr/../usr/include"));
+    assert!(!dotdot_is_lexical(&cwd, "src/lib/../common"));
+}
+
 #[test]
 fn a_manifest_recorded_at_any_time_validates_without_overflow() {
     // `recorded - RACY_NS` overflowed for a stored i64::MIN (seen reviewing the
@@ -478,9 +513,9 @@ fn probe_states_one_by_one(
     (present, watches)
 }
 
-/// Search dirs that exist, do not exist, go through a symlink and `..`, through a regular
-/// file, and absolute ones: the memoised pass records the same present probes and the
-/// same watches as stat'ing every probe.
+/// Search dirs that exist, do not exist, go through a regular file, use `..` after a real
+/// directory, and absolute ones: the memoised pass records the same present probes and
+/// the same watches as stat'ing every probe. (`..` after a symlink is not recorded.)
 #[test]
 fn memoised_probe_pass_matches_probing_one_by_one() {
     let d = std::env::temp_dir().join(format!("cachepot-probememo-{}", std::process::id()));
@@ -511,19 +546,29 @@ fn memoised_probe_pass_matches_probing_one_by_one() {
     let search = [
         "missing/dir",
         "afile/inc",
-        "link/../inc",
+        "w/../inc",
         abs_other.as_str(),
         "../other/inc",
         "inc",
         "inc2",
     ]
     .map(String::from);
+    std::fs::create_dir(cwd.join("w")).unwrap();
     let start = now_ns() + 1_000_000_000;
+    // `link/..` is `elsewhere`, not `w`, to the kernel: no lexical watch describes it.
+    let with_link = [&search[..], &["link/../inc".to_string()]].concat();
+    let r = record(&files, &with_link, &cwd, start, &digest(b"r"), true, &[]);
+    assert!(
+        matches!(&r, Err(NotRecordable::PhysicalDotDot(d)) if d.starts_with("link/../inc")),
+        "{r:?}"
+    );
     let mut set = record(&files, &search, &cwd, start, &digest(b"r"), true, &[]).unwrap();
     assert!(set.watches.len() > 3, "{:?}", set.watches);
+    // x.h under two spellings, and w/../inc/sys/t.h: `w/..` is the working directory,
+    // so that search dir is `inc` again, searched earlier.
     assert_eq!(
         set.has_include_present.len(),
-        2,
+        3,
         "{:?}",
         set.has_include_present
     );

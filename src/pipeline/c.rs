@@ -98,12 +98,12 @@ fn depend_miss(
         }
     };
     match record_set(ctx, compiler, parsed, &deps, start, &Key([0; 32])) {
-        Err(NotRecordable::ComputedHasInclude(header)) => {
+        Err(why @ (NotRecordable::ComputedHasInclude(_) | NotRecordable::PhysicalDotDot(_))) => {
             // Not stored now: `-E` after the compile would see what the compile itself
             // wrote (`__has_include("main.o")` with `-o main.o`) or what appeared since,
             // and the object would go under the key of another text. The next call runs
             // `-E` first, as preprocessor mode always does.
-            log::info!("{header} calls __has_include in a way no manifest records: this command is keyed on its preprocessed text from its next call on");
+            log::info!("{why:?}: no manifest can describe this command's headers; it is keyed on its preprocessed text from its next call on");
             let mut manifest = manifest;
             manifest.mark_preprocessor_only();
             store_manifest(ctx, mkey, &manifest);

@@ -100,10 +100,10 @@ pub enum NotRecordable {
     /// Assembler `.incbin`/`.include` or `#pragma GCC dependency`: reads or checks a
     /// file that no dep file lists.
     UnlistedInput(String),
-    /// A directory the compiler searches is spelled with `..` after a symlink (or after
-    /// a name that is not a directory): the kernel follows `..` from the symlink's
-    /// target, while the manifest's watches are lexical (`src/lib/../common` as
-    /// `src/common`), so a header created where the compiler looks would go unseen.
+    /// A directory the compiler searches is spelled with `..` after a symlink: the
+    /// kernel follows `..` from the symlink's target, while the manifest's watches are
+    /// lexical (`src/lib/../common` as `src/common`), so a header created where the
+    /// compiler looks would go unseen.
     PhysicalDotDot(String),
 }
 
@@ -517,10 +517,12 @@ pub fn record(
     Ok(set)
 }
 
-/// Whether `dir` (relative to `cwd`, or absolute) names the directory that its lexical
-/// normal form names: every name a `..` cancels must be a directory, not a symlink (the
-/// kernel resolves `link/..` to the parent of the link's target) and not missing or a
-/// file (the kernel then finds nothing, where the normal form may name a directory).
+/// Whether no `..` in `dir` (relative to `cwd`, or absolute) cancels a symlink: the
+/// kernel resolves `link/..` to the parent of the link's *target*, where the lexical
+/// normal form that watches use names the link's parent. (A `..` after a missing name or
+/// a file resolves to nothing, so its probes cannot exist; nonexistent search dirs are
+/// common, and such names are taken as written. That a directory created later under
+/// that name would make them resolve is a documented limit.)
 fn dotdot_is_lexical(cwd: &Path, dir: &str) -> bool {
     if !dir.split('/').any(|c| c == "..") {
         return true;
@@ -535,9 +537,8 @@ fn dotdot_is_lexical(cwd: &Path, dir: &str) -> bool {
         match c {
             "" | "." => {}
             ".." if names > 0 => {
-                match std::fs::symlink_metadata(&at) {
-                    Ok(m) if m.is_dir() => {}
-                    _ => return false,
+                if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                    return false;
                 }
                 at.pop();
                 names -= 1;

@@ -50,9 +50,7 @@ impl DirStat {
         }
         Some(to_stat(&st))
     }
-}
 
-impl DirStat {
     /// What `stat_full(p)` says of a directory: through the descriptor already open for
     /// it when a file in it was stat'ed (no path walk), else by plain `stat`.
     pub(super) fn stat_dir(&self, p: &Path) -> Option<Stat> {

@@ -199,8 +199,7 @@ fn probes_hold(
             // includer's directory may be spelled with `..` (`src/lib/../common`): compare
             // it lexically normalised, as the parent below is.
             let dir: &str = dir_lex[probe.dir_id].get_or_insert_with(|| {
-                let plain = dir.split('/').all(|c| !matches!(c, "" | "." | ".."));
-                if dir.is_empty() || dir.starts_with('/') || plain {
+                if dir.is_empty() || dir.starts_with('/') || plain(dir) {
                     dir.to_string()
                 } else {
                     lexical(dir)
@@ -221,7 +220,6 @@ fn probes_hold(
             }
             // Below a watched directory that no changed watch is at or under, the
             // probe's own watch (that directory or a deeper one) is unchanged.
-            let plain = |r: &str| r.split('/').all(|c| !matches!(c, "" | "." | ".."));
             if !matches!(dir, "" | "." | "/")
                 && watched.contains(dir)
                 && plain(rel_dir)
@@ -350,4 +348,9 @@ fn stored_form_str<'a>(
         return Cow::Borrowed(abs);
     }
     Cow::Owned(stored_form(Path::new(abs), cwd, bases, probe_relative))
+}
+
+/// No empty, `.` or `..` component: the text is already in its lexical normal form.
+fn plain(r: &str) -> bool {
+    r.split('/').all(|c| !matches!(c, "" | "." | ".."))
 }

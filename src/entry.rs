@@ -219,7 +219,10 @@ impl Sealer<'_> {
                 // One-shot decompression straight into a buffer of the declared size:
                 // no streaming window, no extra copies. zstd stops at the capacity, so
                 // a frame that decompresses to more than raw_len is an error here.
-                let out = zstd::bulk::decompress(data, raw_len as usize)
+                let mut out = Vec::with_capacity(raw_len as usize);
+                crate::util::prefault_spare(&mut out);
+                zstd::bulk::Decompressor::new()
+                    .and_then(|mut d| d.decompress_to_buffer(data, &mut out))
                     .map_err(|_| DecodeError("zstd data corrupt"))?;
                 if out.len() as u64 != raw_len {
                     return Err(DecodeError("decompressed length mismatch"));

@@ -43,6 +43,7 @@ pub fn read_bounded_with_meta(path: &Path, limit: u64) -> io::Result<(Vec<u8>, f
     // the promised size is in is the end of the file, so the usual case is one read(2)
     // (read_to_end would ask again for zero bytes, in 8 KiB pieces above that).
     let mut data = Vec::with_capacity(m.len() as usize + 1);
+    super::prefault_spare(&mut data);
     loop {
         if data.len() == data.capacity() {
             if data.len() as u64 > limit {

@@ -550,6 +550,32 @@ fn cache_dir_is_tagged_and_owner_only() {
     );
 }
 
+/// A hit puts a new file at each output's name. An output that exists, here as a hard
+/// link to another file of the user's, is replaced, never written through (that file keeps
+/// its bytes); one that does not exist yet (the usual case after a clean, restored
+/// without an unlink first) gets the same bytes, and so does its dep file.
+#[test]
+fn a_hit_replaces_an_existing_output_and_never_writes_through_it() {
+    require!("gcc");
+    let s = Sandbox::new();
+    let args = ["-MD", "-c", "a.c", "-o", "a.o"];
+    s.write("a.c", "int f(void) { return 1; }\n");
+    s.compile("gcc", &args);
+    let (object, deps) = (s.read("a.o"), s.read("a.d"));
+    s.remove("a.o");
+    s.write("keep.o", "the user's file\n");
+    fs::hard_link(s.path("keep.o"), s.path("a.o")).unwrap();
+    s.compile("gcc", &args);
+    assert_eq!(s.stat("cache_hits"), 1, "{}", s.stats());
+    assert_eq!(s.read("a.o"), object);
+    assert_eq!(s.read("keep.o"), b"the user's file\n");
+    s.remove("a.o");
+    s.remove("a.d");
+    s.compile("gcc", &args);
+    assert_eq!(s.stat("cache_hits"), 2, "{}", s.stats());
+    assert_eq!((s.read("a.o"), s.read("a.d")), (object, deps));
+}
+
 const LINKED_ARGS: [&str; 4] = ["-c", "a.c", "-o", "a.o"];
 
 /// With CACHEPOT_HARD_LINK=1: a miss, then a hit that links `a.o` into the cache; the

@@ -226,8 +226,16 @@ fn restore(
             }
             _ => data,
         };
-        crate::util::fs::replace_file(&dest, data, 0o666)
-            .map_err(|e| Fault::io("restore", &dest, &e))?;
+        // An output that was there is unlinked before the new file is renamed onto its
+        // name (see `replace_file`); one that was not needs no unlink (a failed unlink
+        // still locks the directory, which the other jobs of a build write into). Should
+        // it have appeared since, the rename still replaces it whole.
+        let written = if ctx.absent_outputs.contains(&dest) {
+            crate::util::fs::atomic_write(&dest, data, 0o666)
+        } else {
+            crate::util::fs::replace_file(&dest, data, 0o666)
+        };
+        written.map_err(|e| Fault::io("restore", &dest, &e))?;
     }
     Ok(())
 }

@@ -94,6 +94,9 @@ struct Ctx<'a> {
     bundled: Option<Key>,
     /// When this invocation started (ns), before any input was hashed for a key.
     started: i64,
+    /// Outputs (joined to `cwd`) that did not exist when the command was checked: a
+    /// restore renames onto such a name without first unlinking it (see `restore`).
+    absent_outputs: Vec<PathBuf>,
 }
 
 impl Ctx<'_> {
@@ -144,6 +147,7 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
         pending_manifest: None,
         bundled: None,
         started: manifest::now_ns(),
+        absent_outputs: Vec::new(),
     };
     ctx.delta.incr(stats::COMPILE_REQUESTS);
 
@@ -167,7 +171,7 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
         {
             compiler::rustc::force_colour(&mut parsed);
         }
-        if let Some(reason) = special_file(&parsed, &ctx.cwd) {
+        if let Some(reason) = special_file(&parsed, &mut ctx) {
             return passthrough(ctx, &path, &req.args, reason);
         }
         let done = rust::cached_compile(&mut ctx, &compiler, &parsed);
@@ -179,7 +183,7 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
             Ok(p) => p,
             Err(reason) => return passthrough(ctx, &path, &req.args, reason),
         };
-        if let Some(reason) = special_file(&parsed, &ctx.cwd) {
+        if let Some(reason) = special_file(&parsed, &mut ctx) {
             return passthrough(ctx, &path, &req.args, reason);
         }
         let done = nvcc::cached_compile(&mut ctx, &compiler, &parsed);
@@ -191,7 +195,7 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
             && req.args.iter().any(|a| a == "--driver-mode=cl");
     if msvc_mode {
         let parsed = msvc::parse(&ctx, &compiler, &req.args)
-            .and_then(|p| special_file(&p, &ctx.cwd).map_or(Ok(p), Err));
+            .and_then(|p| special_file(&p, &mut ctx).map_or(Ok(p), Err));
         let done = match parsed {
             Ok(parsed) => msvc::cached_compile(&mut ctx, &compiler, &parsed),
             Err(reason) => return passthrough(ctx, &path, &req.args, reason),
@@ -214,7 +218,7 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
         let expanded = compiler::args::expand_response_files(&req.args, &ctx.cwd);
         gcc::parse(&compiler, &expanded, &req.args, &pctx)
     };
-    let parsed = match parsed.and_then(|p| special_file(&p, &ctx.cwd).map_or(Ok(p), Err)) {
+    let parsed = match parsed.and_then(|p| special_file(&p, &mut ctx).map_or(Ok(p), Err)) {
         Ok(p) => p,
         Err(reason) => return passthrough(ctx, &path, &req.args, reason),
     };
@@ -251,7 +255,9 @@ fn logical_cwd(physical: PathBuf) -> PathBuf {
 /// (hashing a pipe would consume what the compiler must read), or an existing output that
 /// is neither a regular file nor a symlink (the compiler writes into a device or a pipe;
 /// a restore would replace it by a new file, `/dev/null` included when run as root).
-fn special_file(parsed: &Parsed, cwd: &Path) -> Option<Reason> {
+/// Notes in `ctx.absent_outputs` the outputs that do not exist.
+fn special_file(parsed: &Parsed, ctx: &mut Ctx) -> Option<Reason> {
+    let cwd = &ctx.cwd;
     let input = cwd.join(&parsed.input);
     if std::fs::metadata(&input).is_ok_and(|m| !m.is_file()) {
         return Some(Reason::SpecialFile);
@@ -260,14 +266,19 @@ fn special_file(parsed: &Parsed, cwd: &Path) -> Option<Reason> {
     // The dep file is usually among the outputs too: one lstat each.
     let dep_file = (parsed.dep_file.iter().map(|d| &d.path))
         .filter(|d| !parsed.outputs.iter().any(|o| &o.path == *d));
-    outputs
-        .chain(dep_file)
-        .any(|p| {
+    for p in outputs.chain(dep_file) {
+        let full = cwd.join(p);
+        match std::fs::symlink_metadata(&full) {
             // A symlink is replaced by the assembler too (BFD unlinks "ordinary" outputs).
-            std::fs::symlink_metadata(cwd.join(p))
-                .is_ok_and(|m| !m.is_file() && !m.file_type().is_symlink())
-        })
-        .then_some(Reason::SpecialFile)
+            Ok(m) if !m.is_file() && !m.file_type().is_symlink() => {
+                return Some(Reason::SpecialFile)
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ctx.absent_outputs.push(full),
+            Err(_) => {}
+        }
+    }
+    None
 }
 
 /// Count the reason and hand the process over to the compiler, unchanged.

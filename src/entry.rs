@@ -220,7 +220,12 @@ impl Sealer<'_> {
                 // no streaming window, no extra copies. zstd stops at the capacity, so
                 // a frame that decompresses to more than raw_len is an error here.
                 let mut out = Vec::with_capacity(raw_len as usize);
-                crate::util::prefault_spare(&mut out);
+                // Pages mapped up front only for a size that real entries reach (objects
+                // and dep files compress 2-5x): a forged size that the checksum let
+                // through must not commit memory before zstd rejects it.
+                if raw_len <= (data.len() as u64).saturating_mul(PREFAULT_RATIO) {
+                    crate::util::prefault_spare(&mut out);
+                }
                 zstd::bulk::Decompressor::new()
                     .and_then(|mut d| d.decompress_to_buffer(data, &mut out))
                     .map_err(|_| DecodeError("zstd data corrupt"))?;
@@ -250,6 +255,10 @@ impl Sealer<'_> {
         }
     }
 }
+
+/// Decompressed size, in multiples of the compressed size, up to which the one-shot
+/// buffer is mapped before decompressing (see `util::prefault_spare`).
+const PREFAULT_RATIO: u64 = 8;
 
 /// Whether a payload may be decompressed in one shot into a buffer allocated at its
 /// declared size up front: when that size is small, or a plausible ratio of the

@@ -553,7 +553,8 @@ fn cache_dir_is_tagged_and_owner_only() {
 /// A hit puts a new file at each output's name. An output that exists, here as a hard
 /// link to another file of the user's, is replaced, never written through (that file keeps
 /// its bytes); one that does not exist yet (the usual case after a clean, restored
-/// without an unlink first) gets the same bytes, and so does its dep file.
+/// without an unlink first) gets the same bytes, and so does its dep file. Which of the
+/// two ways a restore took shows only in its system calls; both must give these bytes.
 #[test]
 fn a_hit_replaces_an_existing_output_and_never_writes_through_it() {
     require!("gcc");

@@ -269,7 +269,14 @@ fn link_raw(ctx: &Ctx, key: &Key, data: &[u8], dest: &Path) -> bool {
     } else {
         ("clone", crate::util::fs::reflink(&raw, &tmp, 0o666))
     };
-    match made.and_then(|_| crate::util::fs::rename_replacing(&tmp, dest)) {
+    let placed = made.and_then(|_| {
+        if ctx.absent_outputs.iter().any(|p| p == dest) {
+            std::fs::rename(&tmp, dest)
+        } else {
+            crate::util::fs::rename_replacing(&tmp, dest)
+        }
+    });
+    match placed {
         Ok(()) => {
             log::debug!(
                 "restored {} as a {how} of {}",

@@ -7,7 +7,9 @@
 //! permission needed), and what the kernel resolves is the same: the directory path as
 //! `stat` would follow it, then the name, following a final symlink as `stat` does.
 
+use super::validate::BuildFnv;
 use super::{ns, stat_full, Stat};
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -18,6 +20,9 @@ pub(super) struct DirStat {
     /// Directory bytes and its descriptor; None when it could not be opened, in which
     /// case its files take the plain `stat` (which then says why, or finds them anyway).
     dirs: Vec<(Vec<u8>, Option<OwnedFd>)>,
+    /// Position in `dirs` by directory bytes: a miss records hundreds of directories,
+    /// too many to search in turn for each of its thousands of probes.
+    index: HashMap<Vec<u8>, usize, BuildFnv>,
 }
 
 impl DirStat {
@@ -33,10 +38,11 @@ impl DirStat {
         if matches!(name, b"" | b"." | b"..") {
             return stat_full(p);
         }
-        let i = match self.dirs.iter().rposition(|(d, _)| d == dir) {
-            Some(i) => i,
+        let i = match self.index.get(dir) {
+            Some(&i) => i,
             None => {
                 self.dirs.push((dir.to_vec(), open_dir(dir)));
+                self.index.insert(dir.to_vec(), self.dirs.len() - 1);
                 self.dirs.len() - 1
             }
         };
@@ -55,7 +61,7 @@ impl DirStat {
     /// it when a file in it was stat'ed (no path walk), else by plain `stat`.
     pub(super) fn stat_dir(&self, p: &Path) -> Option<Stat> {
         let bytes = p.as_os_str().as_bytes();
-        let Some((_, Some(fd))) = self.dirs.iter().rfind(|(d, _)| d == bytes) else {
+        let Some((_, Some(fd))) = self.index.get(bytes).map(|&i| &self.dirs[i]) else {
             return stat_full(p);
         };
         let mut st: libc::stat = unsafe { std::mem::zeroed() };

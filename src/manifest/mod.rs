@@ -182,9 +182,15 @@ fn stat_ns(p: &Path) -> Option<(u64, i64, i64)> {
 
 /// The nearest existing directory at or above `p` (a new subdirectory changes it).
 fn existing_ancestor(p: &Path) -> PathBuf {
+    existing_ancestor_by(p, &mut |d| d.is_dir())
+}
+
+/// [`existing_ancestor`], asking `is_dir` (a memo, when many directories share
+/// ancestors).
+fn existing_ancestor_by(p: &Path, is_dir: &mut impl FnMut(&Path) -> bool) -> PathBuf {
     let mut cur = p.to_path_buf();
     loop {
-        if cur.is_dir() || cur.parent().is_none() {
+        if is_dir(&cur) || cur.parent().is_none() {
             return cur;
         }
         cur.pop();
@@ -216,11 +222,15 @@ fn rel_dir_of(rel: &str) -> &str {
 
 impl<'a> Probe<'a> {
     fn path(&self) -> String {
-        if self.dir.is_empty() {
-            format!("{}{}", self.rel, self.suffix)
-        } else {
-            format!("{}/{}{}", self.dir, self.rel, self.suffix)
+        // Not format!: a miss builds thousands of these (13,843 for a LevelDB file).
+        let mut s = String::with_capacity(self.dir.len() + 1 + self.rel.len() + self.suffix.len());
+        if !self.dir.is_empty() {
+            s.push_str(self.dir);
+            s.push('/');
         }
+        s.push_str(self.rel);
+        s.push_str(self.suffix);
+        s
     }
 
     /// Its directory as a pair of pieces (the same directory may come as several pairs).
@@ -331,7 +341,10 @@ fn probes(set: &IncludeSet) -> Vec<(String, bool)> {
     let present: HashSet<&str, BuildFnv> =
         set.has_include_present.iter().map(String::as_str).collect();
     let mut out = Vec::new();
-    let mut seen: HashSet<String, BuildFnv> = HashSet::default();
+    // Room for a typical C++ set's probes up front (a LevelDB file has 14,000): growing
+    // a table of strings rehashes every one of them each time it doubles.
+    let mut seen: HashSet<String, BuildFnv> =
+        HashSet::with_capacity_and_hasher((set.files.len() * 64).min(1 << 15), BuildFnv::default());
     let _ = for_each_probe(set, &lexical_files, &lexical_dirs, |p| {
         let path = p.path();
         if seen.insert(path.clone()) {
@@ -412,22 +425,34 @@ pub fn record(
     };
     let mut names = BTreeSet::new();
     let mut aliases: BTreeSet<aliases::Alias> = BTreeSet::new();
+    // Files and probes are stat'ed through one descriptor per directory: a LevelDB miss
+    // stats about 5,000 paths six or seven directories down, in a few hundred
+    // directories (see dirstat.rs).
+    let mut ds = dirstat::DirStat::default();
+    // One buffer for every file's content: a fresh one each time cost a page fault per
+    // 4 KiB of the 3 MB of headers a C++ file reads.
+    let mut content = Vec::new();
     for f in files {
         let full = cwd.join(f);
-        let content =
-            std::fs::read(&full).map_err(|_| NotRecordable::UnreadableInput(f.clone()))?;
+        content.clear();
+        std::fs::File::open(&full)
+            .and_then(|mut file| std::io::Read::read_to_end(&mut file, &mut content))
+            .map_err(|_| NotRecordable::UnreadableInput(f.clone()))?;
+        let content = &content[..];
         let Stat {
             size,
             mtime,
             ctime,
             id: (dev, ino),
             ..
-        } = stat_full(&full).ok_or_else(|| NotRecordable::UnreadableInput(f.clone()))?;
+        } = ds
+            .stat(&full)
+            .ok_or_else(|| NotRecordable::UnreadableInput(f.clone()))?;
         if mtime >= start || ctime >= start {
             return Err(NotRecordable::ModifiedDuringCompile(f.clone()));
         }
-        let s = if c_tokens { scan(&content) } else { scan(b"") };
-        if c_tokens && reads_unlisted_file(&content) {
+        let s = if c_tokens { scan(content) } else { scan(b"") };
+        if c_tokens && reads_unlisted_file(content) {
             return Err(NotRecordable::UnlistedInput(f.clone()));
         }
         if s.time {
@@ -450,7 +475,7 @@ pub fn record(
         if c_tokens && set.files.is_empty() {
             // gcc may replace the source's first #include by a `.gch` found beside the
             // header, and its dep file then names neither: watch for such files.
-            if let Some(first) = first_include(&content) {
+            if let Some(first) = first_include(content) {
                 names.insert(format!("{first}.gch"));
             }
         }
@@ -459,7 +484,7 @@ pub fn record(
             size,
             mtime,
             ctime,
-            digest: digest(&content).hex(),
+            digest: digest(content).hex(),
             dev,
             ino,
         });
@@ -475,13 +500,24 @@ pub fn record(
     let mut dir_exists: HashMap<&str, bool, BuildFnv> = HashMap::default();
     let mut watched_dirs: HashSet<(&str, bool), BuildFnv> = HashSet::default();
     let mut watches: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    // Whether a (normalised) directory exists, asked once each: the watches of many
+    // probe directories walk up through the same missing ones.
+    let mut is_dir_memo: HashMap<PathBuf, bool, BuildFnv> = HashMap::default();
+    let mut is_dir = |d: &Path| -> bool {
+        if let Some(&known) = is_dir_memo.get(d) {
+            return known;
+        }
+        let answer = d.is_dir();
+        is_dir_memo.insert(d.to_path_buf(), answer);
+        answer
+    };
     for (p, _) in &all {
         let dir = dir_str(p);
         let exists = *dir_exists
             .entry(dir)
             .or_insert_with(|| cwd.join(dir).is_dir());
         if exists {
-            if let Some((_, mtime, ctime)) = stat_ns(&cwd.join(p)) {
+            if let Some(Stat { mtime, ctime, .. }) = ds.stat(&cwd.join(p)) {
                 if p.ends_with(".gch") {
                     return Err(NotRecordable::PrecompiledHeader(p.clone()));
                 }
@@ -501,7 +537,7 @@ pub fn record(
             return Err(NotRecordable::PhysicalDotDot(dir.to_string()));
         }
         let parent = crate::util::path::normalize(&cwd.join(dir));
-        let w = existing_ancestor(&parent);
+        let w = existing_ancestor_by(&parent, &mut is_dir);
         let key = stored_form(&w, cwd, bases, relative);
         if watches.contains_key(&key) {
             continue;

@@ -38,14 +38,7 @@ impl DirStat {
         if matches!(name, b"" | b"." | b"..") {
             return stat_full(p);
         }
-        let i = match self.index.get(dir) {
-            Some(&i) => i,
-            None => {
-                self.dirs.push((dir.to_vec(), open_dir(dir)));
-                self.index.insert(dir.to_vec(), self.dirs.len() - 1);
-                self.dirs.len() - 1
-            }
-        };
+        let i = self.slot(dir);
         let (Some(fd), Ok(name)) = (&self.dirs[i].1, CString::new(name)) else {
             return stat_full(p);
         };
@@ -55,6 +48,26 @@ impl DirStat {
             return None;
         }
         Some(to_stat(&st))
+    }
+
+    /// Whether `dir` resolves to a directory, as `Path::is_dir` says, found by opening
+    /// the descriptor that the stats of its files then use (no separate stat).
+    pub(super) fn dir_ok(&mut self, dir: &Path) -> bool {
+        let bytes = dir.as_os_str().as_bytes();
+        let i = self.slot(bytes);
+        self.dirs[i].1.is_some()
+    }
+
+    /// Where `dir`'s descriptor is kept, opening it the first time.
+    fn slot(&mut self, dir: &[u8]) -> usize {
+        match self.index.get(dir) {
+            Some(&i) => i,
+            None => {
+                self.dirs.push((dir.to_vec(), open_dir(dir)));
+                self.index.insert(dir.to_vec(), self.dirs.len() - 1);
+                self.dirs.len() - 1
+            }
+        }
     }
 
     /// What `stat_full(p)` says of a directory: through the descriptor already open for
@@ -159,6 +172,19 @@ mod tests {
             }
         }
         assert!(ds.stat(Path::new("/")).is_some_and(|s| !s.regular));
+        for c in [
+            "",
+            "sub",
+            "link",
+            "missing",
+            "file",
+            "sub/ln.h",
+            "sub/dangling.h",
+            "sub/.",
+        ] {
+            let p = d.join(c);
+            assert_eq!(ds.dir_ok(&p), p.is_dir(), "dir_ok {c}");
+        }
         // A file replaced after its directory was opened is seen as it is now.
         std::fs::write(d.join("sub/a.h"), "longer").unwrap();
         assert_eq!(ds.stat(&d.join("sub/a.h")).unwrap().size, 6);

@@ -515,7 +515,7 @@ pub fn record(
         let dir = dir_str(p);
         let exists = *dir_exists
             .entry(dir)
-            .or_insert_with(|| cwd.join(dir).is_dir());
+            .or_insert_with(|| ds.dir_ok(&cwd.join(dir)));
         if exists {
             if let Some(Stat { mtime, ctime, .. }) = ds.stat(&cwd.join(p)) {
                 if p.ends_with(".gch") {

@@ -15,17 +15,47 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-#[derive(Default)]
+/// At most this many directories are held open: a miss can name thousands, and the
+/// process still needs descriptors for the cache files it writes afterwards.
+const MAX_OPEN: usize = 256;
+
 pub(super) struct DirStat {
-    /// Directory bytes and its descriptor; None when it could not be opened, in which
-    /// case its files take the plain `stat` (which then says why, or finds them anyway).
-    dirs: Vec<(Vec<u8>, Option<OwnedFd>)>,
+    /// Directory bytes and its descriptor. Without one, its files take the plain `stat`
+    /// (which then says why, or finds them anyway).
+    dirs: Vec<(Vec<u8>, Dir)>,
     /// Position in `dirs` by directory bytes: a miss records hundreds of directories,
     /// too many to search in turn for each of its thousands of probes.
     index: HashMap<Vec<u8>, usize, BuildFnv>,
+    open: usize,
+    max_open: usize,
+}
+
+/// What opening a directory gave.
+enum Dir {
+    Open(OwnedFd),
+    /// ENOENT or ENOTDIR: there is no directory at that path (now).
+    Missing,
+    /// Any other failure (out of descriptors, no memory...), or over `MAX_OPEN`: says
+    /// nothing about the directory.
+    Unknown,
+}
+
+impl Default for DirStat {
+    fn default() -> Self {
+        DirStat::with_max_open(MAX_OPEN)
+    }
 }
 
 impl DirStat {
+    fn with_max_open(max_open: usize) -> Self {
+        DirStat {
+            dirs: Vec::new(),
+            index: HashMap::default(),
+            open: 0,
+            max_open,
+        }
+    }
+
     /// What `stat_full(p)` says, for the same file.
     pub(super) fn stat(&mut self, p: &Path) -> Option<Stat> {
         let bytes = p.as_os_str().as_bytes();
@@ -39,7 +69,7 @@ impl DirStat {
             return stat_full(p);
         }
         let i = self.slot(dir);
-        let (Some(fd), Ok(name)) = (&self.dirs[i].1, CString::new(name)) else {
+        let (Dir::Open(fd), Ok(name)) = (&self.dirs[i].1, CString::new(name)) else {
             return stat_full(p);
         };
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
@@ -51,30 +81,41 @@ impl DirStat {
     }
 
     /// Whether `dir` resolves to a directory, as `Path::is_dir` says, found by opening
-    /// the descriptor that the stats of its files then use (no separate stat).
+    /// the descriptor that the stats of its files then use (no separate stat). An open
+    /// that failed for another reason than a missing directory (EMFILE...) proves
+    /// nothing: `is_dir` answers then, so probes below an existing directory are never
+    /// taken as absent unchecked.
     pub(super) fn dir_ok(&mut self, dir: &Path) -> bool {
         let bytes = dir.as_os_str().as_bytes();
         let i = self.slot(bytes);
-        self.dirs[i].1.is_some()
+        match self.dirs[i].1 {
+            Dir::Open(_) => true,
+            Dir::Missing => false,
+            Dir::Unknown => dir.is_dir(),
+        }
     }
 
     /// Where `dir`'s descriptor is kept, opening it the first time.
     fn slot(&mut self, dir: &[u8]) -> usize {
-        match self.index.get(dir) {
-            Some(&i) => i,
-            None => {
-                self.dirs.push((dir.to_vec(), open_dir(dir)));
-                self.index.insert(dir.to_vec(), self.dirs.len() - 1);
-                self.dirs.len() - 1
-            }
+        if let Some(&i) = self.index.get(dir) {
+            return i;
         }
+        let d = if self.open < self.max_open {
+            open_dir(dir)
+        } else {
+            Dir::Unknown
+        };
+        self.open += usize::from(matches!(d, Dir::Open(_)));
+        self.dirs.push((dir.to_vec(), d));
+        self.index.insert(dir.to_vec(), self.dirs.len() - 1);
+        self.dirs.len() - 1
     }
 
     /// What `stat_full(p)` says of a directory: through the descriptor already open for
     /// it when a file in it was stat'ed (no path walk), else by plain `stat`.
     pub(super) fn stat_dir(&self, p: &Path) -> Option<Stat> {
         let bytes = p.as_os_str().as_bytes();
-        let Some((_, Some(fd))) = self.index.get(bytes).map(|&i| &self.dirs[i]) else {
+        let Some((_, Dir::Open(fd))) = self.index.get(bytes).map(|&i| &self.dirs[i]) else {
             return stat_full(p);
         };
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
@@ -98,8 +139,10 @@ fn to_stat(st: &libc::stat) -> Stat {
     }
 }
 
-fn open_dir(dir: &[u8]) -> Option<OwnedFd> {
-    let c = CString::new(dir).ok()?;
+fn open_dir(dir: &[u8]) -> Dir {
+    let Ok(c) = CString::new(dir) else {
+        return Dir::Unknown;
+    };
     // SAFETY: a NUL-terminated path; the descriptor returned is ours to own.
     let fd = unsafe {
         libc::open(
@@ -107,7 +150,13 @@ fn open_dir(dir: &[u8]) -> Option<OwnedFd> {
             libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
         )
     };
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+    if fd >= 0 {
+        return Dir::Open(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::ENOENT | libc::ENOTDIR) => Dir::Missing,
+        _ => Dir::Unknown,
+    }
 }
 
 #[cfg(test)]
@@ -185,6 +234,17 @@ mod tests {
             let p = d.join(c);
             assert_eq!(ds.dir_ok(&p), p.is_dir(), "dir_ok {c}");
         }
+        // Out of descriptors (here: over its own limit of one), a directory it could not
+        // open is still a directory, and its files are still found.
+        let mut few = DirStat::with_max_open(1);
+        assert!(few.dir_ok(&d.join("sub")));
+        assert!(few.dir_ok(d), "an existing directory left unopened");
+        assert!(!few.dir_ok(&d.join("missing")));
+        assert!(same(
+            few.stat(&d.join("top.h")),
+            stat_full(&d.join("top.h"))
+        ));
+        assert!(few.stat(&d.join("top.h")).is_some());
         // A file replaced after its directory was opened is seen as it is now.
         std::fs::write(d.join("sub/a.h"), "longer").unwrap();
         assert_eq!(ds.stat(&d.join("sub/a.h")).unwrap().size, 6);

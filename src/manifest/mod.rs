@@ -166,14 +166,17 @@ pub fn modified_since(path: &Path, start: i64) -> Option<bool> {
 }
 
 fn stat_full(p: &Path) -> Option<Stat> {
-    let m = std::fs::metadata(p).ok()?;
-    Some(Stat {
+    std::fs::metadata(p).ok().map(|m| stat_of(&m))
+}
+
+fn stat_of(m: &std::fs::Metadata) -> Stat {
+    Stat {
         size: m.size(),
         mtime: ns(m.mtime(), m.mtime_nsec()),
         ctime: ns(m.ctime(), m.ctime_nsec()),
         id: (m.dev(), m.ino()),
         regular: m.is_file(),
-    })
+    }
 }
 
 fn stat_ns(p: &Path) -> Option<(u64, i64, i64)> {
@@ -435,8 +438,13 @@ pub fn record(
     for f in files {
         let full = cwd.join(f);
         content.clear();
-        std::fs::File::open(&full)
-            .and_then(|mut file| std::io::Read::read_to_end(&mut file, &mut content))
+        // Read, then stat the file that was read (not the path again): a change after
+        // the compile started shows in its mtime or ctime below.
+        let meta = std::fs::File::open(&full)
+            .and_then(|mut file| {
+                std::io::Read::read_to_end(&mut file, &mut content)?;
+                file.metadata()
+            })
             .map_err(|_| NotRecordable::UnreadableInput(f.clone()))?;
         let content = &content[..];
         let Stat {
@@ -445,9 +453,7 @@ pub fn record(
             ctime,
             id: (dev, ino),
             ..
-        } = ds
-            .stat(&full)
-            .ok_or_else(|| NotRecordable::UnreadableInput(f.clone()))?;
+        } = stat_of(&meta);
         if mtime >= start || ctime >= start {
             return Err(NotRecordable::ModifiedDuringCompile(f.clone()));
         }

@@ -1011,6 +1011,16 @@ def summarize(res: dict, tools: list[str], targets_spec: list) -> None:
     res["medians"] = med
     res["ratios"] = ratios
     res["targets"] = targets
+    # Cold builds paired within each repetition (a tool's cold build against the bare
+    # one of the same repetition): the machine's speed drifts between repetitions, and
+    # a ratio of two medians carries that drift. Shown beside the verdict, not used by it.
+    per_rep = {}
+    bare = res["samples"].get("bare", {}).get("cold", [])
+    for t in tools:
+        own = res["samples"][t]["cold"]
+        if t != "bare" and bare and len(own) == len(bare):
+            per_rep[t] = [a / b for a, b in zip(own, bare) if b]
+    res["cold_per_rep"] = per_rep
 
 
 def fmt(v: float | None, unit: str) -> str:
@@ -1066,6 +1076,11 @@ def render(results: dict) -> str:
                     hs = f"; hit loop: {hit[-1].get('hits')} hits, {hit[-1].get('misses')} misses"
                 out.append(f"- {t} after the warm build: {w.get('hits')} hits{extra}, "
                            f"{w.get('misses')} misses{nc}{other}{hs}")
+        for t, rs in (wl.get("cold_per_rep") or {}).items():
+            if rs:
+                out.append(f"- cold {t}/bare per repetition: "
+                           + ", ".join(f"{r:.2f}" for r in rs)
+                           + f" (median {statistics.median(rs):.2f})")
         m = wl.get("objects_match_bare")
         if m:
             bad = [t for t, ok in m.items() if not ok]

@@ -45,6 +45,31 @@ pub fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// The advice must map pages only: what the buffer holds stays, and its whole
+    /// capacity can be written afterwards (buffers below, at and far above 16 KiB).
+    #[test]
+    fn prefault_keeps_what_the_buffer_holds() {
+        for (len, cap) in [
+            (0, 0),
+            (0, 100),
+            (5000, 70_000),
+            (100, 16 << 10),
+            (3, 1 << 20),
+        ] {
+            let mut v: Vec<u8> = Vec::with_capacity(cap);
+            v.extend((0..len).map(|i| (i * 7 + 1) as u8));
+            super::prefault_spare(&mut v);
+            assert_eq!(v.len(), len);
+            assert!(v.iter().enumerate().all(|(i, &b)| b == (i * 7 + 1) as u8));
+            v.resize(v.capacity(), 0xaa);
+            assert!(v[len..].iter().all(|&b| b == 0xaa));
+            assert!(v[..len]
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| b == (i * 7 + 1) as u8));
+        }
+    }
+
     #[test]
     fn hex_encodes() {
         assert_eq!(super::hex(&[0, 0xab, 0x10]), "00ab10");

@@ -441,8 +441,8 @@ pub fn record(
         // Read, then stat the file that was read (not the path again): a change after
         // the compile started shows in its mtime or ctime below.
         let meta = std::fs::File::open(&full)
-            .and_then(|mut file| {
-                std::io::Read::read_to_end(&mut file, &mut content)?;
+            .and_then(|file| {
+                crate::util::fs::read_all_into(&file, &mut content)?;
                 file.metadata()
             })
             .map_err(|_| NotRecordable::UnreadableInput(f.clone()))?;
@@ -517,6 +517,18 @@ pub fn record(
         is_dir_memo.insert(d.to_path_buf(), answer);
         answer
     };
+    // Whether a path is a symlink, for the `..` rule: the probe directories of a
+    // set spelled with `..` share their leading components (gcc's own
+    // `12/../../../../x86_64-linux-gnu/include` and its subdirectories).
+    let mut symlink_memo: HashMap<PathBuf, bool, BuildFnv> = HashMap::default();
+    let mut is_symlink = |p: &Path| -> bool {
+        if let Some(&known) = symlink_memo.get(p) {
+            return known;
+        }
+        let answer = std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink());
+        symlink_memo.insert(p.to_path_buf(), answer);
+        answer
+    };
     for (p, _) in &all {
         let dir = dir_str(p);
         let exists = *dir_exists
@@ -539,7 +551,7 @@ pub fn record(
         if !watched_dirs.insert((dir, relative)) {
             continue;
         }
-        if !dotdot_is_lexical(cwd, dir) {
+        if !dotdot_is_lexical_by(cwd, dir, &mut is_symlink) {
             return Err(NotRecordable::PhysicalDotDot(dir.to_string()));
         }
         let parent = crate::util::path::normalize(&cwd.join(dir));
@@ -565,7 +577,16 @@ pub fn record(
 /// a file resolves to nothing, so its probes cannot exist; nonexistent search dirs are
 /// common, and such names are taken as written. That a directory created later under
 /// that name would make them resolve is a documented limit.)
+#[cfg(test)]
 fn dotdot_is_lexical(cwd: &Path, dir: &str) -> bool {
+    dotdot_is_lexical_by(cwd, dir, &mut |p| {
+        std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
+    })
+}
+
+/// [`dotdot_is_lexical`], asking `is_symlink` (a memo, for many directories with one
+/// prefix).
+fn dotdot_is_lexical_by(cwd: &Path, dir: &str, is_symlink: &mut impl FnMut(&Path) -> bool) -> bool {
     if !dir.split('/').any(|c| c == "..") {
         return true;
     }
@@ -579,7 +600,7 @@ fn dotdot_is_lexical(cwd: &Path, dir: &str) -> bool {
         match c {
             "" | "." => {}
             ".." if names > 0 => {
-                if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                if is_symlink(&at) {
                     return false;
                 }
                 at.pop();

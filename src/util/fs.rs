@@ -71,6 +71,20 @@ pub fn read_bounded_with_meta(path: &Path, limit: u64) -> io::Result<(Vec<u8>, f
     Ok((data, m))
 }
 
+/// Append all of `f` to `data` with read(2) alone: no fstat or lseek for a size hint,
+/// for a buffer reused across many files (it already has room for most of them, and
+/// each then takes one read and the one that finds the end).
+pub fn read_all_into(f: &File, data: &mut Vec<u8>) -> io::Result<()> {
+    loop {
+        if data.capacity() - data.len() < 4096 {
+            data.reserve(data.capacity().max(16 << 10));
+        }
+        if read_spare(f, data)? == 0 {
+            return Ok(());
+        }
+    }
+}
+
 /// One read(2) into `data`'s spare capacity (retried on EINTR); returns its count.
 fn read_spare(f: &File, data: &mut Vec<u8>) -> io::Result<usize> {
     use std::os::fd::AsRawFd;

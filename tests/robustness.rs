@@ -1033,3 +1033,70 @@ fn cache_files_replaced_by_fifos_and_endless_devices() {
     assert_eq!(out.status.code(), Some(0), "{}", lossy(&out.stderr));
     assert!(s.read("f.o") == reference);
 }
+
+/// A header the compiler read from a FIFO (`-include <(...)`, here a named pipe whose
+/// writer is gone by the time the compile ends): recording the include set after the
+/// compile used to open it again and wait for a writer for ever. It must finish
+/// (`timeout` would kill a hang with 124), succeed with the bare compiler's object, and
+/// record nothing from a file it cannot read again. `/dev/null` as the header too.
+#[test]
+fn header_read_from_a_fifo_does_not_hang_the_recording() {
+    require!("gcc");
+    require!("mkfifo");
+    require!("timeout");
+    let s = Sandbox::new();
+    s.write("a.c", "int f(void) { return X; }\n");
+    s.write("regular.h", "#define X 3\n");
+    let reference = bare_object(
+        &s,
+        &["-include", "regular.h", "-c", "a.c", "-o", "ref.o"],
+        "ref.o",
+    );
+    let made = Command::new("mkfifo")
+        .arg(s.path("inc.h"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for round in 0..2 {
+        s.remove("a.o");
+        // The writer blocks until the compiler opens the pipe, writes and closes it.
+        let mut cmd = s.command("sh");
+        cmd.arg("-c")
+            .arg("printf '#define X 3\\n' > inc.h & exec timeout 20 \"$@\"")
+            .arg("sh")
+            .args([
+                CACHEPOT, "gcc", "-include", "inc.h", "-MD", "-c", "a.c", "-o", "a.o",
+            ]);
+        let out = run(&mut cmd);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "round {round}: {}",
+            lossy(&out.stderr)
+        );
+        assert!(s.read("a.o") == reference, "round {round}: wrong object");
+    }
+    assert_eq!(s.stat("cache_hits"), 0, "{}", s.stats());
+    let args = ["-include", "/dev/null", "-DX=3", "-c", "a.c", "-o", "n.o"];
+    let bare = bare_object(
+        &s,
+        &["-include", "/dev/null", "-DX=3", "-c", "a.c", "-o", "nb.o"],
+        "nb.o",
+    );
+    for round in 0..2 {
+        s.remove("n.o");
+        let mut cmd = s.command("timeout");
+        cmd.args(["20", CACHEPOT, "gcc"]).args(args);
+        let out = run(&mut cmd);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "/dev/null round {round}: {}",
+            lossy(&out.stderr)
+        );
+        assert!(
+            s.read("n.o") == bare,
+            "/dev/null round {round}: wrong object"
+        );
+    }
+}

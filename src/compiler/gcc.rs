@@ -670,12 +670,28 @@ pub fn parse(
 /// Arguments that make the compiler print its include search list for this command
 /// (`-v` on an empty input), to be parsed by [`parse_search_list`].
 pub fn search_list_args(parsed: &Parsed) -> Vec<OsString> {
-    let mut args: Vec<OsString> = parsed
-        .preprocess_args
-        .iter()
-        .filter(|a| Path::new(a) != parsed.input)
-        .cloned()
-        .collect();
+    // Without the files the preprocessor would read first (`-include`, `-imacros`,
+    // clang's `-include-pch`): they do not change the search list, and one may be a pipe
+    // the compile has already drained (`-include <(...)`), where this run would wait for
+    // a writer for ever.
+    let mut args: Vec<OsString> = Vec::new();
+    let mut skip_value = false;
+    for a in &parsed.preprocess_args {
+        if std::mem::take(&mut skip_value) || Path::new(a) == parsed.input {
+            continue;
+        }
+        let text = a.to_string_lossy();
+        match text.as_ref() {
+            "-include" | "-imacros" | "--include" | "--imacros" | "-include-pch" => {
+                skip_value = true;
+                continue;
+            }
+            t if t.starts_with("--include=") || t.starts_with("--imacros=") => continue,
+            t if t.starts_with("-include") || t.starts_with("-imacros") => continue,
+            _ => {}
+        }
+        args.push(a.clone());
+    }
     let lang = parsed.language.map(|l| l.x_name()).unwrap_or("c");
     args.extend(["-v", "-x", lang, "/dev/null"].map(OsString::from));
     args

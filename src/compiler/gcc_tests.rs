@@ -549,3 +549,35 @@ fn file_naming_option_sweep() {
         assert!(r(&all).is_ok(), "{args:?}");
     }
 }
+
+/// The search-list query leaves out what the preprocessor would read before the empty
+/// input (forced includes, a clang PCH): a pipe given as `-include <(...)` would block it.
+#[test]
+fn search_list_args_leave_out_forced_includes() {
+    let r = p(&[
+        "-c",
+        "a.c",
+        "-include",
+        "/dev/fd/63",
+        "-imacrosm.h",
+        "-Iinc",
+        "-DX=1",
+        "-isystem",
+        "sys",
+    ])
+    .unwrap();
+    assert_eq!(
+        strs(&super::search_list_args(&r)),
+        [
+            "-Iinc",
+            "-DX=1",
+            "-isystem",
+            "sys",
+            "-E",
+            "-v",
+            "-x",
+            "c",
+            "/dev/null"
+        ]
+    );
+}

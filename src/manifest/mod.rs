@@ -25,7 +25,7 @@ use crate::hash::{digest, Key, KeyHasher};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::ControlFlow;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Files whose mtime is this close to the recording time are re-hashed on validation.
@@ -438,10 +438,19 @@ pub fn record(
     for f in files {
         let full = cwd.join(f);
         content.clear();
-        // Read, then stat the file that was read (not the path again): a change after
-        // the compile started shows in its mtime or ctime below.
-        let meta = std::fs::File::open(&full)
+        // Only a regular file is read: the compiler may have read a FIFO (`-include
+        // <(...)`) or a device, which would block or never end here. Opened without
+        // blocking, and checked before the read. Then read, and stat the file that was
+        // read (not the path again): a change after the compile started shows in its
+        // mtime or ctime below.
+        let meta = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&full)
             .and_then(|file| {
+                if !file.metadata()?.is_file() {
+                    return Err(std::io::Error::other("not a regular file"));
+                }
                 crate::util::fs::read_all_into(&file, &mut content)?;
                 file.metadata()
             })

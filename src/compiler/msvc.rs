@@ -510,7 +510,8 @@ pub fn parse(
     Ok(p)
 }
 
-/// The preprocessor arguments without the input (and the `/Tc`/`/Tp` naming it), plus
+/// The preprocessor arguments without the input (and the `/Tc`/`/Tp` naming it) and
+/// without forced includes, plus
 /// `-v /E` on an empty file of the same language: the include search list on stderr.
 fn search_args(cpp: &[OsString], input: &Path, language: Language) -> Vec<OsString> {
     let mut out = Vec::with_capacity(cpp.len() + 3);
@@ -532,6 +533,13 @@ fn search_args(cpp: &[OsString], input: &Path, language: Language) -> Vec<OsStri
             && Path::new(&body[2..]) == input
         {
             i += 1;
+            continue;
+        }
+        // A forced include (`/FI`, case-sensitive: `/Fi` names the preprocessed output)
+        // does not change the search list, and may be a pipe the compile has drained:
+        // the query would wait on it for ever.
+        if (s.starts_with('/') || s.starts_with('-')) && body.starts_with("FI") {
+            i += if body == "FI" { 2 } else { 1 };
             continue;
         }
         out.push(a.clone());

@@ -318,6 +318,16 @@ fn options_with_separate_values() {
     }
     let cpp = strs(&parsed.preprocess_args);
     assert!(cpp.windows(2).any(|w| w == ["/FI", "pre.h"]));
+    // The search-list query reads no forced include (it could be a drained pipe).
+    let search = strs(&parsed.msvc.as_ref().unwrap().search_args);
+    assert!(
+        !search.iter().any(|a| a.contains("pre.h") || a == "/FI"),
+        "{search:?}"
+    );
+    assert!(search.windows(2).any(|w| w == ["/I", "inc"]), "{search:?}");
+    let joined = p(&["/c", "/FIpre.h", "/Fipre.i", "x.c"]).unwrap();
+    let search = strs(&joined.msvc.as_ref().unwrap().search_args);
+    assert!(!search.contains(&"/FIpre.h".to_string()), "{search:?}");
     // Dash and slash spellings mean the same to the parser.
     let dash = p(&["-c", "-Iinc", "-DA=1", "x.c", "-Fofoo.obj"]).unwrap();
     assert_eq!(dash.main_output(), Path::new("foo.obj"));

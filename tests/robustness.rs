@@ -1047,56 +1047,43 @@ fn header_read_from_a_fifo_does_not_hang_the_recording() {
     let s = Sandbox::new();
     s.write("a.c", "int f(void) { return X; }\n");
     s.write("regular.h", "#define X 3\n");
-    let reference = bare_object(
-        &s,
-        &["-include", "regular.h", "-c", "a.c", "-o", "ref.o"],
-        "ref.o",
-    );
     let made = Command::new("mkfifo")
         .arg(s.path("inc.h"))
         .status()
         .unwrap();
     assert!(made.success());
-    for round in 0..2 {
-        s.remove("a.o");
-        // The writer blocks until the compiler opens the pipe, writes and closes it.
-        let mut cmd = s.command("sh");
-        cmd.arg("-c")
-            .arg("printf '#define X 3\\n' > inc.h & exec timeout 20 \"$@\"")
-            .arg("sh")
-            .args([
-                CACHEPOT, "gcc", "-include", "inc.h", "-MD", "-c", "a.c", "-o", "a.o",
-            ]);
-        let out = run(&mut cmd);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "round {round}: {}",
-            lossy(&out.stderr)
-        );
-        assert!(s.read("a.o") == reference, "round {round}: wrong object");
-    }
-    assert_eq!(s.stat("cache_hits"), 0, "{}", s.stats());
-    let args = ["-include", "/dev/null", "-DX=3", "-c", "a.c", "-o", "n.o"];
-    let bare = bare_object(
-        &s,
-        &["-include", "/dev/null", "-DX=3", "-c", "a.c", "-o", "nb.o"],
-        "nb.o",
+    // Twice each: the command, run as `sh -c`, must exit 0 with the bare object.
+    let check = |script: &str, obj: &str, bare_args: &[&str], what: &str| {
+        let reference = bare_object(&s, bare_args, "ref.o");
+        for round in 0..2 {
+            s.remove(obj);
+            let mut cmd = s.command("sh");
+            cmd.arg("-c").arg(script).arg("sh").arg(CACHEPOT);
+            let out = run(&mut cmd);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{what} round {round}: {}",
+                lossy(&out.stderr)
+            );
+            assert!(
+                s.read(obj) == reference,
+                "{what} round {round}: wrong object"
+            );
+        }
+    };
+    // The writer blocks until the compiler opens the pipe, writes and closes it.
+    check(
+        "printf '#define X 3\\n' > inc.h & exec timeout 20 \"$1\" gcc -include inc.h -MD -c a.c -o a.o",
+        "a.o",
+        &["-include", "regular.h", "-c", "a.c", "-o", "ref.o"],
+        "fifo",
     );
-    for round in 0..2 {
-        s.remove("n.o");
-        let mut cmd = s.command("timeout");
-        cmd.args(["20", CACHEPOT, "gcc"]).args(args);
-        let out = run(&mut cmd);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "/dev/null round {round}: {}",
-            lossy(&out.stderr)
-        );
-        assert!(
-            s.read("n.o") == bare,
-            "/dev/null round {round}: wrong object"
-        );
-    }
+    assert_eq!(s.stat("cache_hits"), 0, "{}", s.stats());
+    check(
+        "exec timeout 20 \"$1\" gcc -include /dev/null -DX=3 -c a.c -o n.o",
+        "n.o",
+        &["-include", "/dev/null", "-DX=3", "-c", "a.c", "-o", "ref.o"],
+        "/dev/null",
+    );
 }

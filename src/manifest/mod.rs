@@ -517,27 +517,12 @@ pub fn record(
     let mut watches: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     // Whether a (normalised) directory exists, asked once each: the watches of many
     // probe directories walk up through the same missing ones.
-    let mut is_dir_memo: HashMap<PathBuf, bool, BuildFnv> = HashMap::default();
-    let mut is_dir = |d: &Path| -> bool {
-        if let Some(&known) = is_dir_memo.get(d) {
-            return known;
-        }
-        let answer = d.is_dir();
-        is_dir_memo.insert(d.to_path_buf(), answer);
-        answer
-    };
+    let mut is_dir = memo(|d: &Path| d.is_dir());
     // Whether a path is a symlink, for the `..` rule: the probe directories of a
     // set spelled with `..` share their leading components (gcc's own
     // `12/../../../../x86_64-linux-gnu/include` and its subdirectories).
-    let mut symlink_memo: HashMap<PathBuf, bool, BuildFnv> = HashMap::default();
-    let mut is_symlink = |p: &Path| -> bool {
-        if let Some(&known) = symlink_memo.get(p) {
-            return known;
-        }
-        let answer = std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink());
-        symlink_memo.insert(p.to_path_buf(), answer);
-        answer
-    };
+    let mut is_symlink =
+        memo(|p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()));
     for (p, _) in &all {
         let dir = dir_str(p);
         let exists = *dir_exists
@@ -578,6 +563,20 @@ pub fn record(
         .map(|(path, (mtime, ctime))| DirRec { path, mtime, ctime })
         .collect();
     Ok(set)
+}
+
+/// `ask`, answered once per path (one `record` call asks about the same directories
+/// many times; what changes meanwhile is caught by the watches' racy window).
+fn memo(ask: impl Fn(&Path) -> bool) -> impl FnMut(&Path) -> bool {
+    let mut known: HashMap<PathBuf, bool, BuildFnv> = HashMap::default();
+    move |p: &Path| {
+        if let Some(&k) = known.get(p) {
+            return k;
+        }
+        let answer = ask(p);
+        known.insert(p.to_path_buf(), answer);
+        answer
+    }
 }
 
 /// Whether no `..` in `dir` (relative to `cwd`, or absolute) cancels a symlink: the

@@ -179,6 +179,7 @@ fn stat_of(m: &std::fs::Metadata) -> Stat {
     }
 }
 
+#[cfg(test)]
 fn stat_ns(p: &Path) -> Option<(u64, i64, i64)> {
     stat_full(p).map(|s| (s.size, s.mtime, s.ctime))
 }
@@ -431,7 +432,7 @@ pub fn record(
     // Files and probes are stat'ed through one descriptor per directory: a LevelDB miss
     // stats about 5,000 paths six or seven directories down, in a few hundred
     // directories (see dirstat.rs).
-    let mut ds = dirstat::DirStat::default();
+    let mut ds = dirstat::DirStat::for_recording();
     // One buffer for every file's content: a fresh one each time cost a page fault per
     // 4 KiB of the 3 MB of headers a C++ file reads.
     let mut content = Vec::new();
@@ -515,9 +516,6 @@ pub fn record(
     let mut dir_exists: HashMap<&str, bool, BuildFnv> = HashMap::default();
     let mut watched_dirs: HashSet<(&str, bool), BuildFnv> = HashSet::default();
     let mut watches: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    // Whether a (normalised) directory exists, asked once each: the watches of many
-    // probe directories walk up through the same missing ones.
-    let mut is_dir = memo(|d: &Path| d.is_dir());
     // Whether a path is a symlink, for the `..` rule: the probe directories of a
     // set spelled with `..` share their leading components (gcc's own
     // `12/../../../../x86_64-linux-gnu/include` and its subdirectories).
@@ -549,13 +547,16 @@ pub fn record(
             return Err(NotRecordable::PhysicalDotDot(dir.to_string()));
         }
         let parent = crate::util::path::normalize(&cwd.join(dir));
-        let w = existing_ancestor_by(&parent, &mut is_dir);
+        // Whether a directory exists, from what the probes' stats already found out
+        // (the same descriptors, the same answers as `is_dir`): the watches of many
+        // probe directories walk up through the same missing ones.
+        let w = existing_ancestor_by(&parent, &mut |d| ds.dir_ok(d));
         let key = stored_form(&w, cwd, bases, relative);
         if watches.contains_key(&key) {
             continue;
         }
-        if let Some((_, m, c)) = stat_ns(&w) {
-            watches.insert(key, (m, c));
+        if let Some(Stat { mtime, ctime, .. }) = ds.stat_dir(&w) {
+            watches.insert(key, (mtime, ctime));
         }
     }
     set.watches = watches

@@ -18,6 +18,12 @@ use std::path::Path;
 /// At most this many directories are held open: a miss can name thousands, and the
 /// process still needs descriptors for the cache files it writes afterwards.
 const MAX_OPEN: usize = 256;
+/// How many levels of parents a recording's directory has opened before it (see
+/// [`DirStat::for_recording`]): enough for any include path, probe directories being a
+/// few levels below a search directory.
+const MAX_PARENTS: usize = 16;
+/// Longer paths fail with ENAMETOOLONG whatever their parents are.
+const PATH_MAX: usize = libc::PATH_MAX as usize;
 
 pub(super) struct DirStat {
     /// Directory bytes and its descriptor. Without one, its files take the plain `stat`
@@ -27,6 +33,8 @@ pub(super) struct DirStat {
     /// too many to search in turn for each of its thousands of probes.
     index: HashMap<Vec<u8>, usize, BuildFnv>,
     open: usize,
+    /// open(2) calls made (the tests count them).
+    opens: usize,
     max_open: usize,
     /// Open a directory's parent before it, when the parent is not known yet (see
     /// [`DirStat::for_recording`]).
@@ -55,6 +63,7 @@ impl DirStat {
             dirs: Vec::new(),
             index: HashMap::default(),
             open: 0,
+            opens: 0,
             max_open,
             parents_first: false,
         }
@@ -116,17 +125,27 @@ impl DirStat {
     /// `parent`, so with `parent` absent (ENOENT) or not a directory (ENOTDIR) the open
     /// would fail the same way.
     fn slot(&mut self, dir: &[u8]) -> usize {
+        self.slot_at(dir, 0)
+    }
+
+    /// [`DirStat::slot`], `depth` parents above the directory first asked for. Parents
+    /// are opened first only a few levels up and for paths the kernel can take at all:
+    /// a name of many thousand components (a `__has_include` argument is any text)
+    /// must not recurse that deep or store every prefix.
+    fn slot_at(&mut self, dir: &[u8], depth: usize) -> usize {
         if let Some(&i) = self.index.get(dir) {
             return i;
         }
+        let first = self.parents_first && depth < MAX_PARENTS && dir.len() < PATH_MAX;
         let parent = parent_of(dir).and_then(|p| match self.index.get(p) {
             Some(&i) => Some(i),
-            None if self.parents_first => Some(self.slot(p)),
+            None if first => Some(self.slot_at(p, depth + 1)),
             None => None,
         });
         let d = if parent.is_some_and(|i| matches!(self.dirs[i].1, Dir::Missing)) {
             Dir::Missing
         } else if self.open < self.max_open {
+            self.opens += 1;
             open_dir(dir)
         } else {
             Dir::Unknown
@@ -283,24 +302,59 @@ mod tests {
         assert!(few.stat(&d.join("top.h")).is_some());
         // Recording opens parents first, and a missing parent answers for everything
         // below it: the same answers as `is_dir` and `stat`, deep below a missing
-        // directory, a file, or a dangling symlink, and beside existing ones.
+        // directory, a file, a dangling symlink and a symlink loop, and beside existing
+        // ones (each with an `f.h` where the directory exists).
         std::fs::create_dir_all(d.join("sub/deep/er")).unwrap();
-        let mut rec = DirStat::for_recording();
-        for c in [
+        std::os::unix::fs::symlink("loop", d.join("loop")).unwrap();
+        for dir in ["sub/deep", "sub/deep/er", "link/deep"] {
+            std::fs::write(d.join(dir).join("f.h"), dir).unwrap();
+        }
+        let cases = [
             "missing/a/b",
             "missing/a",
             "missing",
             "file/x/y",
             "sub/dangling.h/z",
+            "loop/x/y",
             "sub/deep/er",
+            "sub/deep",
             "sub/deep/none/more",
             "link/deep/er",
+            "link/deep",
             "sub/deep/er/..",
-        ] {
-            let p = d.join(c);
-            assert_eq!(rec.dir_ok(&p), p.is_dir(), "for_recording dir_ok {c}");
-            let f = p.join("f.h");
-            assert!(same(rec.stat(&f), stat_full(&f)), "for_recording stat {c}");
+        ];
+        for max_open in [MAX_OPEN, 2] {
+            let mut rec = DirStat::for_recording();
+            rec.max_open = max_open;
+            for c in cases {
+                let p = d.join(c);
+                assert_eq!(rec.dir_ok(&p), p.is_dir(), "dir_ok {c} ({max_open} open)");
+                let f = p.join("f.h");
+                assert!(
+                    same(rec.stat(&f), stat_full(&f)),
+                    "stat {c} ({max_open} open)"
+                );
+            }
+            // Out of descriptors, or with a parent that could not be opened (a symlink
+            // loop), nothing is inferred: what exists is still found.
+            assert!(rec.stat(&d.join("sub/deep/f.h")).is_some());
+        }
+        // Below a directory known to be missing, nothing more is opened.
+        let mut rec = DirStat::for_recording();
+        assert!(!rec.dir_ok(&d.join("missing")));
+        let opened = rec.opens;
+        for c in ["missing/a", "missing/a/b/c", "file/x"] {
+            assert!(!rec.dir_ok(&d.join(c)));
+        }
+        assert_eq!(rec.opens, opened + 1, "only `file` itself was opened");
+        // Names of a thousand components, and of more bytes than a path can have, do
+        // not recurse that deep and are simply not directories.
+        for n in [1_000, 20_000] {
+            let deep = d.join("b".to_string() + &"/a".repeat(n));
+            let before = rec.opens;
+            assert!(!rec.dir_ok(&deep), "{n} components");
+            assert!(rec.stat(&deep.join("f.h")).is_none(), "{n} components");
+            assert!(rec.opens - before <= MAX_PARENTS + 1, "{n} components");
         }
         // A file replaced after its directory was opened is seen as it is now.
         std::fs::write(d.join("sub/a.h"), "longer").unwrap();

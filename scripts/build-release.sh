@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the cachepot binary to install: statically linked on Linux with glibc, else a
-# plain `cargo build --release`. Prints the binary's path on its last line.
+# plain `cargo build --release`. Prints the binary's absolute path on its last line.
 #
 # Why static: every cached compile is a new cachepot process, so its start-up is part
 # of every hit. Without the dynamic loader (no shared libraries to map, no relocations
@@ -19,26 +19,32 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 # Code layout: lld places the functions that hits run (scripts/symbol-order.txt, made by
 # scripts/symbol-order.py) together at the start of .text, so a hit faults in fewer code
 # pages: a lua hit 87 -> 71 page faults, 20 x 100 paired hits A/B wall 0.965.
-# Only with the toolchain's own lld (GNU ld has no such option); CACHEPOT_NO_SYMBOL_ORDER=1
-# builds without it.
+# Only with the toolchain's own lld, and a C compiler that can drive it (the default
+# linker since Rust 1.90; GNU ld has no such option). CACHEPOT_NO_SYMBOL_ORDER=1 builds
+# without the list.
 order_flags=""
 gcc_ld="$(rustc --print sysroot)/lib/rustlib/$host/bin/gcc-ld"
 case "$PWD$gcc_ld" in *[[:space:]]*) CACHEPOT_NO_SYMBOL_ORDER=1 ;; esac # RUSTFLAGS splits
-if [ -z "${CACHEPOT_NO_SYMBOL_ORDER:-}" ] && [ -x "$gcc_ld/ld.lld" ] &&
-    [ -f scripts/symbol-order.txt ]; then
+if [ "${CACHEPOT_NO_SYMBOL_ORDER:-0}" = 0 ] && [ -x "$gcc_ld/ld.lld" ] &&
+    [ -f scripts/symbol-order.txt ] &&
+    echo 'int main(void) { return 0; }' |
+    ${CC:-cc} -x c - -o /dev/null -fuse-ld=lld "-B$gcc_ld" >/dev/null 2>&1; then
     order_flags="-C link-arg=-fuse-ld=lld -C link-arg=-B$gcc_ld"
     order_flags="$order_flags -C link-arg=-Wl,--symbol-ordering-file=$PWD/scripts/symbol-order.txt"
     order_flags="$order_flags -C link-arg=-Wl,--no-warn-symbol-ordering"
 fi
+# Where cargo puts the binary, as an absolute path (the caller may be anywhere).
+out="${CARGO_TARGET_DIR:-target}"
+case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
 
 case "$host" in
 *-linux-gnu)
     RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static $order_flags" \
         cargo build --release --locked --target "$host" "$@" >&2
-    echo "${CARGO_TARGET_DIR:-target}/$host/release/cachepot"
+    echo "$out/$host/release/cachepot"
     ;;
 *)
     cargo build --release --locked "$@" >&2
-    echo "${CARGO_TARGET_DIR:-target}/release/cachepot"
+    echo "$out/release/cachepot"
     ;;
 esac

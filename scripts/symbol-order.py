@@ -24,6 +24,7 @@ Linux x86_64 only. Python 3.11 standard library.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -44,10 +45,11 @@ CXX_SRC = '#include <string>\n#include <vector>\n' \
           'std::vector<std::string> v() { return {"a", "b"}; }\n'
 RS_LIB = 'pub fn answer() -> u32 { 42 }\n'
 
-# A symbol's name up to its first instruction-set token: glibc's `__memmove_avx512_...`
-# and `__memmove_avx_...`, BLAKE3's `blake3_hash_many_sse41`, zstd's `..._bmi2`.
-ISA = re.compile(r"_(?:sse2|sse3|ssse3|sse4_1|sse4_2|sse41|avx512\w*|avx2\w*|avx\w*|"
-                 r"evex\w*|bmi2\w*|erms\w*)$")
+# A symbol's name up to its first instruction-set token: glibc's `__memmove_avx512_...`,
+# `__memmove_sse2_unaligned_erms` and `__memcpy_sse2_unaligned` are all `__memmove` or
+# `__memcpy`; BLAKE3's `blake3_hash_many_sse41`, zstd's `..._bmi2` likewise.
+ISA = re.compile(r"_(?:sse2|sse3|ssse3|sse4_1|sse4_2|sse41|avx512[a-z0-9]*|avx2|avx|"
+                 r"evex[0-9]*|bmi2|erms)(?=[_.]|$)")
 
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
@@ -64,7 +66,8 @@ def build_binary() -> Path:
 
 
 def scenarios() -> list[tuple[str, list[str], list[str]]]:
-    """(name, command after the binary, outputs to remove before the traced run)"""
+    """(name, command after the binary, outputs to remove before the traced run); a name
+    ending in "hit" must be one."""
     rustc_lib = ["rustc", "--crate-name", "demo", "--edition=2021", "src/lib.rs",
                  "--error-format=json", "--json=diagnostic-rendered-ansi,artifacts",
                  "--crate-type", "lib", "--emit=dep-info,metadata,link",
@@ -96,6 +99,11 @@ def prepare(work: Path) -> None:
 
 
 def text_symbols(binary: Path) -> tuple[list[int], list[tuple[int, int, str]]]:
+    # Addresses as traced only match the file's own for a non-PIE executable.
+    header = run(["readelf", "-h", str(binary)], stdout=subprocess.PIPE, text=True).stdout
+    if not re.search(r"Type:\s+EXEC", header):
+        raise SystemExit(f"symbol-order: {binary} is not a non-PIE executable "
+                         "(build it with scripts/build-release.sh)")
     lines = run(["nm", "-n", "-S", "--defined-only", str(binary)],
                 stdout=subprocess.PIPE, text=True).stdout.splitlines()
     syms = []
@@ -106,6 +114,9 @@ def text_symbols(binary: Path) -> tuple[list[int], list[tuple[int, int, str]]]:
         elif len(parts) == 3 and parts[1] in "tTwWi":
             syms.append((int(parts[0], 16), 0, parts[2]))
     syms.sort()
+    if len(syms) < 1000:
+        raise SystemExit(f"symbol-order: {binary} has {len(syms)} function symbols "
+                         "(stripped?)")
     return [s[0] for s in syms], syms
 
 
@@ -179,9 +190,17 @@ def main(argv: list[str]) -> int:
             for rel in remove:
                 (work / rel).unlink()
             rips_file = work / "rips.txt"
-            done = run([str(step), str(rips_file), str(traced)] + cmd, cwd=work, env=e,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            done = subprocess.run([str(step), str(rips_file), str(traced)] + cmd, cwd=work,
+                                  env=e, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True)
+            if done.returncode:
+                raise SystemExit(f"symbol-order: {name} failed:\n{done.stderr}")
             print(f"{name}: {done.stderr.strip().splitlines()[-1]}", file=sys.stderr)
+            if name.endswith("hit"):
+                stats = json.loads(run([str(traced), "--show-stats", "--stats-format", "json"],
+                                       env=e, stdout=subprocess.PIPE, text=True).stdout)
+                if stats["stats"]["cache_hits"] < 2:  # the untraced second run, and this
+                    raise SystemExit(f"symbol-order: {name} was not a hit: {stats['stats']}")
             return [int(x, 16) for x in rips_file.read_text().split()]
 
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:

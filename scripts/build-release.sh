@@ -39,9 +39,34 @@ case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
 
 case "$host" in
 *-linux-gnu)
+    bin="$out/$host/release/cachepot"
+    # cargo does not know the list is an input: relink when it changed since the last
+    # build (the stamp holds its digest).
+    stamp="$out/$host/release/.symbol-order.sha256"
+    want=""
+    if [ -n "$order_flags" ]; then
+        want=$(sha256sum scripts/symbol-order.txt | cut -d' ' -f1)
+    fi
+    if [ -e "$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        cargo clean --release --target "$host" -p cachepot >&2
+    fi
     RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static $order_flags" \
         cargo build --release --locked --target "$host" "$@" >&2
-    echo "$out/$host/release/cachepot"
+    printf '%s\n' "$want" >"$stamp"
+    # Symbol names carry hashes that code and toolchain changes move: say when the list
+    # has gone stale (a stale list costs speed only).
+    if [ -n "$order_flags" ] && command -v nm >/dev/null; then
+        listed=$(grep -v '^#' scripts/symbol-order.txt | sort -u)
+        found=$(nm --defined-only "$bin" 2>/dev/null | awk '{print $NF}' | sort -u |
+            comm -12 - <(printf '%s\n' "$listed") | wc -l)
+        total=$(printf '%s\n' "$listed" | wc -l)
+        if [ $((found * 10)) -lt $((total * 9)) ]; then
+            echo "build-release.sh: only $found of the $total functions in" \
+                "scripts/symbol-order.txt exist in this build; regenerate it with" \
+                "python3 scripts/symbol-order.py" >&2
+        fi
+    fi
+    echo "$bin"
     ;;
 *)
     cargo build --release --locked "$@" >&2

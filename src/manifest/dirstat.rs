@@ -120,8 +120,8 @@ impl DirStat {
         }
     }
 
-    /// Where `dir`'s descriptor is kept, opening it the first time. Below a directory
-    /// known to be missing, nothing is opened: the kernel resolves `parent/name` through
+    /// Where `dir`'s descriptor is kept, opening it the first time. When recording,
+    /// below a directory known to be missing nothing is opened: the kernel resolves `parent/name` through
     /// `parent`, so with `parent` absent (ENOENT) or not a directory (ENOTDIR) the open
     /// would fail the same way.
     fn slot(&mut self, dir: &[u8]) -> usize {
@@ -136,12 +136,17 @@ impl DirStat {
         if let Some(&i) = self.index.get(dir) {
             return i;
         }
-        let first = self.parents_first && depth < MAX_PARENTS && dir.len() < PATH_MAX;
-        let parent = parent_of(dir).and_then(|p| match self.index.get(p) {
-            Some(&i) => Some(i),
-            None if first => Some(self.slot_at(p, depth + 1)),
+        // Only recording asks: a hit's directories exist, and its checks skip the lookup.
+        let parent = match parent_of(dir).filter(|_| self.parents_first) {
+            Some(p) => match self.index.get(p) {
+                Some(&i) => Some(i),
+                None if depth < MAX_PARENTS && dir.len() < PATH_MAX => {
+                    Some(self.slot_at(p, depth + 1))
+                }
+                None => None,
+            },
             None => None,
-        });
+        };
         let d = if parent.is_some_and(|i| matches!(self.dirs[i].1, Dir::Missing)) {
             Dir::Missing
         } else if self.open < self.max_open {

@@ -430,6 +430,10 @@ class Workload:
     tools: tuple[str, ...] = tuple(TOOLS)
     targets = TARGETS_C
     targets_from = "issue 3"
+    # Warm builds timed per repetition (clean, then build), whose median is the
+    # repetition's warm figure: a C warm build is 30-40 hits in 50-150 ms, where one
+    # build's jitter is 10-20% of it (per-repetition ratios 0.45-0.64 in one run).
+    warm_runs = 5
 
     def prepare(self, jobs: int) -> None:
         """Bring in sources and write build files; may use the network (before timing)."""
@@ -767,6 +771,8 @@ class Crates(Workload):
     description = ("a registry crate graph (17 popular crates and their dependencies), "
                    "`cargo build` of a workspace lib + bin over them")
     tools = ("bare", "sccache", "cachepot", "cachepot-pp")
+    # A warm cargo build takes seconds: one per repetition.
+    warm_runs = 1
     targets = TARGETS_RUST
     targets_from = "issue 4"
     min_crates = 50
@@ -882,9 +888,14 @@ def tool_env(wl: Workload, tool: Tool) -> dict[str, str]:
     return env
 
 
-def measure_builds(wl: Workload, tool: Tool, rep: int, res: dict) -> None:
-    """One tool's builds in one repetition: cold, then warm. Leaves the tool started and
-    its cache full for the hit loop."""
+def warm_runs(wl: Workload, args: argparse.Namespace) -> int:
+    return args.warm_runs or wl.warm_runs
+
+
+def measure_builds(wl: Workload, tool: Tool, rep: int, res: dict,
+                   args: argparse.Namespace) -> None:
+    """One tool's builds in one repetition: cold, then warm (the median of the workload's
+    warm runs). Leaves the tool started and its cache full for the hit loop."""
     samples = res["samples"][tool.name]
     env = tool_env(wl, tool)
     argv, _, cwd = wl.build_argv(tool)
@@ -905,11 +916,18 @@ def measure_builds(wl: Workload, tool: Tool, rep: int, res: dict) -> None:
     line = f"rep {rep + 1} {wl.name:<5} {tool.name:<11} cold {cold:7.2f}s"
     if tool.wrapper is None:
         warm = cold
+        samples["warm_runs"].append([cold])
     else:
-        wl.clean()
-        tool.zero_stats()
-        settle()
-        warm = timed(argv, cwd, env)
+        # Each warm build after its own clean, its statistics zeroed first; the counts
+        # recorded are the last build's (every build should give the same).
+        runs = []
+        for _ in range(warm_runs(wl, args)):
+            wl.clean()
+            tool.zero_stats()
+            settle()
+            runs.append(timed(argv, cwd, env))
+        warm = statistics.median(runs)
+        samples["warm_runs"].append(runs)
         st = tool.stats()
         res["stats"][tool.name].append({"rep": rep, "phase": "warm", **st})
         s = st["summary"]
@@ -1021,6 +1039,14 @@ def summarize(res: dict, tools: list[str], targets_spec: list) -> None:
         if t != "bare" and bare and len(own) == len(bare):
             per_rep[t] = [a / b for a, b in zip(own, bare) if b]
     res["cold_per_rep"] = per_rep
+    # The same pairing for warm builds, cachepot against each other cache.
+    warm_pr = {}
+    own = res["samples"].get("cachepot", {}).get("warm", [])
+    for t in tools:
+        other = res["samples"][t]["warm"]
+        if t not in ("bare", "cachepot") and own and len(own) == len(other):
+            warm_pr[f"cachepot/{t}"] = [a / b for a, b in zip(own, other) if b]
+    res["warm_per_rep"] = warm_pr
 
 
 def fmt(v: float | None, unit: str) -> str:
@@ -1042,6 +1068,9 @@ def render(results: dict) -> str:
         out.append(f"## {name}: {i['description']}")
         if "line" in i:
             out.append(f"   {i['line']}")
+        if wl.get("warm_runs", 1) > 1:
+            out.append(f"   warm build = median of {wl['warm_runs']} builds per repetition, "
+                       "each after its own clean")
         out.append("")
         out.append("| median | " + " | ".join(tools) + " |")
         out.append("|---|" + "---:|" * len(tools))
@@ -1081,6 +1110,11 @@ def render(results: dict) -> str:
                 out.append(f"- cold {t}/bare per repetition: "
                            + ", ".join(f"{r:.2f}" for r in rs)
                            + f" (median {statistics.median(rs):.2f})")
+        for pair, rs in (wl.get("warm_per_rep") or {}).items():
+            if rs:
+                out.append(f"- warm {pair} per repetition: "
+                           + ", ".join(f"{r:.2f}" for r in rs)
+                           + f" (median {statistics.median(rs):.2f})")
         m = wl.get("objects_match_bare")
         if m:
             bad = [t for t, ok in m.items() if not ok]
@@ -1116,6 +1150,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--bare-hit-runs", type=int, default=None,
                    help="timed runs of the bare compile of the typical TU (default 5, 3 with --quick: each "
                         "is a full compile)")
+    p.add_argument("--warm-runs", type=int, default=None,
+                   help="warm builds timed per repetition, each after its own clean; the "
+                        "repetition's figure is their median (default 5 for the C and C++ "
+                        "workloads, 1 for crates)")
     p.add_argument("--hit-warmup", type=int, default=2,
                    help="untimed runs before the hit loop (default 2)")
     p.add_argument("--tools", default=",".join(TOOL_NAMES),
@@ -1144,8 +1182,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for w in a.workload_list:
         if w not in WORKLOADS:
             p.error(f"unknown workload {w!r}; known: {', '.join(WORKLOADS)}")
-    if a.reps < 1 or a.hit_runs < 1:
-        p.error("--reps and --hit-runs must be at least 1")
+    if a.reps < 1 or a.hit_runs < 1 or (a.warm_runs is not None and a.warm_runs < 1):
+        p.error("--reps, --hit-runs and --warm-runs must be at least 1")
     return a
 
 
@@ -1195,7 +1233,9 @@ def main(argv: list[str]) -> int:
         names = [n for n in args.tool_list if n in wl.tools]
         results["workloads"][wl.name] = {
             "info": wl.info(), "tools": names, "targets_from": wl.targets_from,
-            "samples": {n: {"cold": [], "warm": [], "hit": [], "hit_runs": []} for n in names},
+            "samples": {n: {"cold": [], "warm": [], "warm_runs": [], "hit": [], "hit_runs": []}
+                        for n in names},
+            "warm_runs": warm_runs(wl, args),
             "stats": {n: [] for n in names}, "digests": {},
         }
 
@@ -1216,7 +1256,7 @@ def main(argv: list[str]) -> int:
                 k = rep % len(names)
                 order = [tools[n] for n in names[k:] + names[:k]]
                 for t in order:
-                    measure_builds(wl, t, rep, res)
+                    measure_builds(wl, t, rep, res, args)
                 measure_hits(wl, order, rep, args, res)
                 for t in order:
                     t.stop()

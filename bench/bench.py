@@ -1032,21 +1032,17 @@ def summarize(res: dict, tools: list[str], targets_spec: list) -> None:
     # Cold builds paired within each repetition (a tool's cold build against the bare
     # one of the same repetition): the machine's speed drifts between repetitions, and
     # a ratio of two medians carries that drift. Shown beside the verdict, not used by it.
-    per_rep = {}
-    bare = res["samples"].get("bare", {}).get("cold", [])
-    for t in tools:
-        own = res["samples"][t]["cold"]
-        if t != "bare" and bare and len(own) == len(bare):
-            per_rep[t] = [a / b for a, b in zip(own, bare) if b]
-    res["cold_per_rep"] = per_rep
+    def paired(fig: str, a: str, b: str) -> list[float]:
+        x = res["samples"].get(a, {}).get(fig, [])
+        y = res["samples"].get(b, {}).get(fig, [])
+        return [p / q for p, q in zip(x, y) if q] if x and len(x) == len(y) else []
+
+    res["cold_per_rep"] = {f"{t}/bare": paired("cold", t, "bare")
+                           for t in tools if t != "bare" and "bare" in tools}
     # The same pairing for warm builds, cachepot against each other cache.
-    warm_pr = {}
-    own = res["samples"].get("cachepot", {}).get("warm", [])
-    for t in tools:
-        other = res["samples"][t]["warm"]
-        if t not in ("bare", "cachepot") and own and len(own) == len(other):
-            warm_pr[f"cachepot/{t}"] = [a / b for a, b in zip(own, other) if b]
-    res["warm_per_rep"] = warm_pr
+    res["warm_per_rep"] = {f"cachepot/{t}": paired("warm", "cachepot", t)
+                           for t in tools if t not in ("bare", "cachepot")
+                           and "cachepot" in tools}
 
 
 def fmt(v: float | None, unit: str) -> str:
@@ -1105,16 +1101,12 @@ def render(results: dict) -> str:
                     hs = f"; hit loop: {hit[-1].get('hits')} hits, {hit[-1].get('misses')} misses"
                 out.append(f"- {t} after the warm build: {w.get('hits')} hits{extra}, "
                            f"{w.get('misses')} misses{nc}{other}{hs}")
-        for t, rs in (wl.get("cold_per_rep") or {}).items():
-            if rs:
-                out.append(f"- cold {t}/bare per repetition: "
-                           + ", ".join(f"{r:.2f}" for r in rs)
-                           + f" (median {statistics.median(rs):.2f})")
-        for pair, rs in (wl.get("warm_per_rep") or {}).items():
-            if rs:
-                out.append(f"- warm {pair} per repetition: "
-                           + ", ".join(f"{r:.2f}" for r in rs)
-                           + f" (median {statistics.median(rs):.2f})")
+        for fig in ("cold", "warm"):
+            for pair, rs in (wl.get(f"{fig}_per_rep") or {}).items():
+                if rs:
+                    out.append(f"- {fig} {pair} per repetition: "
+                               + ", ".join(f"{r:.2f}" for r in rs)
+                               + f" (median {statistics.median(rs):.2f})")
         m = wl.get("objects_match_bare")
         if m:
             bad = [t for t, ok in m.items() if not ok]

@@ -584,6 +584,51 @@ fn memoised_probe_pass_matches_probing_one_by_one() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// The same on a real include set: a C++ file reading libstdc++ and glibc headers (about
+/// 200 files and 9,000 distinct probes in a few hundred directories, most of them
+/// missing), with the search list and dep file that g++ itself gives.
+#[test]
+fn probe_pass_matches_probing_one_by_one_on_libstdcxx() {
+    let d = std::env::temp_dir().join(format!("cachepot-probereal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.join("inc/sub")).unwrap();
+    std::fs::write(d.join("inc/sub/local.h"), "#include <map>\n").unwrap();
+    std::fs::write(
+        d.join("a.cc"),
+        "#include <string>\n#include <vector>\n#include <thread>\n#include <cstdio>\n#include \"sub/local.h\"\n",
+    )
+    .unwrap();
+    let g = |args: &[&str]| {
+        let out = std::process::Command::new("g++")
+            .args(["-Iinc", "-I/nonexistent-cachepot-dir"])
+            .args(args)
+            .current_dir(&d)
+            .output()
+            .expect("g++ runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    let search = crate::compiler::gcc::parse_search_list(
+        &g(&["-v", "-E", "-x", "c++", "/dev/null", "-o", "/dev/null"]).stderr,
+    )
+    .expect("a search list");
+    let deps = g(&["-M", "a.cc"]).stdout;
+    let files: Vec<String> = crate::depfile::prerequisites(&deps);
+    assert!(files.len() > 100, "{files:?}");
+    let start = now_ns() + 1_000_000_000;
+    let mut set = record(&files, &search, &d, start, &digest(b"r"), true, &[]).unwrap();
+    let recorded = (set.has_include_present.clone(), set.watches.clone());
+    // libstdc++'s wrappers (<cstdlib>'s stdlib.h...) shadow glibc's: some probes exist.
+    assert!(!recorded.0.is_empty());
+    set.has_include_present.clear();
+    assert_eq!(probe_states_one_by_one(&set, &d, &[]), recorded);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 /// The preprocessor-mode mark: kept through the binary encoding and by later `add`s,
 /// never accepted by a lookup (not even with no files to check), and rejected by
 /// versions that predate it through its date.

@@ -142,6 +142,7 @@ fn date_at(at_ns: i64) -> String {
 }
 
 /// What one stat(2) of a file says: size, mtime and ctime in ns, and (device, inode).
+#[derive(PartialEq)]
 struct Stat {
     size: u64,
     mtime: i64,
@@ -406,6 +407,9 @@ fn stored_form(abs: &Path, cwd: &Path, bases: &[PathBuf], probe_relative: bool) 
 /// Build the include set of a finished compile. `files` are the dep file's prerequisites
 /// (the source first), `start` the time just before the compiler ran. `c_tokens`: scan
 /// for the C preprocessor's time macros and `__has_include` (not for Rust sources).
+/// `facts_dir`: the cache directory whose facts cache (facts.rs) spares reading headers
+/// seen before; None reads every file.
+#[allow(clippy::too_many_arguments)]
 pub fn record(
     files: &[String],
     search_dirs: &[String],
@@ -414,6 +418,7 @@ pub fn record(
     result: &Key,
     c_tokens: bool,
     bases: &[PathBuf],
+    facts_dir: Option<&Path>,
 ) -> Result<IncludeSet, NotRecordable> {
     let mut set = IncludeSet {
         result: result.hex(),
@@ -438,27 +443,52 @@ pub fn record(
     // One buffer for every file's content: a fresh one each time cost a page fault per
     // 4 KiB of the 3 MB of headers a C++ file reads.
     let mut content = Vec::new();
-    for f in files {
+    for (i, f) in files.iter().enumerate() {
         let full = cwd.join(f);
-        content.clear();
-        // Only a regular file is read: the compiler may have read a FIFO (`-include
-        // <(...)`) or a device, which would block or never end here. Opened without
-        // blocking, and checked before the read. Then read, and stat the file that was
-        // read (not the path again): a change after the compile started shows in its
-        // mtime or ctime below.
-        let meta = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&full)
-            .and_then(|file| {
-                if !file.metadata()?.is_file() {
-                    return Err(std::io::Error::other("not a regular file"));
+        // A header seen before with this very stat: what reading it would tell, from the
+        // facts cache (facts.rs). The source is always read (its first `#include`
+        // matters too).
+        let known = match facts_dir {
+            Some(dir) if i > 0 => std::fs::metadata(&full)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| {
+                    let record = facts::record_path(dir, &full, &m, c_tokens);
+                    (facts::load(&record), record, m)
+                }),
+            _ => None,
+        };
+        let (meta, facts) = match known {
+            Some((Some(facts), _, m)) => (m, facts),
+            known => {
+                content.clear();
+                // Only a regular file is read: the compiler may have read a FIFO
+                // (`-include <(...)`) or a device, which would block or never end here.
+                // Opened without blocking, and checked before the read. Then read, and
+                // stat the file that was read (not the path again): a change after the
+                // compile started shows in its mtime or ctime below.
+                let meta = std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(&full)
+                    .and_then(|file| {
+                        if !file.metadata()?.is_file() {
+                            return Err(std::io::Error::other("not a regular file"));
+                        }
+                        crate::util::fs::read_all_into(&file, &mut content)?;
+                        file.metadata()
+                    })
+                    .map_err(|_| NotRecordable::UnreadableInput(f.clone()))?;
+                let facts = facts::Facts::of(&content, c_tokens);
+                // Remembered only for the stat it was read under.
+                if let Some((None, record, before)) = known {
+                    if stat_of(&before) == stat_of(&meta) {
+                        facts::store(&record, &meta, &facts);
+                    }
                 }
-                crate::util::fs::read_all_into(&file, &mut content)?;
-                file.metadata()
-            })
-            .map_err(|_| NotRecordable::UnreadableInput(f.clone()))?;
-        let content = &content[..];
+                (meta, facts)
+            }
+        };
         let Stat {
             size,
             mtime,
@@ -469,8 +499,8 @@ pub fn record(
         if mtime >= start || ctime >= start {
             return Err(NotRecordable::ModifiedDuringCompile(f.clone()));
         }
-        let s = if c_tokens { scan(content) } else { scan(b"") };
-        if c_tokens && reads_unlisted_file(content) {
+        let s = facts.scan;
+        if facts.reads_unlisted {
             return Err(NotRecordable::UnlistedInput(f.clone()));
         }
         if s.time {
@@ -493,7 +523,7 @@ pub fn record(
         if c_tokens && set.files.is_empty() {
             // gcc may replace the source's first #include by a `.gch` found beside the
             // header, and its dep file then names neither: watch for such files.
-            if let Some(first) = first_include(content) {
+            if let Some(first) = first_include(&content) {
                 names.insert(format!("{first}.gch"));
             }
         }
@@ -502,7 +532,7 @@ pub fn record(
             size,
             mtime,
             ctime,
-            digest: digest(content).hex(),
+            digest: facts.digest,
             dev,
             ino,
         });
@@ -842,11 +872,14 @@ impl Manifest {
 mod aliases;
 mod codec;
 mod dirstat;
+mod facts;
 mod scan;
 mod validate;
 
+use scan::first_include;
 pub use scan::reads_unlisted_file;
-use scan::{first_include, scan};
+#[cfg(test)]
+use scan::scan;
 
 #[cfg(test)]
 use validate::validate_at;

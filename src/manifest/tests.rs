@@ -116,6 +116,7 @@ fn shadowing_header_invalidates() {
         &digest(b"r"),
         true,
         &[],
+        None,
     )
     .unwrap();
     assert!(still_valid(&set, &d, &[], None));
@@ -149,7 +150,7 @@ fn shadow_layout(name: &str) -> (PathBuf, IncludeSet) {
     let files = ["src/a.c".to_string(), "inc2/foo.h".to_string()];
     let search = ["inc1/sub", "inc1", "inc2"].map(String::from);
     let start = now_ns() + 1_000_000_000;
-    let set = record(&files, &search, &d, start, &digest(b"r"), true, &[]).unwrap();
+    let set = record(&files, &search, &d, start, &digest(b"r"), true, &[], None).unwrap();
     (d, set)
 }
 
@@ -235,7 +236,7 @@ fn a_header_appearing_in_a_watched_subdirectory_of_a_search_dir_invalidates() {
     let files = ["src/a.c", "inc2/sub/foo.h", "inc2/bar.h"].map(String::from);
     let search = ["inc1", "inc2"].map(String::from);
     let start = now_ns() + 1_000_000_000;
-    let set = record(&files, &search, &d, start, &digest(b"r"), true, &[]).unwrap();
+    let set = record(&files, &search, &d, start, &digest(b"r"), true, &[], None).unwrap();
     // Both inc1 (for inc1/bar.h) and inc1/sub are watched.
     assert!(set.watches.iter().any(|w| w.path == "inc1/sub"));
     assert!(set.watches.iter().any(|w| w.path == "inc1"));
@@ -268,7 +269,7 @@ fn an_includer_spelled_with_dotdot_still_guards_its_probes_after_the_cwd_changes
     let files = ["src/lib/a.c", "src/lib/../common/x.h", "inc/y.h"].map(String::from);
     let search = ["inc".to_string()];
     let start = now_ns() + 1_000_000_000;
-    let set = record(&files, &search, &d, start, &digest(b"r"), true, &[]).unwrap();
+    let set = record(&files, &search, &d, start, &digest(b"r"), true, &[], None).unwrap();
     assert!(
         set.watches.iter().any(|w| w.path == "src/common"),
         "{:?}",
@@ -311,11 +312,11 @@ fn dotdot_after_a_symlink_is_not_recorded() {
     let files = ["src/lib/a.c", "src/lib/../common/x.h", "inc/y.h"].map(String::from);
     let search = ["inc".to_string()];
     let start = now_ns() + 1_000_000_000;
-    let r = record(&files, &search, &cwd, start, &digest(b"r"), true, &[]);
+    let r = record(&files, &search, &cwd, start, &digest(b"r"), true, &[], None);
     assert!(matches!(r, Err(NotRecordable::PhysicalDotDot(_))), "{r:?}");
     let search = ["src/lib/../../inc".to_string(), "inc".to_string()];
     let files = ["src/lib/a.c", "inc/y.h"].map(String::from);
-    let r = record(&files, &search, &cwd, start, &digest(b"r"), true, &[]);
+    let r = record(&files, &search, &cwd, start, &digest(b"r"), true, &[], None);
     assert!(matches!(r, Err(NotRecordable::PhysicalDotDot(_))), "{r:?}");
     // `..` after real directories, missing names and files, and above the working
     // directory, is as written.
@@ -323,7 +324,7 @@ fn dotdot_after_a_symlink_is_not_recorded() {
     let files = ["main.c", "inc/y.h"].map(String::from);
     for dir in ["missing/../inc", "afile/../inc"] {
         let search = [dir.to_string(), "inc".to_string()];
-        let r = record(&files, &search, &cwd, start, &digest(b"r"), true, &[]);
+        let r = record(&files, &search, &cwd, start, &digest(b"r"), true, &[], None);
         assert!(r.is_ok(), "{dir}: {r:?}");
     }
     assert!(dotdot_is_lexical(&cwd, "inc/../src/../inc"));
@@ -347,6 +348,7 @@ fn a_manifest_recorded_at_any_time_validates_without_overflow() {
         &digest(b"r"),
         true,
         &[],
+        None,
     )
     .unwrap();
     set.watches.push(DirRec {
@@ -367,7 +369,16 @@ fn files_modified_after_start_are_not_recorded() {
     let d = std::env::temp_dir().join(format!("cachepot-man2-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     std::fs::write(d.join("a.c"), "int a;").unwrap();
-    let r = record(&["a.c".to_string()], &[], &d, 0, &digest(b"r"), true, &[]);
+    let r = record(
+        &["a.c".to_string()],
+        &[],
+        &d,
+        0,
+        &digest(b"r"),
+        true,
+        &[],
+        None,
+    );
     assert!(matches!(r, Err(NotRecordable::ModifiedDuringCompile(_))));
     std::fs::remove_dir_all(&d).unwrap();
 }
@@ -404,6 +415,7 @@ fn has_include_aliases_are_followed_across_files() {
             &digest(b"r"),
             true,
             &[],
+            None,
         );
         match want {
             Some(names) => assert_eq!(r.expect("recordable").has_include, names, "{use_h:?}"),
@@ -563,12 +575,21 @@ fn memoised_probe_pass_matches_probing_one_by_one() {
     let start = now_ns() + 1_000_000_000;
     // `link/..` is `elsewhere`, not `w`, to the kernel: no lexical watch describes it.
     let with_link = [&search[..], &["link/../inc".to_string()]].concat();
-    let r = record(&files, &with_link, &cwd, start, &digest(b"r"), true, &[]);
+    let r = record(
+        &files,
+        &with_link,
+        &cwd,
+        start,
+        &digest(b"r"),
+        true,
+        &[],
+        None,
+    );
     assert!(
         matches!(&r, Err(NotRecordable::PhysicalDotDot(d)) if d.starts_with("link/../inc")),
         "{r:?}"
     );
-    let mut set = record(&files, &search, &cwd, start, &digest(b"r"), true, &[]).unwrap();
+    let mut set = record(&files, &search, &cwd, start, &digest(b"r"), true, &[], None).unwrap();
     assert!(set.watches.len() > 3, "{:?}", set.watches);
     // x.h under two spellings, and w/../inc/sys/t.h: `w/..` is the working directory,
     // so that search dir is `inc` again, searched earlier.
@@ -584,13 +605,10 @@ fn memoised_probe_pass_matches_probing_one_by_one() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
-/// The same on a real include set: a C++ file reading libstdc++ and glibc headers (about
-/// 200 files and 9,000 distinct probes in a few hundred directories, most of them
-/// missing), with the search list and dep file that g++ itself gives.
-#[test]
-fn probe_pass_matches_probing_one_by_one_on_libstdcxx() {
-    let d = std::env::temp_dir().join(format!("cachepot-probereal-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+/// A C++ file in `d` reading libstdc++ and glibc headers (about 200 files and 9,000
+/// distinct probes in a few hundred directories, most of them missing): its dep file's
+/// files and the search list, as g++ itself gives them.
+fn libstdcxx_include_set(d: &Path) -> (Vec<String>, Vec<String>) {
     std::fs::create_dir_all(d.join("inc/sub")).unwrap();
     std::fs::write(d.join("inc/sub/local.h"), "#include <map>\n").unwrap();
     std::fs::write(
@@ -602,7 +620,7 @@ fn probe_pass_matches_probing_one_by_one_on_libstdcxx() {
         let out = std::process::Command::new("g++")
             .args(["-Iinc", "-I/nonexistent-cachepot-dir"])
             .args(args)
-            .current_dir(&d)
+            .current_dir(d)
             .output()
             .expect("g++ runs");
         assert!(
@@ -616,16 +634,76 @@ fn probe_pass_matches_probing_one_by_one_on_libstdcxx() {
         &g(&["-v", "-E", "-x", "c++", "/dev/null", "-o", "/dev/null"]).stderr,
     )
     .expect("a search list");
-    let deps = g(&["-M", "a.cc"]).stdout;
-    let files: Vec<String> = crate::depfile::prerequisites(&deps);
+    let files = crate::depfile::prerequisites(&g(&["-M", "a.cc"]).stdout);
     assert!(files.len() > 100, "{files:?}");
+    (files, search)
+}
+
+/// The memoised probe pass on a real include set ([`libstdcxx_include_set`]).
+#[test]
+fn probe_pass_matches_probing_one_by_one_on_libstdcxx() {
+    let d = std::env::temp_dir().join(format!("cachepot-probereal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let (files, search) = libstdcxx_include_set(&d);
     let start = now_ns() + 1_000_000_000;
-    let mut set = record(&files, &search, &d, start, &digest(b"r"), true, &[]).unwrap();
+    let mut set = record(&files, &search, &d, start, &digest(b"r"), true, &[], None).unwrap();
     let recorded = (set.has_include_present.clone(), set.watches.clone());
     // libstdc++'s wrappers (<cstdlib>'s stdlib.h...) shadow glibc's: some probes exist.
     assert!(!recorded.0.is_empty());
     set.has_include_present.clear();
     assert_eq!(probe_states_one_by_one(&set, &d, &[]), recorded);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// With the facts cache, a recording is the same as reading every file: when the cache
+/// is filled (the system headers, old enough to be remembered), and when it is used
+/// (then those are not read at all). The `__has_include` names in libstdc++'s
+/// c++config.h come through it.
+#[test]
+fn recording_through_the_facts_cache_matches_reading_every_file() {
+    let d = std::env::temp_dir().join(format!("cachepot-factsrec-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let (files, search) = libstdcxx_include_set(&d.join("w"));
+    let (cwd, cache) = (d.join("w"), d.join("cache"));
+    let start = now_ns() + 1_000_000_000;
+    let rec = |facts: Option<&Path>| {
+        let mut set = record(
+            &files,
+            &search,
+            &cwd,
+            start,
+            &digest(b"r"),
+            true,
+            &[],
+            facts,
+        )
+        .unwrap();
+        set.recorded = 0;
+        set
+    };
+    let read = rec(None);
+    assert!(
+        read.has_include.iter().any(|n| n == "tbb/tbb.h"),
+        "{:?}",
+        read.has_include
+    );
+    assert!(!cache.join("facts-v1").exists());
+    assert_eq!(rec(Some(&cache)), read, "filling the cache");
+    let remembered = walkdir::WalkDir::new(cache.join("facts-v1"))
+        .into_iter()
+        .filter(|e| e.as_ref().is_ok_and(|e| e.file_type().is_file()))
+        .count();
+    // Every header but the two just written (too recent); never the source.
+    assert_eq!(remembered, files.len() - 2, "{files:?}");
+    assert_eq!(rec(Some(&cache)), read, "using the cache");
+    // Used, not just written: a record says what a header's digest is.
+    let h = cwd.join(&files[1]);
+    let record = facts::record_path(&cache, &h, &std::fs::metadata(&h).unwrap(), true);
+    let text = std::fs::read_to_string(&record).unwrap();
+    let forged = text.replace(&read.files[1].digest, &"0".repeat(64));
+    assert_ne!(forged, text);
+    std::fs::write(&record, forged).unwrap();
+    assert_eq!(rec(Some(&cache)).files[1].digest, "0".repeat(64));
     std::fs::remove_dir_all(&d).unwrap();
 }
 

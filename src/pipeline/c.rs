@@ -255,6 +255,7 @@ fn record_set(
         result,
         true,
         &ctx.cfg.basedirs,
+        Some(&ctx.cfg.dir),
     )
 }
 

@@ -216,8 +216,17 @@ fn record_set(
     if info.forced_include {
         search.insert(0, ".".to_string());
     }
-    manifest::record(&files, &search, &ctx.cwd, start, result, true, bases)
-        .map_err(|e| format!("{e:?}"))
+    manifest::record(
+        &files,
+        &search,
+        &ctx.cwd,
+        start,
+        result,
+        true,
+        bases,
+        Some(&ctx.cfg.dir),
+    )
+    .map_err(|e| format!("{e:?}"))
 }
 
 /// The include search list of this command (`-v /E` on an empty file), kept on disk per

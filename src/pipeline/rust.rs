@@ -171,9 +171,17 @@ fn miss(
                 .into_iter()
                 .map(|p| crate::util::path::relativize(&p, &ctx.cwd, bases).unwrap_or(p))
                 .collect();
-            let mut set =
-                manifest::record(&sources, &[], &ctx.cwd, start, &Key([0; 32]), false, bases)
-                    .map_err(|e| format!("{e:?}"))?;
+            let mut set = manifest::record(
+                &sources,
+                &[],
+                &ctx.cwd,
+                start,
+                &Key([0; 32]),
+                false,
+                bases,
+                Some(&ctx.cfg.dir),
+            )
+            .map_err(|e| format!("{e:?}"))?;
             set.env = rustc::env_deps(&dep);
             set.absent = sources
                 .iter()

@@ -1,29 +1,41 @@
-//! What recording learns from reading a header: its content digest and what [`scan`]
-//! finds in it. Remembered on disk by (path, device, inode, size, mtime, ctime), as the
-//! digest cache (`digest_cache.rs`) remembers digests, so that the system headers every
-//! C++ miss reads (about 200 files, 2 MB, for a LevelDB file) are read, hashed and
-//! scanned once, not at every miss.
+//! What recording learns from reading a file: its content digest and what [`scan`]
+//! finds in it. Remembered on disk by the file's (path, device, inode, size, mtime,
+//! ctime), as the digest cache (`digest_cache.rs`) remembers digests, so that the
+//! system headers every C++ miss reads (about 200 files, 2 MB, for a LevelDB file) are
+//! read, hashed and scanned once, not at every miss.
 //!
-//! A record is written only when the file's mtime and ctime are more than
-//! [`RACY_SECS`] in the past (a file rewritten within the same clock tick could keep its
-//! stat and get a stale record), and only when the file's stat after the read equals its
-//! stat before. Layout: `<cache dir>/facts-v1/<h0h1>/<digest of the stat tuple>`, text:
+//! One record ("pack") per directory, not per file: a miss reads a few dozen packs
+//! instead of hundreds of small files, and a cold build creates a few dozen files
+//! (creating a file cost 0.1-0.2 ms on this project's test machine). A pack keeps one
+//! entry per file name, the last stat seen, so editing a header replaces its entry and
+//! packs do not grow with edits.
+//!
+//! An entry is added only when the file's mtime and ctime are more than [`RACY_SECS`] in
+//! the past (a file rewritten within the same clock tick could keep its stat and get a
+//! stale entry), and only when the file's stat after the read equals its stat before.
+//! Concurrent misses may each rewrite a pack: the last rename wins, and what the other
+//! added is added again by a later miss; entries are keyed by stat, so none is wrong.
+//!
+//! Layout: `<cache dir>/facts-v1/<BLAKE3 of (C scan or not, directory)>`, text:
 //!
 //! ```text
-//! cachepot-facts 1
-//! digest <64 hex digits>
-//! flags <time><file><date><timestamp><computed_has_include><reads_unlisted_file>   (0/1 each)
-//! has_include <name>                        (once per name, in scan order)
-//! alias <0|1 function-like> <name>          (once per alias, in scan order)
-//! end
+//! cachepot-facts 1 <0|1: scanned as C> <directory>
+//! <name>\t<dev> <ino> <size> <mtime s>.<ns> <ctime s>.<ns>\t<digest>\t<flags>[\ti<has_include name>]...[\ta<0|1><alias>]...
+//! sum <BLAKE3 of all the text before this line>
 //! ```
 //!
-//! Anything else (a truncated or foreign file) is no record: the file is read again.
+//! Entries are sorted by name (looked up by binary search). `<flags>` is six 0/1 digits:
+//! `__TIME__`, `__FILE__`, `__DATE__`, `__TIMESTAMP__`, computed `__has_include`,
+//! unlisted input. A pack whose sum does not match, or that names another directory,
+//! is no pack; an entry that does not parse is no entry. Names holding a tab or a
+//! newline are never remembered.
 
 use super::aliases::Alias;
 use super::scan::{reads_unlisted_file, scan, Scan};
 use crate::hash::digest;
 use crate::util::fs::{atomic_write, create_dir_all_private, file_mode};
+use std::collections::{BTreeMap, HashMap};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -49,10 +61,14 @@ impl Facts {
         }
     }
 
-    fn encode(&self) -> String {
+    /// The entry's fields after the stat: digest, flags, names. None when a name cannot
+    /// be written (a tab or a newline in it).
+    fn encode(&self) -> Option<String> {
         let s = &self.scan;
         let bit = |b: bool| if b { '1' } else { '0' };
-        let mut out = format!("cachepot-facts 1\ndigest {}\nflags ", self.digest);
+        let mut out = String::with_capacity(80);
+        out.push_str(&self.digest);
+        out.push('\t');
         for b in [
             s.time,
             s.file,
@@ -63,33 +79,32 @@ impl Facts {
         ] {
             out.push(bit(b));
         }
-        out.push('\n');
+        let plain = |n: &str| !n.contains(['\t', '\n']);
         for name in &s.has_include {
-            out.push_str("has_include ");
+            if !plain(name) {
+                return None;
+            }
+            out.push_str("\ti");
             out.push_str(name);
-            out.push('\n');
         }
         for a in &s.has_include_aliases {
-            out.push_str("alias ");
+            if !plain(&a.name) {
+                return None;
+            }
+            out.push_str("\ta");
             out.push(bit(a.function_like));
-            out.push(' ');
             out.push_str(&a.name);
-            out.push('\n');
         }
-        out.push_str("end\n");
-        out
+        Some(out)
     }
 
-    fn decode(text: &str) -> Option<Facts> {
-        let mut lines = text.strip_suffix('\n')?.split('\n');
-        if lines.next()? != "cachepot-facts 1" {
-            return None;
-        }
-        let digest = lines.next()?.strip_prefix("digest ")?;
+    fn decode(fields: &str) -> Option<Facts> {
+        let mut it = fields.split('\t');
+        let digest = it.next()?;
         if digest.len() != 64 || !digest.bytes().all(|c| c.is_ascii_hexdigit()) {
             return None;
         }
-        let flags = lines.next()?.strip_prefix("flags ")?.as_bytes();
+        let flags = it.next()?.as_bytes();
         if flags.len() != 6 || !flags.iter().all(|c| matches!(c, b'0' | b'1')) {
             return None;
         }
@@ -107,42 +122,31 @@ impl Facts {
             },
             reads_unlisted: f(5),
         };
-        loop {
-            let line = lines.next()?;
-            if line == "end" {
-                return lines.next().is_none().then_some(facts);
-            }
-            if let Some(name) = line.strip_prefix("has_include ") {
+        for field in it {
+            if let Some(name) = field.strip_prefix('i') {
                 facts.scan.has_include.push(name.to_string());
-            } else if let Some(rest) = line.strip_prefix("alias ") {
-                let (kind, name) = rest.split_once(' ')?;
-                let function_like = match kind {
-                    "0" => false,
-                    "1" => true,
+            } else if let Some(rest) = field.strip_prefix('a') {
+                let function_like = match rest.as_bytes().first()? {
+                    b'0' => false,
+                    b'1' => true,
                     _ => return None,
                 };
                 facts.scan.has_include_aliases.push(Alias {
-                    name: name.to_string(),
+                    name: rest[1..].to_string(),
                     function_like,
                 });
             } else {
                 return None;
             }
         }
+        Some(facts)
     }
 }
 
-/// Where the record of the file at `path` (absolute) with stat `m` lives, for `c_tokens`.
-pub(super) fn record_path(
-    cache_dir: &Path,
-    path: &Path,
-    m: &std::fs::Metadata,
-    c_tokens: bool,
-) -> PathBuf {
-    let tuple = format!(
-        "{}\0{} {} {} {} {}.{} {}.{}",
-        path.display(),
-        u8::from(c_tokens),
+/// The stat fields an entry is keyed on, as written in the pack.
+fn stat_text(m: &std::fs::Metadata) -> String {
+    format!(
+        "{} {} {} {}.{} {}.{}",
         m.dev(),
         m.ino(),
         m.size(),
@@ -150,30 +154,168 @@ pub(super) fn record_path(
         m.mtime_nsec(),
         m.ctime(),
         m.ctime_nsec()
-    );
-    let name = digest(tuple.as_bytes()).hex();
-    cache_dir.join("facts-v1").join(&name[..2]).join(&name)
+    )
 }
 
-/// The remembered facts at `record`, if there is a well-formed record.
-pub(super) fn load(record: &Path) -> Option<Facts> {
-    Facts::decode(&crate::util::fs::read_record(record).ok()?)
+fn header(c_tokens: bool, dir: &Path) -> String {
+    format!(
+        "cachepot-facts 1 {} {}\n",
+        u8::from(c_tokens),
+        dir.display()
+    )
 }
 
-/// Remember `facts` at `record` for a file with stat `m`, unless it changed too recently.
-/// A failure (read-only or full cache) only costs the next miss a read.
-pub(super) fn store(record: &Path, m: &std::fs::Metadata, facts: &Facts) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    if m.mtime() >= now - RACY_SECS || m.ctime() >= now - RACY_SECS {
-        return;
+/// One directory's pack as read: its text and where each entry line starts and ends.
+struct Pack {
+    file: PathBuf,
+    text: String,
+    /// (start, end) of each entry line in `text`, in name order.
+    lines: Vec<(usize, usize)>,
+    /// Entries to add: name -> fields after the name.
+    added: BTreeMap<String, String>,
+}
+
+impl Pack {
+    fn load(file: PathBuf, c_tokens: bool, dir: &Path) -> Pack {
+        let text = crate::util::fs::read_record(&file).unwrap_or_default();
+        let lines = Self::entries(&text, &header(c_tokens, dir)).unwrap_or_default();
+        Pack {
+            file,
+            text,
+            lines,
+            added: BTreeMap::new(),
+        }
     }
-    let stored = create_dir_all_private(record.parent().expect("has parent"))
-        .and_then(|_| atomic_write(record, facts.encode().as_bytes(), file_mode()));
-    if let Err(e) = stored {
-        log::debug!("facts cache: cannot write {}: {e}", record.display());
+
+    /// The entry lines of `text` when it is a whole pack with header `head`.
+    fn entries(text: &str, head: &str) -> Option<Vec<(usize, usize)>> {
+        let body = text.strip_prefix(head)?;
+        let last = body.strip_suffix('\n')?.rfind('\n').map_or(0, |i| i + 1);
+        let sum = body[last..].strip_prefix("sum ")?.strip_suffix('\n')?;
+        if digest(&text.as_bytes()[..head.len() + last]).hex() != sum {
+            return None;
+        }
+        let mut lines = Vec::new();
+        let mut at = head.len();
+        for line in body[..last].split_terminator('\n') {
+            lines.push((at, at + line.len()));
+            at += line.len() + 1;
+        }
+        Some(lines)
+    }
+
+    /// The fields after `name` of its entry.
+    fn find(&self, name: &str) -> Option<&str> {
+        let name_of = |&(s, e): &(usize, usize)| {
+            let line = &self.text[s..e];
+            line.split_once('\t').map_or(line, |(n, _)| n)
+        };
+        let i = self.lines.binary_search_by(|l| name_of(l).cmp(name)).ok()?;
+        let (s, e) = self.lines[i];
+        self.text[s..e].split_once('\t').map(|(_, rest)| rest)
+    }
+}
+
+/// The facts cache of one recording: packs are read once each, and entries added
+/// meanwhile are written by [`FactsCache::flush`].
+pub(super) struct FactsCache {
+    root: PathBuf,
+    c_tokens: bool,
+    packs: HashMap<PathBuf, Pack>,
+}
+
+impl FactsCache {
+    pub(super) fn new(cache_dir: &Path, c_tokens: bool) -> FactsCache {
+        FactsCache {
+            root: cache_dir.join("facts-v1"),
+            c_tokens,
+            packs: HashMap::new(),
+        }
+    }
+
+    /// The pack of the directory of `path` (absolute, normalised by the caller's join),
+    /// and the file's name in it.
+    fn pack_of(&mut self, path: &Path) -> Option<(&mut Pack, String)> {
+        let (dir, name) = (path.parent()?, path.file_name()?.to_str()?);
+        if name.contains(['\t', '\n']) {
+            return None;
+        }
+        if !self.packs.contains_key(dir) {
+            let mut key = vec![u8::from(self.c_tokens)];
+            key.extend_from_slice(dir.as_os_str().as_bytes());
+            let file = self.root.join(digest(&key).hex());
+            let pack = Pack::load(file, self.c_tokens, dir);
+            self.packs.insert(dir.to_path_buf(), pack);
+        }
+        Some((self.packs.get_mut(dir)?, name.to_string()))
+    }
+
+    /// The remembered facts of the file at `path` with stat `m`.
+    pub(super) fn lookup(&mut self, path: &Path, m: &std::fs::Metadata) -> Option<Facts> {
+        let (pack, name) = self.pack_of(path)?;
+        let (stat, fields) = pack.find(&name)?.split_once('\t')?;
+        if stat != stat_text(m) {
+            return None;
+        }
+        Facts::decode(fields)
+    }
+
+    /// Remember `facts` for the file at `path` with stat `m`, unless it changed too
+    /// recently.
+    pub(super) fn remember(&mut self, path: &Path, m: &std::fs::Metadata, facts: &Facts) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        if m.mtime() >= now - RACY_SECS || m.ctime() >= now - RACY_SECS {
+            return;
+        }
+        let Some(fields) = facts.encode() else {
+            return;
+        };
+        if let Some((pack, name)) = self.pack_of(path) {
+            pack.added
+                .insert(name, format!("{}\t{fields}", stat_text(m)));
+        }
+    }
+
+    /// Write the packs that gained entries: each read again (another miss may have
+    /// written it since), merged (a name's new entry replaces its old one), and replaced
+    /// atomically. A failure (read-only or full cache) only costs later misses reads.
+    pub(super) fn flush(self) {
+        let c_tokens = self.c_tokens;
+        for (dir, pack) in self.packs {
+            if pack.added.is_empty() {
+                continue;
+            }
+            let head = header(c_tokens, &dir);
+            let now = crate::util::fs::read_record(&pack.file).unwrap_or_default();
+            let mut all: BTreeMap<&str, &str> = BTreeMap::new();
+            for (s, e) in Pack::entries(&now, &head).unwrap_or_default() {
+                if let Some((name, rest)) = now[s..e].split_once('\t') {
+                    all.insert(name, rest);
+                }
+            }
+            for (name, rest) in &pack.added {
+                all.insert(name, rest);
+            }
+            let mut text = head;
+            for (name, rest) in all {
+                text.push_str(name);
+                text.push('\t');
+                text.push_str(rest);
+                text.push('\n');
+            }
+            let sum = digest(text.as_bytes()).hex();
+            text.push_str("sum ");
+            text.push_str(&sum);
+            text.push('\n');
+            let stored = create_dir_all_private(&self.root)
+                .and_then(|_| atomic_write(&pack.file, text.as_bytes(), file_mode()));
+            if let Err(e) = stored {
+                log::debug!("facts cache: cannot write {}: {e}", pack.file.display());
+            }
+        }
     }
 }
 
@@ -190,91 +332,174 @@ mod tests {
         f
     }
 
+    fn flags(f: &Facts) -> [bool; 6] {
+        let s = &f.scan;
+        [
+            s.time,
+            s.file,
+            s.date,
+            s.timestamp,
+            s.computed_has_include,
+            f.reads_unlisted,
+        ]
+    }
+
     #[test]
-    fn a_record_reads_back_as_written() {
+    fn an_entry_reads_back_as_written() {
         let f = sample();
         assert_eq!(f.scan.has_include, ["a b.h", "q/r.h"]);
         assert_eq!(f.scan.has_include_aliases.len(), 2);
-        let back = Facts::decode(&f.encode()).expect("decodes");
-        assert_eq!(back.encode(), f.encode());
+        let text = f.encode().unwrap();
+        let back = Facts::decode(&text).expect("decodes");
+        assert_eq!(back.encode().unwrap(), text);
         assert_eq!(back.digest, f.digest);
         assert_eq!(back.scan.has_include, f.scan.has_include);
         assert_eq!(back.scan.has_include_aliases, f.scan.has_include_aliases);
-        let flags = |f: &Facts| {
-            let s = &f.scan;
-            [
-                s.time,
-                s.file,
-                s.date,
-                s.timestamp,
-                s.computed_has_include,
-                f.reads_unlisted,
-            ]
-        };
         assert_eq!(flags(&back), flags(&f));
         assert_eq!(flags(&f), [false, true, true, false, false, true]);
-    }
-
-    #[test]
-    fn a_damaged_record_is_no_record() {
-        let text = sample().encode();
-        let mut damaged = vec![
-            String::new(),
-            text.replace("cachepot-facts 1", "cachepot-facts 2"),
-            text.replace("flags 011001", "flags 01100"),
-            text.replace("flags 011001", "flags 01100x"),
-            text.replace("alias 1 HI", "alias 2 HI"),
-            text.replace("has_include q/r.h", "has_inc q/r.h"),
-            text.replace("digest ", "digest 0"),
-            format!("{text}extra\n"),
-        ];
-        // Every truncation: a record cut short anywhere before its end line.
-        damaged.extend((0..text.len()).map(|n| text[..n].to_string()));
-        for d in damaged {
-            assert!(Facts::decode(&d).is_none(), "{d:?}");
+        for bad in [
+            text.replace("\t011001", "\t01100"),
+            text.replace("\t011001", "\t01100x"),
+            text.replace("\ta1HI", "\ta2HI"),
+            text.replace("\tiq/r.h", "\tq/r.h"),
+            format!("0{text}"),
+        ] {
+            assert!(Facts::decode(&bad).is_none(), "{bad:?}");
         }
-        assert!(Facts::decode(&text).is_some());
+        let mut tab = sample();
+        tab.scan.has_include.push("a\tb.h".into());
+        assert!(tab.encode().is_none(), "a name with a tab is not written");
     }
 
+    /// A scratch directory with old (remembered) and new (too recent) headers.
+    fn scratch(tag: &str) -> (PathBuf, PathBuf) {
+        let d = std::env::temp_dir().join(format!("cachepot-facts-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("inc")).unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        for name in ["a.h", "b.h", "new.h"] {
+            std::fs::write(d.join("inc").join(name), format!("int {};\n", &name[..1])).unwrap();
+        }
+        for name in ["a.h", "b.h"] {
+            let f = std::fs::File::options()
+                .write(true)
+                .open(d.join("inc").join(name))
+                .unwrap();
+            f.set_modified(old).unwrap();
+        }
+        (d.join("cache"), d.join("inc"))
+    }
+
+    /// `remember` an entry for each of `names` in `inc`, from the file's content.
+    fn remember(cache: &Path, inc: &Path, names: &[&str]) {
+        let mut c = FactsCache::new(cache, true);
+        for name in names {
+            let p = inc.join(name);
+            c.remember(
+                &p,
+                &std::fs::metadata(&p).unwrap(),
+                &Facts::of(&std::fs::read(&p).unwrap(), true),
+            );
+        }
+        c.flush();
+    }
+
+    fn lookup(cache: &Path, p: &Path) -> Option<Facts> {
+        FactsCache::new(cache, true).lookup(p, &std::fs::metadata(p).unwrap())
+    }
+
+    /// Setting the mtime back leaves the ctime at now: only a file old on both counts
+    /// is remembered, as a system header is.
     #[test]
     fn only_files_older_than_the_racy_window_are_remembered() {
-        let d = std::env::temp_dir().join(format!("cachepot-facts-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        let file = d.join("h.h");
-        std::fs::write(&file, "int x;\n").unwrap();
-        let m = std::fs::metadata(&file).unwrap();
-        let record = record_path(&d, &file, &m, true);
-        store(&record, &m, &Facts::of(b"int x;\n", true));
+        let (cache, inc) = scratch("racy");
+        remember(&cache, &inc, &["new.h", "a.h"]);
+        assert!(lookup(&cache, &inc.join("new.h")).is_none());
         assert!(
-            load(&record).is_none(),
-            "a file written just now is not remembered"
+            lookup(&cache, &inc.join("a.h")).is_none(),
+            "a ctime of now is too recent"
         );
-        // Old: mtime set back (the ctime stays new, so still not remembered)...
-        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-        std::fs::File::options()
-            .write(true)
-            .open(&file)
+        assert!(
+            !cache.join("facts-v1").exists(),
+            "nothing to write, no pack"
+        );
+        let sys = Path::new("/usr/include");
+        remember(&cache, sys, &["stdio.h", "stdlib.h"]);
+        let f = lookup(&cache, &sys.join("stdio.h")).expect("remembered");
+        assert_eq!(
+            f.digest,
+            digest(&std::fs::read("/usr/include/stdio.h").unwrap()).hex()
+        );
+        assert!(lookup(&cache, &sys.join("stdlib.h")).is_some());
+        assert!(
+            lookup(&cache, &sys.join("string.h")).is_none(),
+            "never remembered"
+        );
+        // Scanned as C or not: two packs.
+        assert!(FactsCache::new(&cache, false)
+            .lookup(
+                &sys.join("stdio.h"),
+                &std::fs::metadata(sys.join("stdio.h")).unwrap()
+            )
+            .is_none());
+        std::fs::remove_dir_all(cache.parent().unwrap()).unwrap();
+    }
+
+    /// Entries merge with what another recording wrote meanwhile; a file's new stat
+    /// replaces its entry; a changed stat finds nothing; a damaged pack is no pack.
+    #[test]
+    fn packs_merge_replace_and_reject_damage() {
+        let (cache, inc) = scratch("merge");
+        // Old enough on both counts: system headers, under another name in a copy dir
+        // would change their ctime, so use /usr/include's own.
+        let sys = Path::new("/usr/include");
+        remember(&cache, sys, &["stdio.h"]);
+        remember(&cache, sys, &["stdlib.h"]);
+        assert!(
+            lookup(&cache, &sys.join("stdio.h")).is_some(),
+            "kept by the merge"
+        );
+        assert!(lookup(&cache, &sys.join("stdlib.h")).is_some());
+        // A pack's entry is for one stat: another stat of the same name finds nothing.
+        let p = sys.join("stdio.h");
+        let m = std::fs::metadata(&p).unwrap();
+        let mut c = FactsCache::new(&cache, true);
+        let (pack, name) = c.pack_of(&p).unwrap();
+        let fields = pack.find(&name).unwrap().to_string();
+        assert!(fields.starts_with(&stat_text(&m)));
+        let other = std::fs::metadata(sys.join("stdlib.h")).unwrap();
+        assert!(c.lookup(&p, &other).is_none());
+        // Replaced, not added: one entry per name.
+        let forged = Facts::of(b"int forged;\n", true);
+        let mut c = FactsCache::new(&cache, true);
+        let (pack, name) = c.pack_of(&p).unwrap();
+        pack.added.insert(
+            name,
+            format!("{}\t{}", stat_text(&m), forged.encode().unwrap()),
+        );
+        c.flush();
+        assert_eq!(lookup(&cache, &p).unwrap().digest, forged.digest);
+        let pack = std::fs::read_dir(cache.join("facts-v1"))
             .unwrap()
-            .set_modified(old)
-            .unwrap();
-        let m2 = std::fs::metadata(&file).unwrap();
-        let record2 = record_path(&d, &file, &m2, true);
-        assert_ne!(record2, record, "the mtime is part of the name");
-        store(&record2, &m2, &Facts::of(b"int x;\n", true));
-        assert!(load(&record2).is_none(), "a ctime of now is too recent");
-        // ...and a system header, old on both counts, is.
-        let sys = Path::new("/usr/include/stdio.h");
-        let ms = std::fs::metadata(sys).unwrap();
-        let rs = record_path(&d, sys, &ms, true);
-        let facts = Facts::of(&std::fs::read(sys).unwrap(), true);
-        store(&rs, &ms, &facts);
-        assert_eq!(load(&rs).expect("remembered").encode(), facts.encode());
-        assert_ne!(
-            rs,
-            record_path(&d, sys, &ms, false),
-            "C scan or not: two records"
-        );
-        std::fs::remove_dir_all(&d).unwrap();
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let text = std::fs::read_to_string(&pack).unwrap();
+        assert_eq!(text.matches("\nstdio.h\t").count(), 1, "{text}");
+        // Damage: any changed byte or a cut breaks the sum.
+        for bad in [
+            text.replacen("stdio.h", "stdiO.h", 1),
+            text[..text.len() - 1].to_string(),
+            text.replacen("cachepot-facts 1 1", "cachepot-facts 1 0", 1),
+        ] {
+            std::fs::write(&pack, &bad).unwrap();
+            assert!(lookup(&cache, &p).is_none(), "{bad:?}");
+            assert!(lookup(&cache, &sys.join("stdlib.h")).is_none());
+        }
+        std::fs::write(&pack, &text).unwrap();
+        assert!(lookup(&cache, &p).is_some());
+        let _ = inc;
+        std::fs::remove_dir_all(cache.parent().unwrap()).unwrap();
     }
 }

@@ -443,23 +443,21 @@ pub fn record(
     // One buffer for every file's content: a fresh one each time cost a page fault per
     // 4 KiB of the 3 MB of headers a C++ file reads.
     let mut content = Vec::new();
+    let mut facts_cache = facts_dir.map(|d| facts::FactsCache::new(d, c_tokens));
     for (i, f) in files.iter().enumerate() {
         let full = cwd.join(f);
         // A header seen before with this very stat: what reading it would tell, from the
         // facts cache (facts.rs). The source is always read (its first `#include`
         // matters too).
-        let known = match facts_dir {
-            Some(dir) if i > 0 => std::fs::metadata(&full)
+        let known = match &mut facts_cache {
+            Some(cache) if i > 0 => std::fs::metadata(&full)
                 .ok()
                 .filter(|m| m.is_file())
-                .map(|m| {
-                    let record = facts::record_path(dir, &full, &m, c_tokens);
-                    (facts::load(&record), record, m)
-                }),
+                .map(|m| (cache.lookup(&full, &m), m)),
             _ => None,
         };
         let (meta, facts) = match known {
-            Some((Some(facts), _, m)) => (m, facts),
+            Some((Some(facts), m)) => (m, facts),
             known => {
                 content.clear();
                 // Only a regular file is read: the compiler may have read a FIFO
@@ -481,9 +479,9 @@ pub fn record(
                     .map_err(|_| NotRecordable::UnreadableInput(f.clone()))?;
                 let facts = facts::Facts::of(&content, c_tokens);
                 // Remembered only for the stat it was read under.
-                if let Some((None, record, before)) = known {
+                if let (Some((None, before)), Some(cache)) = (known, &mut facts_cache) {
                     if stat_of(&before) == stat_of(&meta) {
-                        facts::store(&record, &meta, &facts);
+                        cache.remember(&full, &meta, &facts);
                     }
                 }
                 (meta, facts)
@@ -536,6 +534,9 @@ pub fn record(
             dev,
             ino,
         });
+    }
+    if let Some(cache) = facts_cache {
+        cache.flush();
     }
     if !aliases.is_empty() {
         names.extend(alias_call_names(&set.files, cwd, &aliases)?);

@@ -689,20 +689,34 @@ fn recording_through_the_facts_cache_matches_reading_every_file() {
     );
     assert!(!cache.join("facts-v1").exists());
     assert_eq!(rec(Some(&cache)), read, "filling the cache");
-    let remembered = walkdir::WalkDir::new(cache.join("facts-v1"))
-        .into_iter()
-        .filter(|e| e.as_ref().is_ok_and(|e| e.file_type().is_file()))
-        .count();
-    // Every header but the two just written (too recent); never the source.
-    assert_eq!(remembered, files.len() - 2, "{files:?}");
+    let packs: Vec<(PathBuf, String)> = std::fs::read_dir(cache.join("facts-v1"))
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let text = std::fs::read_to_string(&p).unwrap();
+            (p, text)
+        })
+        .collect();
+    let entries: usize = packs
+        .iter()
+        .map(|(_, t)| t.lines().filter(|l| l.contains('\t')).count())
+        .sum();
+    // Every header but the two just written (too recent); never the source. One pack
+    // per directory.
+    assert_eq!(entries, files.len() - 2, "{files:?}");
+    assert!(packs.len() < files.len() / 4, "{}", packs.len());
     assert_eq!(rec(Some(&cache)), read, "using the cache");
-    // Used, not just written: a record says what a header's digest is.
+    // Used, not just written: an entry says what a header's digest is.
     let h = cwd.join(&files[1]);
-    let record = facts::record_path(&cache, &h, &std::fs::metadata(&h).unwrap(), true);
-    let text = std::fs::read_to_string(&record).unwrap();
-    let forged = text.replace(&read.files[1].digest, &"0".repeat(64));
-    assert_ne!(forged, text);
-    std::fs::write(&record, forged).unwrap();
+    let head = format!("cachepot-facts 1 1 {}\n", h.parent().unwrap().display());
+    let (pack, text) = packs.iter().find(|(_, t)| t.starts_with(&head)).unwrap();
+    let body = text[..text.rfind("sum ").unwrap()].replace(&read.files[1].digest, &"0".repeat(64));
+    assert_ne!(&body, &text[..body.len()]);
+    std::fs::write(
+        pack,
+        format!("{body}sum {}\n", digest(body.as_bytes()).hex()),
+    )
+    .unwrap();
     assert_eq!(rec(Some(&cache)).files[1].digest, "0".repeat(64));
     std::fs::remove_dir_all(&d).unwrap();
 }

@@ -19,7 +19,7 @@
 //! Layout: `<cache dir>/facts-v1/<BLAKE3 of (C scan or not, directory)>`, text:
 //!
 //! ```text
-//! cachepot-facts 1 <0|1: scanned as C> <directory>
+//! cachepot-facts 1 <code id: see code_id> <0|1: scanned as C> <directory>
 //! <name>\t<dev> <ino> <size> <mtime s>.<ns> <ctime s>.<ns>\t<digest>\t<flags>[\ti<has_include name>]...[\ta<0|1><alias>]...
 //! sum <BLAKE3 of all the text before this line>
 //! ```
@@ -157,9 +157,24 @@ fn stat_text(m: &std::fs::Metadata) -> String {
     )
 }
 
-fn header(c_tokens: bool, dir: &Path) -> String {
+/// Which scanning code wrote a pack: the digest of its source text, so that any change
+/// to what [`scan`] or [`reads_unlisted_file`] report (or to this format) makes earlier
+/// packs no packs, with no version number to forget to bump.
+fn code_id() -> String {
+    let mut h = crate::hash::KeyHasher::new("facts-code");
+    for (name, text) in [
+        ("scan.rs", include_str!("scan.rs")),
+        ("aliases.rs", include_str!("aliases.rs")),
+        ("facts.rs", include_str!("facts.rs")),
+    ] {
+        h.str(name, text);
+    }
+    h.finish().hex()[..16].to_string()
+}
+
+fn header(c_tokens: bool, code: &str, dir: &Path) -> String {
     format!(
-        "cachepot-facts 1 {} {}\n",
+        "cachepot-facts 1 {code} {} {}\n",
         u8::from(c_tokens),
         dir.display()
     )
@@ -176,9 +191,9 @@ struct Pack {
 }
 
 impl Pack {
-    fn load(file: PathBuf, c_tokens: bool, dir: &Path) -> Pack {
+    fn load(file: PathBuf, head: &str) -> Pack {
         let text = crate::util::fs::read_record(&file).unwrap_or_default();
-        let lines = Self::entries(&text, &header(c_tokens, dir)).unwrap_or_default();
+        let lines = Self::entries(&text, head).unwrap_or_default();
         Pack {
             file,
             text,
@@ -221,6 +236,8 @@ impl Pack {
 pub(super) struct FactsCache {
     root: PathBuf,
     c_tokens: bool,
+    /// [`code_id`].
+    code: String,
     packs: HashMap<PathBuf, Pack>,
 }
 
@@ -229,12 +246,13 @@ impl FactsCache {
         FactsCache {
             root: cache_dir.join("facts-v1"),
             c_tokens,
+            code: code_id(),
             packs: HashMap::new(),
         }
     }
 
-    /// The pack of the directory of `path` (absolute, normalised by the caller's join),
-    /// and the file's name in it.
+    /// The pack of the directory of `path` (absolute: the caller joins the dep file's
+    /// spelling to the working directory), and the file's name in it.
     fn pack_of(&mut self, path: &Path) -> Option<(&mut Pack, String)> {
         let (dir, name) = (path.parent()?, path.file_name()?.to_str()?);
         if name.contains(['\t', '\n']) {
@@ -244,7 +262,7 @@ impl FactsCache {
             let mut key = vec![u8::from(self.c_tokens)];
             key.extend_from_slice(dir.as_os_str().as_bytes());
             let file = self.root.join(digest(&key).hex());
-            let pack = Pack::load(file, self.c_tokens, dir);
+            let pack = Pack::load(file, &header(self.c_tokens, &self.code, dir));
             self.packs.insert(dir.to_path_buf(), pack);
         }
         Some((self.packs.get_mut(dir)?, name.to_string()))
@@ -283,12 +301,11 @@ impl FactsCache {
     /// written it since), merged (a name's new entry replaces its old one), and replaced
     /// atomically. A failure (read-only or full cache) only costs later misses reads.
     pub(super) fn flush(self) {
-        let c_tokens = self.c_tokens;
         for (dir, pack) in self.packs {
             if pack.added.is_empty() {
                 continue;
             }
-            let head = header(c_tokens, &dir);
+            let head = header(self.c_tokens, &self.code, &dir);
             let now = crate::util::fs::read_record(&pack.file).unwrap_or_default();
             let mut all: BTreeMap<&str, &str> = BTreeMap::new();
             for (s, e) in Pack::entries(&now, &head).unwrap_or_default() {
@@ -491,7 +508,8 @@ mod tests {
         for bad in [
             text.replacen("stdio.h", "stdiO.h", 1),
             text[..text.len() - 1].to_string(),
-            text.replacen("cachepot-facts 1 1", "cachepot-facts 1 0", 1),
+            text.replacen(" 1 /usr/include\n", " 0 /usr/include\n", 1),
+            text.replacen(&code_id(), &"0".repeat(16), 1),
         ] {
             std::fs::write(&pack, &bad).unwrap();
             assert!(lookup(&cache, &p).is_none(), "{bad:?}");

@@ -16,17 +16,7 @@ const RACY_SECS: i64 = 2;
 
 pub fn digest_file(cache_dir: &Path, path: &Path) -> std::io::Result<Key> {
     let m = std::fs::metadata(path)?;
-    let tuple = format!(
-        "{}\0{} {} {} {}.{} {}.{}",
-        path.display(),
-        m.dev(),
-        m.ino(),
-        m.size(),
-        m.mtime(),
-        m.mtime_nsec(),
-        m.ctime(),
-        m.ctime_nsec()
-    );
+    let tuple = format!("{}\0{}", path.display(), crate::util::fs::stat_fields(&m));
     let name = digest(tuple.as_bytes()).hex();
     let record = cache_dir.join("hashes-v1").join(&name[..2]).join(&name);
     if let Ok(text) = crate::util::fs::read_record(&record) {

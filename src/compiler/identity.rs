@@ -24,15 +24,9 @@ const IDENTITY_VERSION: &str = "1";
 fn stat_line(path: &Path) -> Option<String> {
     let m = fs::metadata(path).ok()?;
     Some(format!(
-        "{} {} {} {} {}.{} {}.{}",
+        "{} {}",
         path.display(),
-        m.dev(),
-        m.ino(),
-        m.size(),
-        m.mtime(),
-        m.mtime_nsec(),
-        m.ctime(),
-        m.ctime_nsec()
+        crate::util::fs::stat_fields(&m)
     ))
 }
 

@@ -145,16 +145,7 @@ impl Facts {
 
 /// The stat fields an entry is keyed on, as written in the pack.
 fn stat_text(m: &std::fs::Metadata) -> String {
-    format!(
-        "{} {} {} {}.{} {}.{}",
-        m.dev(),
-        m.ino(),
-        m.size(),
-        m.mtime(),
-        m.mtime_nsec(),
-        m.ctime(),
-        m.ctime_nsec()
-    )
+    crate::util::fs::stat_fields(m)
 }
 
 /// Which scanning code wrote a pack: the digest of its source text, so that any change

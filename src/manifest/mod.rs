@@ -258,6 +258,46 @@ impl<'a> Probe<'a> {
     }
 }
 
+/// One answer per probe directory, as (`rel_dir`, `dir_id`) pairs: thousands of probes
+/// share a few hundred such pairs. A run of probes shares one `rel_dir` slice, so its
+/// number is looked up once per run.
+struct DirMemo<'a, T> {
+    n_dirs: usize,
+    rel_ids: HashMap<&'a str, usize, BuildFnv>,
+    /// The last `rel_dir` slice seen (pointer, length) and its number.
+    last: Option<(*const u8, usize, usize)>,
+    slots: Vec<Option<T>>,
+}
+
+impl<'a, T: Clone> DirMemo<'a, T> {
+    fn new(set: &IncludeSet) -> Self {
+        DirMemo {
+            n_dirs: Probe::dir_ids(set),
+            rel_ids: HashMap::default(),
+            last: None,
+            slots: Vec::new(),
+        }
+    }
+
+    /// The answer for `probe`'s directory: None until one is set.
+    fn slot(&mut self, probe: &Probe<'a>) -> &mut Option<T> {
+        let rel_dir = probe.rel_dir;
+        let rel_id = match self.last {
+            Some((ptr, len, id)) if ptr == rel_dir.as_ptr() && len == rel_dir.len() => id,
+            _ => {
+                let next = self.rel_ids.len();
+                let id = *self.rel_ids.entry(rel_dir).or_insert(next);
+                if id == next {
+                    self.slots.resize(self.slots.len() + self.n_dirs, None);
+                }
+                self.last = Some((rel_dir.as_ptr(), rel_dir.len(), id));
+                id
+            }
+        };
+        &mut self.slots[rel_id * self.n_dirs + probe.dir_id]
+    }
+}
+
 /// Every probe of `set` in a fixed order (it orders `has_include_present`, part of the
 /// depend key), duplicates included: shadow candidates, which must not exist; `.gch`
 /// files beside headers; `__has_include` candidates, which must be as recorded.
@@ -566,12 +606,8 @@ fn stat_probes(
 ) -> Result<(Vec<String>, Vec<DirRec>), NotRecordable> {
     let lexical_files: Vec<String> = set.files.iter().map(|f| lexical(&f.path)).collect();
     let lexical_dirs: Vec<String> = set.search_dirs.iter().map(|d| lexical(d)).collect();
-    let n_dirs = Probe::dir_ids(set);
-    // (rel_dir's number, dir_id) -> whether that directory exists, once worked out. A run
-    // of probes shares one `rel_dir` slice, so its number is looked up once per run.
-    let mut rel_ids: HashMap<&str, usize, BuildFnv> = HashMap::default();
-    let mut last_rel: Option<(*const u8, usize, usize)> = None;
-    let mut slots: Vec<Option<bool>> = Vec::new();
+    // Per probe directory: whether it exists, once worked out.
+    let mut dir_memo: DirMemo<bool> = DirMemo::new(set);
     let mut dir_exists: HashMap<String, bool, BuildFnv> = HashMap::default();
     let mut watched_dirs: HashSet<String, BuildFnv> = HashSet::default();
     let mut watches: BTreeMap<String, (i64, i64)> = BTreeMap::new();
@@ -584,21 +620,8 @@ fn stat_probes(
         memo(|p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()));
     let mut failed = None;
     let _ = for_each_probe(set, &lexical_files, &lexical_dirs, |probe| {
-        let rel_dir = probe.rel_dir;
-        let rel_id = match last_rel {
-            Some((ptr, len, id)) if ptr == rel_dir.as_ptr() && len == rel_dir.len() => id,
-            _ => {
-                let next = rel_ids.len();
-                let id = *rel_ids.entry(rel_dir).or_insert(next);
-                if id == next {
-                    slots.resize(slots.len() + n_dirs, None);
-                }
-                last_rel = Some((rel_dir.as_ptr(), rel_dir.len(), id));
-                id
-            }
-        };
-        let slot = rel_id * n_dirs + probe.dir_id;
-        let (exists, new_dir) = match slots[slot] {
+        let slot = dir_memo.slot(&probe);
+        let (exists, new_dir) = match *slot {
             Some(exists) => (exists, None),
             None => {
                 let path = probe.path();
@@ -611,7 +634,7 @@ fn stat_probes(
                         e
                     }
                 };
-                slots[slot] = Some(exists);
+                *slot = Some(exists);
                 (exists, Some(dir))
             }
         };

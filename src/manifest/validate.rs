@@ -165,12 +165,9 @@ fn probes_hold(
     let lexical_dirs: Vec<String> = set.search_dirs.iter().map(|d| lexical(d)).collect();
     // Thousands of probes share a few hundred directories: resolve each directory's watch
     // once, and build a probe's path only when its directory needs checking.
-    // The answer per directory, as (rel_dir's number, dir_id) -> unknown / no / yes. A run
-    // of probes shares one `rel_dir` slice, so its number is looked up once per run.
+    // The answer per probe directory: unknown / no / yes.
     let n_dirs = Probe::dir_ids(set);
-    let mut rel_ids: HashMap<&str, usize, BuildFnv> = HashMap::default();
-    let mut last_rel: Option<(*const u8, usize, usize)> = None;
-    let mut memo: Vec<Option<bool>> = Vec::new();
+    let mut memo: DirMemo<bool> = DirMemo::new(set);
     let mut resolved = 0usize;
     let mut dir_lex: Vec<Option<String>> = vec![None; n_dirs];
     let cwd_text = crate::util::path::normalize_str(&cwd.to_string_lossy());
@@ -179,19 +176,7 @@ fn probes_hold(
     let flow = for_each_probe(set, &lexical_files, &lexical_dirs, |probe| {
         seen += 1;
         let (dir, rel_dir) = probe.dir_key();
-        let rel_id = match last_rel {
-            Some((ptr, len, id)) if ptr == rel_dir.as_ptr() && len == rel_dir.len() => id,
-            _ => {
-                let next = rel_ids.len();
-                let id = *rel_ids.entry(rel_dir).or_insert(next);
-                if id == next {
-                    memo.resize(memo.len() + n_dirs, None);
-                }
-                last_rel = Some((rel_dir.as_ptr(), rel_dir.len(), id));
-                id
-            }
-        };
-        let slot = &mut memo[rel_id * n_dirs + probe.dir_id];
+        let slot = memo.slot(&probe);
         let check = *slot.get_or_insert_with(|| {
             resolved += 1;
             // Most probes sit directly in a watched directory, named as it was stored

@@ -105,6 +105,23 @@ fn read_spare(f: &File, data: &mut Vec<u8>) -> io::Result<usize> {
     }
 }
 
+/// A file's identity and version as text: device, inode, size, and mtime and ctime with
+/// nanoseconds. Records named by it (compiler identities, digests, header facts) are
+/// never found again once the file changes.
+pub fn stat_fields(m: &fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!(
+        "{} {} {} {}.{} {}.{}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec()
+    )
+}
+
 /// [`read_bounded`] for text records: invalid UTF-8 is an error like any other damage.
 pub fn read_record(path: &Path) -> io::Result<String> {
     String::from_utf8(read_bounded(path, RECORD_LIMIT)?)

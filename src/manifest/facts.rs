@@ -10,8 +10,8 @@
 //! entry per file name, the last stat seen, so editing a header replaces its entry and
 //! packs do not grow with edits.
 //!
-//! An entry is added only when the file's mtime and ctime are more than [`RACY_SECS`] in
-//! the past (a file rewritten within the same clock tick could keep its stat and get a
+//! An entry is added only when the file's mtime and ctime are more than the racy window
+//! ([`super::RACY_NS`], 2 s) in the past (a file rewritten within the same clock tick could keep its stat and get a
 //! stale entry), and only when the file's stat after the read equals its stat before.
 //! Concurrent misses may each rewrite a pack: the last rename wins, and what the other
 //! added is added again by a later miss; entries are keyed by stat, so none is wrong.
@@ -36,11 +36,7 @@ use crate::hash::digest;
 use crate::util::fs::{atomic_write, create_dir_all_private, file_mode};
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-
-/// Files changed this recently are scanned but not remembered.
-const RACY_SECS: i64 = 2;
 
 /// Everything recording needs from a file's content.
 pub(super) struct Facts {
@@ -184,7 +180,15 @@ struct Pack {
 impl Pack {
     fn load(file: PathBuf, head: &str) -> Pack {
         let text = crate::util::fs::read_record(&file).unwrap_or_default();
-        let lines = Self::entries(&text, head).unwrap_or_default();
+        let lines = Self::entries(&text, head).unwrap_or_else(|| {
+            if !text.is_empty() {
+                log::info!(
+                    "facts cache: {} is damaged or from another cachepot; its files are read",
+                    file.display()
+                );
+            }
+            Vec::new()
+        });
         Pack {
             file,
             text,
@@ -272,11 +276,10 @@ impl FactsCache {
     /// Remember `facts` for the file at `path` with stat `m`, unless it changed too
     /// recently.
     pub(super) fn remember(&mut self, path: &Path, m: &std::fs::Metadata, facts: &Facts) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        if m.mtime() >= now - RACY_SECS || m.ctime() >= now - RACY_SECS {
+        // The racy window that validation applies to recorded stats (mod.rs).
+        let stat = super::stat_of(m);
+        let since = super::now_ns() - super::RACY_NS;
+        if stat.mtime >= since || stat.ctime >= since {
             return;
         }
         let Some(fields) = facts.encode() else {

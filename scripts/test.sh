@@ -20,6 +20,13 @@ if ! command -v clang-cl >/dev/null 2>&1 && [ -x /usr/lib/llvm-14/bin/clang-cl ]
   export PATH="$PATH:/usr/lib/llvm-14/bin"
 fi
 
+# `scripts/test.sh --target x86_64-unknown-linux-musl` tests the musl build that
+# build-release.sh prefers: the C code of zstd and BLAKE3 then needs musl-gcc.
+if command -v musl-gcc >/dev/null 2>&1; then
+  export CC_x86_64_unknown_linux_musl="${CC_x86_64_unknown_linux_musl:-musl-gcc}"
+  export CC_aarch64_unknown_linux_musl="${CC_aarch64_unknown_linux_musl:-musl-gcc}"
+fi
+
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 # Incremental artifacts only cost time and disk on a fresh CI machine.
 if [ "${CI:-}" = true ]; then

@@ -7,9 +7,9 @@
 //! runtime start-up read `/proc/self/maps` (glibc's `pthread_getattr_np`, for the main
 //! thread's stack guard) and set up an alternate signal stack, about 6% of a C hit's
 //! instructions and 10 system calls. What of it we rely on is done here: the standard
-//! descriptors are made valid, and SIGPIPE is ignored. Arguments still come through
-//! `std::env::args_os` (std reads them at load time on Linux). Without std's handler a
-//! stack overflow ends in a plain SIGSEGV rather than a message.
+//! descriptors are made valid, and SIGPIPE is ignored. Arguments are read from `argv`
+//! (std's `args_os` would be empty with musl without std's start-up). Without std's
+//! handler a stack overflow ends in a plain SIGSEGV rather than a message.
 
 // The test harness of `cargo test` brings its own `main`: ours only in real builds.
 #![cfg_attr(not(test), no_main)]
@@ -17,13 +17,31 @@
 #[cfg(not(test))]
 #[no_mangle]
 pub extern "C" fn main(
-    _argc: std::os::raw::c_int,
-    _argv: *const *const std::os::raw::c_char,
+    argc: std::os::raw::c_int,
+    argv: *const *const std::os::raw::c_char,
 ) -> std::os::raw::c_int {
     start_up();
-    let code = cachepot::cli::main(std::env::args_os().collect());
+    let code = cachepot::cli::main(args(argc, argv));
     // Flushes stdout, as returning from a std `main` would.
     std::process::exit(code);
+}
+
+/// The arguments as the C runtime passed them to `main`: std reads them by itself only
+/// on glibc, which also hands them to initialisers.
+#[cfg(not(test))]
+fn args(
+    argc: std::os::raw::c_int,
+    argv: *const *const std::os::raw::c_char,
+) -> Vec<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    (0..usize::try_from(argc).unwrap_or(0))
+        .map(|i| {
+            // SAFETY: the C runtime passes `argc` valid NUL-terminated strings in `argv`,
+            // unchanged for the life of the process.
+            let arg = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
+            std::ffi::OsStr::from_bytes(arg.to_bytes()).to_os_string()
+        })
+        .collect()
 }
 
 /// What std's start-up did that cachepot needs, and malloc's settings for a short life.
@@ -64,6 +82,7 @@ fn start_up() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
+    // glibc only (musl has no such settings; its build uses src/arena.rs instead).
     // The process lives for one compile: the heap grows in large steps (address space
     // only; pages still come when first touched) and is never given back, where glibc
     // moved the break about 128 KiB at a time and trimmed it on large frees (a hit made
@@ -71,6 +90,7 @@ fn start_up() {
     // 0.977 (20 x 100 paired hits); a LevelDB miss: 687 -> 660 page faults, CPU
     // unchanged.
     // SAFETY: mallopt may be called at any time; it only changes malloc's tuning.
+    #[cfg(target_env = "gnu")]
     unsafe {
         libc::mallopt(libc::M_TOP_PAD, 8 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);

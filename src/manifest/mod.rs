@@ -129,7 +129,8 @@ fn date_at(at_ns: i64) -> String {
     if let Some(sde) = std::env::var_os("SOURCE_DATE_EPOCH") {
         return format!("sde:{}", sde.to_string_lossy());
     }
-    let t = (at_ns / 1_000_000_000) as libc::time_t;
+    // The type is inferred as `time_t`, whose name libc deprecates on musl.
+    let t = (at_ns / 1_000_000_000) as _;
     // SAFETY: localtime_r writes only into `tm`, which we own; `t` is a valid time_t.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     unsafe { libc::localtime_r(&t, &mut tm) };

@@ -5,6 +5,7 @@
 //! See ARCHITECTURE.md for the map of the code and `pipeline/mod.rs` for the flow of a
 //! cached compile.
 
+pub mod arena;
 pub mod cli;
 pub mod compiler;
 pub mod config;

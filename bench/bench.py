@@ -311,6 +311,23 @@ class Sccache(Tool):
                 "raw": raw}
 
 
+def prepare_musl() -> None:
+    """What build-release.sh needs to link with musl: the Rust target and musl-gcc. Best
+    effort: without them it builds with glibc, and the version line says which."""
+    if sys.platform != "linux" or platform.machine() not in ("x86_64", "aarch64"):
+        return
+    target = f"{platform.machine()}-unknown-linux-musl"
+    if shutil.which("rustup") and target not in run(
+            ["rustup", "target", "list", "--installed"], check=False).stdout.split():
+        say(f"adding the Rust target {target}")
+        run(["rustup", "target", "add", target], check=False)
+    if shutil.which("musl-gcc") is None:
+        say("installing musl-tools (Debian package)")
+        if run(["apt-get", "install", "-y", "musl-tools"], check=False).returncode != 0:
+            run(["apt-get", "update"], check=False)
+            run(["apt-get", "install", "-y", "musl-tools"], check=False)
+
+
 class Cachepot(Tool):
     name = "cachepot"
 
@@ -323,7 +340,8 @@ class Cachepot(Tool):
             installed = WORK / "bin" / "given" / "cachepot"
         else:
             # The binary README.md tells users to install: static where the platform
-            # allows.
+            # allows, with musl where it can be had (scripts/build-release.sh says why).
+            prepare_musl()
             say("building cachepot with scripts/build-release.sh")
             out = subprocess.run(
                 nice_prefix(19) + ["bash", "scripts/build-release.sh", "--quiet"],
@@ -343,6 +361,8 @@ class Cachepot(Tool):
 
     def version(self) -> str:
         v = first_line([self.wrapper, "--version"])
+        # Static glibc carries its name; musl does not.
+        v += ", glibc" if b"GNU C Library" in Path(self.wrapper).read_bytes() else ", musl"
         if self.given:
             # A tree made with `git archive` has no .git: the recipe in README.md writes the
             # commit to a .commit file at its top, which is reported when found.

@@ -10,6 +10,7 @@
 mod common;
 
 use common::*;
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -933,4 +934,102 @@ fn entry_larger_than_a_lowered_size_bound_is_dropped_quietly() {
     }
     assert_eq!(s.stat("cache_hits"), 0);
     assert_eq!(s.stat("cache_errors"), 0, "{}", s.stats());
+}
+
+/// The files under one of the record directories kept beside the entries.
+fn record_files(cache: &Path, dir: &str) -> Vec<std::path::PathBuf> {
+    walkdir::WalkDir::new(cache.join(dir))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect()
+}
+
+#[test]
+fn cleanup_removes_digest_facts_and_search_records_idle_for_a_month() {
+    require!("gcc");
+    let s = Sandbox::new();
+    // Compiled where it lies in the repository: a file old enough for its digest to be
+    // remembered (a copy made now would be inside the racy window).
+    let src = fixtures().join("c/hello.c");
+    let compile = || {
+        s.compile(
+            "gcc",
+            &[
+                OsStr::new("-c"),
+                src.as_os_str(),
+                OsStr::new("-o"),
+                OsStr::new("hello.o"),
+            ],
+        )
+    };
+    compile();
+    let cache = s.cache.clone();
+    let dirs = ["hashes-v1", "facts-v1", "search-v1"];
+    for d in dirs {
+        assert!(
+            !record_files(&cache, d).is_empty(),
+            "test premise: a miss writes {d} records"
+        );
+    }
+    // Unused for 40 days: neither written nor read since.
+    let old = filetime::FileTime::from_system_time(
+        std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 24 * 3600),
+    );
+    for d in dirs {
+        for f in record_files(&cache, d) {
+            filetime::set_file_times(&f, old, old).unwrap();
+        }
+    }
+    let out = s.cachepot(&["--cleanup"]);
+    s.assert_success(&out, "--cleanup");
+    for d in dirs {
+        assert_eq!(
+            record_files(&cache, d),
+            Vec::<std::path::PathBuf>::new(),
+            "{d} kept idle records"
+        );
+    }
+    // Derived data only: the entry still hits, and the source's digest is taken again.
+    compile();
+    assert_eq!(s.stat("cache_hits"), 1, "{}", s.stats());
+    assert!(
+        !record_files(&cache, "hashes-v1").is_empty(),
+        "the digest was not remembered again"
+    );
+}
+
+#[test]
+fn cleanup_keeps_records_in_use() {
+    require!("gcc");
+    let s = Sandbox::new();
+    let src = fixtures().join("c/hello.c");
+    s.compile(
+        "gcc",
+        &[
+            OsStr::new("-c"),
+            src.as_os_str(),
+            OsStr::new("-o"),
+            OsStr::new("hello.o"),
+        ],
+    );
+    let cache = s.cache.clone();
+    let before: Vec<_> = ["hashes-v1", "facts-v1", "search-v1"]
+        .iter()
+        .flat_map(|d| record_files(&cache, d))
+        .collect();
+    assert!(
+        before.len() >= 3,
+        "test premise: records written: {before:?}"
+    );
+    let out = s.cachepot(&["--cleanup"]);
+    s.assert_success(&out, "--cleanup");
+    for f in &before {
+        assert!(
+            f.exists(),
+            "--cleanup removed {} (written just now)",
+            f.display()
+        );
+    }
 }

@@ -319,6 +319,10 @@ impl LocalStore {
         }
         let r = self.write_counters(shard, &c);
         drop(lock);
+        // The records beside the entries have no bookkeeping of their own: one store in
+        // records::PASS_EVERY prunes a slot of them (outside the lock: they are derived
+        // data, and concurrent passes only race to remove the same files).
+        super::records::maybe_prune(&self.dir, &key.0, self.max_size);
         r
     }
 
@@ -407,6 +411,12 @@ impl LocalStore {
             self.evict_locked(shard, target, &mut c);
             self.write_counters(shard, &c)?;
         }
+        let p = super::records::prune_all(&self.dir, self.max_size);
+        log::info!(
+            "cleanup: removed {} digest, facts and search-list records ({} bytes)",
+            p.records,
+            p.bytes
+        );
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 //! remote backends are one file each under `remote/` behind the same trait.
 
 pub mod local;
+pub mod records;
 pub mod remote;
 
 use crate::error::Fault;

@@ -18,7 +18,7 @@ pub fn digest_file(cache_dir: &Path, path: &Path) -> std::io::Result<Key> {
     let m = std::fs::metadata(path)?;
     let tuple = format!("{}\0{}", path.display(), crate::util::fs::stat_fields(&m));
     let name = digest(tuple.as_bytes()).hex();
-    let record = cache_dir.join("hashes-v1").join(&name[..2]).join(&name);
+    let record = crate::storage::records::record_path(cache_dir, "hashes-v1", &name);
     if let Ok(text) = crate::util::fs::read_record(&record) {
         if let Some(k) = Key::from_hex(text.trim()) {
             return Ok(k);

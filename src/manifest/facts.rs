@@ -16,7 +16,7 @@
 //! Concurrent misses may each rewrite a pack: the last rename wins, and what the other
 //! added is added again by a later miss; entries are keyed by stat, so none is wrong.
 //!
-//! Layout: `<cache dir>/facts-v1/<BLAKE3 of (C scan or not, directory)>`, text:
+//! Layout: `<cache dir>/facts-v1/<h0h1>/<BLAKE3 of (C scan or not, directory)>`, text:
 //!
 //! ```text
 //! cachepot-facts 1 <code id: see code_id> <0|1: scanned as C> <directory>
@@ -239,7 +239,7 @@ pub(super) struct FactsCache {
 impl FactsCache {
     pub(super) fn new(cache_dir: &Path, c_tokens: bool) -> FactsCache {
         FactsCache {
-            root: cache_dir.join("facts-v1"),
+            root: cache_dir.to_path_buf(),
             c_tokens,
             code: code_id(),
             packs: HashMap::new(),
@@ -256,7 +256,8 @@ impl FactsCache {
         if !self.packs.contains_key(dir) {
             let mut key = vec![u8::from(self.c_tokens)];
             key.extend_from_slice(dir.as_os_str().as_bytes());
-            let file = self.root.join(digest(&key).hex());
+            let file =
+                crate::storage::records::record_path(&self.root, "facts-v1", &digest(&key).hex());
             let pack = Pack::load(file, &header(self.c_tokens, &self.code, dir));
             self.packs.insert(dir.to_path_buf(), pack);
         }
@@ -321,7 +322,7 @@ impl FactsCache {
             text.push_str("sum ");
             text.push_str(&sum);
             text.push('\n');
-            let stored = create_dir_all_private(&self.root)
+            let stored = create_dir_all_private(pack.file.parent().expect("has parent"))
                 .and_then(|_| atomic_write(&pack.file, text.as_bytes(), file_mode()));
             if let Err(e) = stored {
                 log::debug!("facts cache: cannot write {}: {e}", pack.file.display());
@@ -490,12 +491,12 @@ mod tests {
         );
         c.flush();
         assert_eq!(lookup(&cache, &p).unwrap().digest, forged.digest);
-        let pack = std::fs::read_dir(cache.join("facts-v1"))
+        let pack = walkdir::WalkDir::new(cache.join("facts-v1"))
+            .into_iter()
+            .flatten()
+            .find(|e| e.file_type().is_file())
             .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
+            .into_path();
         let text = std::fs::read_to_string(&pack).unwrap();
         assert_eq!(text.matches("\nstdio.h\t").count(), 1, "{text}");
         // Damage: any changed byte or a cut breaks the sum.

@@ -689,10 +689,12 @@ fn recording_through_the_facts_cache_matches_reading_every_file() {
     );
     assert!(!cache.join("facts-v1").exists());
     assert_eq!(rec(Some(&cache)), read, "filling the cache");
-    let packs: Vec<(PathBuf, String)> = std::fs::read_dir(cache.join("facts-v1"))
-        .unwrap()
+    let packs: Vec<(PathBuf, String)> = walkdir::WalkDir::new(cache.join("facts-v1"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
         .map(|e| {
-            let p = e.unwrap().path();
+            let p = e.into_path();
             let text = std::fs::read_to_string(&p).unwrap();
             (p, text)
         })

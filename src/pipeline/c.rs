@@ -280,7 +280,7 @@ fn search_dirs(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed: &Parsed) -> O
     for p in &parsed.resolved_paths {
         h.field("resolved", &resolved(p));
     }
-    let file = ctx.cfg.dir.join("search-v1").join(h.finish().hex());
+    let file = crate::storage::records::record_path(&ctx.cfg.dir, "search-v1", &h.finish().hex());
     if let Ok(text) = crate::util::fs::read_record(&file) {
         if let Some(rest) = text.strip_prefix("ok\n") {
             return Some(rest.lines().map(str::to_string).collect());

@@ -251,7 +251,7 @@ fn search_dirs(
         }
     }
     h.field("cwd", ctx.cwd.as_os_str().as_encoded_bytes());
-    let file = ctx.cfg.dir.join("search-v1").join(h.finish().hex());
+    let file = crate::storage::records::record_path(&ctx.cfg.dir, "search-v1", &h.finish().hex());
     if let Ok(text) = crate::util::fs::read_record(&file) {
         if let Some(rest) = text.strip_prefix("ok\n") {
             return Some(rest.lines().map(str::to_string).collect());

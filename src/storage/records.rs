@@ -1,5 +1,6 @@
-//! Pruning of the records kept beside the entries: file digests (`hashes-v1/<h0h1>/`),
-//! headers' facts packs (`facts-v1/`) and include search lists (`search-v1/`). Each is
+//! Pruning of the records kept beside the entries: file digests (`hashes-v1/`), headers'
+//! facts packs (`facts-v1/`) and include search lists (`search-v1/`), each under a
+//! directory named by the first two hex digits of the record's name. Each is
 //! named by a hex digest of what it was made from (a path and its stat, a directory,
 //! a command and its working directory), so every edited source, every new checkout
 //! path and every new build directory leaves records that nothing will read again: a CI
@@ -14,19 +15,23 @@
 //! under Linux's default `relatime` at no cost to the hit path; on a `noatime` mount a
 //! record in use can look idle, and removing it costs one rehash. The local store runs a
 //! pass over a slot taken from the key of one store in [`PASS_EVERY`], and `--cleanup`
-//! over every slot.
+//! over every slot (and removes records of the flat layout earlier versions wrote).
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-/// The record directories, and whether their records sit under a two-digit directory.
-const DIRS: [(&str, bool); 3] = [
-    ("hashes-v1", true),
-    ("facts-v1", false),
-    ("search-v1", false),
-];
+/// The record directories; a record named `<h0h1...>` sits in `<dir>/<h0h1>/` (see
+/// [`record_path`]).
+const DIRS: [&str; 3] = ["hashes-v1", "facts-v1", "search-v1"];
+
+/// Where the record `name` (hex digits) of the record directory `dir` is kept:
+/// `<cache dir>/<dir>/<first two digits>/<name>`, so that a pass over a slot lists one
+/// small directory of each kind.
+pub fn record_path(cache_dir: &Path, dir: &str, name: &str) -> PathBuf {
+    cache_dir.join(dir).join(&name[..2]).join(name)
+}
 
 /// Records not used for this long are removed.
 pub const MAX_IDLE: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -68,21 +73,13 @@ pub fn prune_all(cache_dir: &Path, max_size: u64) -> Pruned {
     let now = SystemTime::now();
     let mut pruned = Pruned::default();
     let mut slots: Vec<Vec<Record>> = (0..256).map(|_| Vec::new()).collect();
-    for (dir, nested) in DIRS {
+    for dir in DIRS {
         let dir = cache_dir.join(dir);
-        if nested {
-            for slot in 0..=255u8 {
-                scan(
-                    &dir.join(format!("{slot:02x}")),
-                    None,
-                    now,
-                    &mut slots,
-                    &mut pruned,
-                );
-            }
-        } else {
-            scan(&dir, None, now, &mut slots, &mut pruned);
+        for slot in 0..=255u8 {
+            let sub = dir.join(format!("{slot:02x}"));
+            scan(&sub, now, &mut slots, &mut pruned);
         }
+        remove_flat_records(&dir, &mut pruned);
     }
     for found in slots {
         prune(found, max_size, now, &mut pruned);
@@ -96,13 +93,13 @@ pub fn prune_slot(cache_dir: &Path, slot: u8, max_size: u64, now: SystemTime) ->
     let prefix = format!("{slot:02x}");
     let mut pruned = Pruned::default();
     let mut slots: Vec<Vec<Record>> = (0..256).map(|_| Vec::new()).collect();
-    for (dir, nested) in DIRS {
-        let dir = cache_dir.join(dir);
-        if nested {
-            scan(&dir.join(&prefix), None, now, &mut slots, &mut pruned);
-        } else {
-            scan(&dir, Some(slot), now, &mut slots, &mut pruned);
-        }
+    for dir in DIRS {
+        scan(
+            &cache_dir.join(dir).join(&prefix),
+            now,
+            &mut slots,
+            &mut pruned,
+        );
     }
     prune(
         std::mem::take(&mut slots[slot as usize]),
@@ -113,18 +110,28 @@ pub fn prune_slot(cache_dir: &Path, slot: u8, max_size: u64, now: SystemTime) ->
     pruned
 }
 
+/// Records written straight into `facts-v1/` and `search-v1/` by earlier versions: no
+/// version reads them now.
+fn remove_flat_records(dir: &Path, pruned: &mut Pruned) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for ent in rd.flatten() {
+        let name = ent.file_name();
+        let bytes = name.as_encoded_bytes();
+        let record = bytes.len() == 64 && bytes.iter().all(u8::is_ascii_hexdigit);
+        let Ok(meta) = ent.metadata() else { continue };
+        if record && meta.is_file() && fs::remove_file(ent.path()).is_ok() {
+            pruned.records += 1;
+            pruned.bytes += meta.blocks() * 512;
+        }
+    }
+}
+
 /// A record: when it was last used, the disk space it takes, where it is.
 type Record = (SystemTime, u64, PathBuf);
 
-/// Sort the records of `dir` into `slots` by their names' first byte (only `only`'s when
-/// given), removing temporary files that writers which died left behind.
-fn scan(
-    dir: &Path,
-    only: Option<u8>,
-    now: SystemTime,
-    slots: &mut [Vec<Record>],
-    pruned: &mut Pruned,
-) {
+/// Sort the records of `dir` into `slots` by their names' first byte, removing temporary
+/// files that writers which died left behind.
+fn scan(dir: &Path, now: SystemTime, slots: &mut [Vec<Record>], pruned: &mut Pruned) {
     let Ok(rd) = fs::read_dir(dir) else { return };
     for ent in rd.flatten() {
         let name = ent.file_name();
@@ -138,8 +145,7 @@ fn scan(
             .get(..2)
             .and_then(|h| u8::from_str_radix(h, 16).ok());
         let Some(slot) = slot else { continue };
-        if only.is_some_and(|o| o != slot)
-            || !record_name.bytes().all(|b| b.is_ascii_hexdigit())
+        if !record_name.bytes().all(|b| b.is_ascii_hexdigit())
             || (record_name.len() != name.len() && !temporary)
         {
             continue;
@@ -221,10 +227,10 @@ mod tests {
         let now = SystemTime::now();
         let old_hash = d.path().join("hashes-v1/ab/ab01");
         let new_hash = d.path().join("hashes-v1/ab/ab02");
-        let old_facts = d.path().join("facts-v1/ab03");
-        let old_search = d.path().join("search-v1/ab04");
-        let new_search = d.path().join("search-v1/ab05");
-        let other_slot = d.path().join("facts-v1/cd06");
+        let old_facts = d.path().join("facts-v1/ab/ab03");
+        let old_search = d.path().join("search-v1/ab/ab04");
+        let new_search = d.path().join("search-v1/ab/ab05");
+        let other_slot = d.path().join("facts-v1/cd/cd06");
         for (p, days) in [
             (&old_hash, 40),
             (&new_hash, 3),
@@ -283,6 +289,29 @@ mod tests {
     }
 
     #[test]
+    fn cleanup_removes_records_of_the_flat_layout_and_prunes_every_slot() {
+        let d = dir();
+        let now = SystemTime::now();
+        let flat = d.path().join("facts-v1").join("ab".repeat(32));
+        let other = d.path().join("facts-v1/notes.txt");
+        let idle: Vec<PathBuf> = ["hashes-v1/00/0001", "facts-v1/7f/7f02", "search-v1/ff/ff03"]
+            .iter()
+            .map(|r| d.path().join(r))
+            .collect();
+        let fresh = d.path().join("search-v1/ff/ff04");
+        record(&flat, 1, now);
+        record(&other, 90, now);
+        record(&fresh, 1, now);
+        for r in &idle {
+            record(r, 31, now);
+        }
+        let p = prune_all(d.path(), 10 << 30);
+        assert_eq!(p.records, 4);
+        assert!(!flat.exists() && idle.iter().all(|r| !r.exists()));
+        assert!(other.exists() && fresh.exists());
+    }
+
+    #[test]
     fn one_store_in_sixty_four_prunes_the_slot_its_key_names() {
         let d = dir();
         let now = SystemTime::now();
@@ -304,17 +333,17 @@ mod tests {
     fn stale_temporary_files_go_and_other_names_stay() {
         let d = dir();
         let now = SystemTime::now();
-        let stale = d.path().join("facts-v1/.ab12.tmp.123.0.99");
-        let live = d.path().join("search-v1/.ab34.tmp.124.0.9a");
-        let foreign = d.path().join("facts-v1/ab56.keep");
+        let stale = d.path().join("facts-v1/ab/.ab12.tmp.123.0.99");
+        let live = d.path().join("search-v1/ab/.ab34.tmp.124.0.9a");
+        let foreign = d.path().join("facts-v1/ab/ab56.keep");
         record(&stale, 2, now);
         record(&live, 0, now);
         record(&foreign, 90, now);
-        fs::create_dir_all(d.path().join("search-v1/abcd")).unwrap();
+        fs::create_dir_all(d.path().join("search-v1/ab/abcd")).unwrap();
         let p = prune_slot(d.path(), 0xab, 10 << 30, now);
         assert_eq!(p.records, 1);
         assert!(!stale.exists(), "a temporary file two days old stayed");
         assert!(live.exists(), "a temporary file being written was removed");
-        assert!(foreign.exists() && d.path().join("search-v1/abcd").is_dir());
+        assert!(foreign.exists() && d.path().join("search-v1/ab/abcd").is_dir());
     }
 }

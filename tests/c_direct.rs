@@ -17,7 +17,6 @@ mod common;
 use common::*;
 use std::ffi::OsString;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -277,8 +276,7 @@ fn mtime_of(path: &Path) -> SystemTime {
 /// Writes an executable `#!/bin/sh` script.
 fn write_script(path: &Path, body: &str) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, body).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    write_executable(path, body);
 }
 
 fn real(tool: &str) -> String {

@@ -251,9 +251,9 @@ fn write_marking_as(s: &Sandbox, rel: &str, mark: &str) {
 
 /// A script at `rel`, mode 755; its path.
 fn write_executable(s: &Sandbox, rel: &str, script: &str) -> std::path::PathBuf {
-    let path = s.write(rel, script);
-    let perms = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-    std::fs::set_permissions(&path, perms).unwrap();
+    let path = s.path(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    common::write_executable(&path, script);
     path
 }
 

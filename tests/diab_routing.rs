@@ -13,7 +13,6 @@ mod common;
 
 use common::*;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 /// The stand-in `dcc` in its own directory; returns (script path, log path).
@@ -46,8 +45,7 @@ echo "stand-in dcc: a warning" >&2
         log = log.display()
     );
     let path = dir.join("dcc");
-    fs::write(&path, script).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    write_executable(&path, script);
     (path, log)
 }
 

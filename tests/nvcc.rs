@@ -18,7 +18,6 @@ mod common;
 
 use common::*;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Where scripts/setup.sh puts nvcc, relative to the test tools directory (the venv's
@@ -79,16 +78,14 @@ fn setup() -> Option<Nv> {
     fs::create_dir_all(&dir).unwrap();
     let log = dir.join("runs.log");
     let shim = dir.join("nvcc");
-    fs::write(
+    write_executable(
         &shim,
         format!(
             "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
             log.display(),
             real.display()
         ),
-    )
-    .unwrap();
-    fs::set_permissions(&shim, fs::Permissions::from_mode(0o755)).unwrap();
+    );
     Some(Nv { s, real, shim, log })
 }
 
@@ -243,15 +240,15 @@ fn ccbin_host_compiler_is_used_and_keyed() {
     let gcc = which("gcc").unwrap();
     let host_log = nv.s.root().join("host.log");
     let write_host = |comment: &str| {
-        nv.s.write(
-            "host/gcc",
+        fs::create_dir_all(nv.s.path("host")).unwrap();
+        write_executable(
+            &nv.s.path("host/gcc"),
             format!(
                 "#!/bin/sh\n# {comment}\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
                 host_log.display(),
                 gcc.display()
             ),
         );
-        fs::set_permissions(nv.s.path("host/gcc"), fs::Permissions::from_mode(0o755)).unwrap();
     };
     write_host("first");
     nv.s.write("k.cu", kernel(75, 80, 1));

@@ -601,8 +601,7 @@ impl Sandbox {
             log.display(),
             real.display()
         );
-        fs::write(&path, script).expect("write shim");
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod shim");
+        write_executable(&path, script);
         Shim { dir, path, log }
     }
 }
@@ -653,6 +652,29 @@ impl Shim {
 // ---------------------------------------------------------------------------------------
 // Free helpers
 // ---------------------------------------------------------------------------------------
+
+/// Writes an executable file (mode 755), through a child process: a file this process
+/// held open for writing would be inherited by the children that other test threads
+/// fork at that moment, and running it would fail with ETXTBSY ("Text file busy")
+/// until they exec. Only the pipe to `cat` is ours, and a pipe makes nothing busy.
+pub fn write_executable(path: &Path, content: impl AsRef<[u8]>) {
+    use std::io::Write;
+    let mut child = Command::new("sh")
+        .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+        .arg(path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn sh to write an executable");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin.write_all(content.as_ref()).expect("write to sh");
+    drop(stdin);
+    let status = child.wait().expect("wait for sh");
+    assert!(
+        status.success(),
+        "writing {} failed: {status}",
+        path.display()
+    );
+}
 
 /// Runs a command to completion, capturing stdout and stderr.
 pub fn run(cmd: &mut Command) -> Output {

@@ -947,25 +947,24 @@ fn record_files(cache: &Path, dir: &str) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
+/// Compiles fixtures/c/hello.c where it lies in the repository: a file old enough for
+/// its digest to be remembered (a copy made now would be inside the racy window).
+fn compile_repository_hello(s: &Sandbox) {
+    let src = fixtures().join("c/hello.c");
+    let args = [
+        OsStr::new("-c"),
+        src.as_os_str(),
+        OsStr::new("-o"),
+        OsStr::new("hello.o"),
+    ];
+    s.compile("gcc", &args);
+}
+
 #[test]
 fn cleanup_removes_digest_facts_and_search_records_idle_for_a_month() {
     require!("gcc");
     let s = Sandbox::new();
-    // Compiled where it lies in the repository: a file old enough for its digest to be
-    // remembered (a copy made now would be inside the racy window).
-    let src = fixtures().join("c/hello.c");
-    let compile = || {
-        s.compile(
-            "gcc",
-            &[
-                OsStr::new("-c"),
-                src.as_os_str(),
-                OsStr::new("-o"),
-                OsStr::new("hello.o"),
-            ],
-        )
-    };
-    compile();
+    compile_repository_hello(&s);
     let cache = s.cache.clone();
     let dirs = ["hashes-v1", "facts-v1", "search-v1"];
     for d in dirs {
@@ -993,7 +992,7 @@ fn cleanup_removes_digest_facts_and_search_records_idle_for_a_month() {
         );
     }
     // Derived data only: the entry still hits, and the source's digest is taken again.
-    compile();
+    compile_repository_hello(&s);
     assert_eq!(s.stat("cache_hits"), 1, "{}", s.stats());
     assert!(
         !record_files(&cache, "hashes-v1").is_empty(),
@@ -1005,16 +1004,7 @@ fn cleanup_removes_digest_facts_and_search_records_idle_for_a_month() {
 fn cleanup_keeps_records_in_use() {
     require!("gcc");
     let s = Sandbox::new();
-    let src = fixtures().join("c/hello.c");
-    s.compile(
-        "gcc",
-        &[
-            OsStr::new("-c"),
-            src.as_os_str(),
-            OsStr::new("-o"),
-            OsStr::new("hello.o"),
-        ],
-    );
+    compile_repository_hello(&s);
     let cache = s.cache.clone();
     let before: Vec<_> = ["hashes-v1", "facts-v1", "search-v1"]
         .iter()

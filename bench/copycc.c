@@ -4,7 +4,7 @@
  * and looks nothing up: it copies DIR/obj/x.o (and DIR/obj/x.d, when there is one) to
  * obj/x.o (obj/x.d) through a temporary file and a rename, as a cache restores outputs.
  * Its cost is what any cache that runs as one process per compile pays at the least:
- * a process start-up (static glibc, as cachepot's release binary) and the copy.
+ * a process start-up (static, linked as cachepot's release binary is) and the copy.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>

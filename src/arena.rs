@@ -13,7 +13,10 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicUsize,
+    Ordering::{AcqRel, Acquire},
+};
 
 /// Blocks of this size or more go to malloc: they are file contents, whose pages are
 /// better given back when freed.
@@ -28,7 +31,9 @@ pub struct Arena<const N: usize> {
 }
 
 // SAFETY: every byte of the region is handed out to one owner at a time: `used` moves
-// by compare-and-swap, and moves back only over the block that ends at it.
+// by compare-and-swap, and moves back only over the block that ends at it. Every swap
+// is acquire-release, so a thread that gives room back has its writes to it ordered
+// before those of the thread that takes the room next.
 unsafe impl<const N: usize> Sync for Arena<N> {}
 
 impl<const N: usize> Arena<N> {
@@ -56,13 +61,13 @@ impl<const N: usize> Arena<N> {
             return None;
         }
         let base = self.base();
-        let mut used = self.used.load(Relaxed);
+        let mut used = self.used.load(Acquire);
         loop {
             // Aligned as an address, not as an offset: the region's own alignment is
             // only a page.
             let start = (base + used).next_multiple_of(layout.align()) - base;
             let end = start.checked_add(layout.size()).filter(|&end| end <= N)?;
-            match self.used.compare_exchange_weak(used, end, Relaxed, Relaxed) {
+            match self.used.compare_exchange_weak(used, end, AcqRel, Acquire) {
                 Ok(_) => return Some((base + start) as *mut u8),
                 Err(now) => used = now,
             }
@@ -100,7 +105,7 @@ unsafe impl<const N: usize> GlobalAlloc for Arena<N> {
             Some(off) => {
                 let _ = self
                     .used
-                    .compare_exchange(off + layout.size(), off, Relaxed, Relaxed);
+                    .compare_exchange(off + layout.size(), off, AcqRel, Acquire);
             }
             // SAFETY: `p` came from malloc with this layout (`alloc`).
             None => unsafe { System.dealloc(p, layout) },
@@ -116,7 +121,7 @@ unsafe impl<const N: usize> GlobalAlloc for Arena<N> {
             // Shrinking: give the tail back if this is the last block, else keep it.
             let _ =
                 self.used
-                    .compare_exchange(off + layout.size(), off + new_size, Relaxed, Relaxed);
+                    .compare_exchange(off + layout.size(), off + new_size, AcqRel, Acquire);
             return p;
         }
         // Growing the last block in place, while it stays small and in the region.
@@ -124,7 +129,7 @@ unsafe impl<const N: usize> GlobalAlloc for Arena<N> {
             && off + new_size <= N
             && self
                 .used
-                .compare_exchange(off + layout.size(), off + new_size, Relaxed, Relaxed)
+                .compare_exchange(off + layout.size(), off + new_size, AcqRel, Acquire)
                 .is_ok()
         {
             return p;

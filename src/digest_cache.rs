@@ -7,7 +7,6 @@
 
 use crate::compiler::identity::file_digest;
 use crate::hash::{digest, Key};
-use crate::util::fs::{atomic_write, create_dir_all_private, file_mode};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -30,8 +29,7 @@ pub fn digest_file(cache_dir: &Path, path: &Path) -> std::io::Result<Key> {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     if m.mtime() < now - RACY_SECS && m.ctime() < now - RACY_SECS {
-        let stored = create_dir_all_private(record.parent().expect("has parent"))
-            .and_then(|_| atomic_write(&record, d.hex().as_bytes(), file_mode()));
+        let stored = crate::storage::records::write(cache_dir, &record, d.hex().as_bytes());
         if let Err(e) = stored {
             log::debug!("digest cache: cannot write {}: {e}", record.display());
         }

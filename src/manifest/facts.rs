@@ -33,7 +33,6 @@
 use super::aliases::Alias;
 use super::scan::{reads_unlisted_file, scan, Scan};
 use crate::hash::digest;
-use crate::util::fs::{atomic_write, create_dir_all_private, file_mode};
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -322,8 +321,7 @@ impl FactsCache {
             text.push_str("sum ");
             text.push_str(&sum);
             text.push('\n');
-            let stored = create_dir_all_private(pack.file.parent().expect("has parent"))
-                .and_then(|_| atomic_write(&pack.file, text.as_bytes(), file_mode()));
+            let stored = crate::storage::records::write(&self.root, &pack.file, text.as_bytes());
             if let Err(e) = stored {
                 log::debug!("facts cache: cannot write {}: {e}", pack.file.display());
             }

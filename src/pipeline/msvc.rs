@@ -263,9 +263,7 @@ fn search_dirs(
         "ok\n{}",
         dirs.iter().map(|d| format!("{d}\n")).collect::<String>()
     );
-    let _ = crate::util::fs::create_dir_all_private(file.parent().expect("has parent")).and_then(
-        |_| crate::util::fs::atomic_write(&file, text.as_bytes(), crate::util::fs::file_mode()),
-    );
+    let _ = crate::storage::records::write(&ctx.cfg.dir, &file, text.as_bytes());
     Some(dirs)
 }
 

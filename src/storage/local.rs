@@ -77,6 +77,8 @@ const RAW_SUFFIX: &str = ".obj";
 
 impl LocalStore {
     pub fn new(dir: &Path, max_size: u64) -> LocalStore {
+        // The records beside the entries take a share of the same bound.
+        super::records::set_bound(max_size);
         LocalStore {
             dir: dir.to_path_buf(),
             v1: dir.join("v1"),
@@ -319,10 +321,6 @@ impl LocalStore {
         }
         let r = self.write_counters(shard, &c);
         drop(lock);
-        // The records beside the entries have no bookkeeping of their own: one store in
-        // records::PASS_EVERY prunes a slot of them (outside the lock: they are derived
-        // data, and concurrent passes only race to remove the same files).
-        super::records::maybe_prune(&self.dir, &key.0, self.max_size);
         r
     }
 

@@ -13,13 +13,19 @@
 //! more than its share of the bound, the least recently used ones. "Used" is the later of
 //! the access time and the modification time: reads keep the access time within a day
 //! under Linux's default `relatime` at no cost to the hit path; on a `noatime` mount a
-//! record in use can look idle, and removing it costs one rehash. The local store runs a
-//! pass over a slot taken from the key of one store in [`PASS_EVERY`], and `--cleanup`
-//! over every slot (and removes records of the flat layout earlier versions wrote).
+//! record in use can look idle, and removing it costs one rehash. One record write in
+//! [`PASS_EVERY`] runs a pass over the slot of the record it wrote ([`after_write`]; hits
+//! write records too, when a source's stat is new), and `--cleanup` one over every slot
+//! (and removes records of the flat layout earlier versions wrote).
+//!
+//! Only names a record can have are touched: 64 lower-case hex digits, in the directory
+//! named by their first two, or the temporary file of one; symbolic links, whether to a
+//! record directory or in it, are not followed.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 /// The record directories; a record named `<h0h1...>` sits in `<dir>/<h0h1>/` (see
@@ -33,6 +39,18 @@ pub fn record_path(cache_dir: &Path, dir: &str, name: &str) -> PathBuf {
     cache_dir.join(dir).join(&name[..2]).join(name)
 }
 
+/// Write the record at `path` (from [`record_path`] under `cache_dir`) atomically,
+/// creating its directory, then give pruning its turn ([`after_write`]).
+pub fn write(cache_dir: &Path, path: &Path, text: &[u8]) -> std::io::Result<()> {
+    use crate::util::fs::{atomic_write, create_dir_all_private, file_mode};
+    create_dir_all_private(path.parent().expect("records have a directory"))?;
+    atomic_write(path, text, file_mode())?;
+    if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+        after_write(cache_dir, name);
+    }
+    Ok(())
+}
+
 /// Records not used for this long are removed.
 pub const MAX_IDLE: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -42,8 +60,18 @@ pub const SHARE_OF_BOUND: u64 = 8;
 /// Temporary files older than this are left by writers that died.
 const STALE_TEMP: Duration = Duration::from_secs(3600);
 
-/// One store in this many runs a pass over one slot.
+/// One record write in this many runs a pass over its slot.
 pub const PASS_EVERY: u8 = 64;
+
+/// The cache's size bound, for the records' share of it: set once from the
+/// configuration, as every invocation is one process with one configuration. Unset (a
+/// unit test), passes remove idle records only.
+static BOUND: OnceLock<u64> = OnceLock::new();
+
+/// Note the size bound of this process's cache (the first call wins).
+pub fn set_bound(max_size: u64) {
+    let _ = BOUND.set(max_size);
+}
 
 /// What a pass removed.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -52,20 +80,35 @@ pub struct Pruned {
     pub bytes: u64,
 }
 
-/// Run a pass over `slot` when the stored key's bytes pick this store (one in
-/// [`PASS_EVERY`]); the slot is another byte of the key, so passes spread evenly.
-pub fn maybe_prune(cache_dir: &Path, key: &[u8; 32], max_size: u64) {
-    if key[1].is_multiple_of(PASS_EVERY) {
-        let p = prune_slot(cache_dir, key[2], max_size, SystemTime::now());
+/// After a record named `name` was written: one write in [`PASS_EVERY`] (chosen by the
+/// name's second byte, a digest's, so evenly) runs a pass over the name's slot.
+pub fn after_write(cache_dir: &Path, name: &str) {
+    if !is_record_name(name) {
+        return;
+    }
+    let byte = |i: usize| u8::from_str_radix(&name[i..i + 2], 16).unwrap_or(1);
+    if byte(2).is_multiple_of(PASS_EVERY) {
+        let bound = BOUND.get().copied().unwrap_or(u64::MAX);
+        let p = prune_slot(cache_dir, byte(0), bound, SystemTime::now());
         if p.records > 0 {
             log::debug!(
-                "records: slot {:02x}: removed {} ({} bytes)",
-                key[2],
+                "records: slot {}: removed {} ({} bytes)",
+                &name[..2],
                 p.records,
                 p.bytes
             );
         }
     }
+}
+
+/// 64 lower-case hex digits: every record's name.
+fn is_record_name(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Whether `p` is a directory itself, not a symbolic link to one.
+fn real_dir(p: &Path) -> bool {
+    fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
 }
 
 /// `--cleanup`: a pass over every slot, each directory listed once.
@@ -75,6 +118,9 @@ pub fn prune_all(cache_dir: &Path, max_size: u64) -> Pruned {
     let mut slots: Vec<Vec<Record>> = (0..256).map(|_| Vec::new()).collect();
     for dir in DIRS {
         let dir = cache_dir.join(dir);
+        if !real_dir(&dir) {
+            continue;
+        }
         for slot in 0..=255u8 {
             let sub = dir.join(format!("{slot:02x}"));
             scan(&sub, now, &mut slots, &mut pruned);
@@ -94,12 +140,10 @@ pub fn prune_slot(cache_dir: &Path, slot: u8, max_size: u64, now: SystemTime) ->
     let mut pruned = Pruned::default();
     let mut slots: Vec<Vec<Record>> = (0..256).map(|_| Vec::new()).collect();
     for dir in DIRS {
-        scan(
-            &cache_dir.join(dir).join(&prefix),
-            now,
-            &mut slots,
-            &mut pruned,
-        );
+        let dir = cache_dir.join(dir);
+        if real_dir(&dir) {
+            scan(&dir.join(&prefix), now, &mut slots, &mut pruned);
+        }
     }
     prune(
         std::mem::take(&mut slots[slot as usize]),
@@ -115,11 +159,10 @@ pub fn prune_slot(cache_dir: &Path, slot: u8, max_size: u64, now: SystemTime) ->
 fn remove_flat_records(dir: &Path, pruned: &mut Pruned) {
     let Ok(rd) = fs::read_dir(dir) else { return };
     for ent in rd.flatten() {
-        let name = ent.file_name();
-        let bytes = name.as_encoded_bytes();
-        let record = bytes.len() == 64 && bytes.iter().all(u8::is_ascii_hexdigit);
+        let record = ent.file_name().to_str().is_some_and(is_record_name);
+        let file = ent.file_type().is_ok_and(|t| t.is_file());
         let Ok(meta) = ent.metadata() else { continue };
-        if record && meta.is_file() && fs::remove_file(ent.path()).is_ok() {
+        if record && file && fs::remove_file(ent.path()).is_ok() {
             pruned.records += 1;
             pruned.bytes += meta.blocks() * 512;
         }
@@ -129,31 +172,40 @@ fn remove_flat_records(dir: &Path, pruned: &mut Pruned) {
 /// A record: when it was last used, the disk space it takes, where it is.
 type Record = (SystemTime, u64, PathBuf);
 
-/// Sort the records of `dir` into `slots` by their names' first byte, removing temporary
-/// files that writers which died left behind.
+/// Add the records of the slot directory `dir` to `slots`, removing temporary files that
+/// writers which died left behind.
 fn scan(dir: &Path, now: SystemTime, slots: &mut [Vec<Record>], pruned: &mut Pruned) {
+    let Some(slot) = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| n.len() == 2)
+        .and_then(|n| u8::from_str_radix(n, 16).ok())
+    else {
+        return;
+    };
+    if !real_dir(dir) {
+        return;
+    }
     let Ok(rd) = fs::read_dir(dir) else { return };
     for ent in rd.flatten() {
         let name = ent.file_name();
         let Some(name) = name.to_str() else { continue };
         // A temporary file of an atomic write is `.<record name>.tmp.<...>`.
         let (record_name, temporary) = match name.strip_prefix('.') {
-            Some(rest) => (rest.split('.').next().unwrap_or(""), name.contains(".tmp.")),
+            Some(rest) => match rest.split_once(".tmp.") {
+                Some((record, _)) => (record, true),
+                None => continue,
+            },
             None => (name, false),
         };
-        let slot = record_name
-            .get(..2)
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        let Some(slot) = slot else { continue };
-        if !record_name.bytes().all(|b| b.is_ascii_hexdigit())
-            || (record_name.len() != name.len() && !temporary)
-        {
+        if !is_record_name(record_name) || !record_name.starts_with(&format!("{slot:02x}")) {
+            continue;
+        }
+        // Regular files only: `file_type` does not follow a symbolic link.
+        if !ent.file_type().is_ok_and(|t| t.is_file()) {
             continue;
         }
         let Ok(meta) = ent.metadata() else { continue };
-        if !meta.is_file() {
-            continue;
-        }
         if temporary {
             // Left by a writer that died; a live one finishes within the hour.
             let stale = meta
@@ -173,25 +225,39 @@ fn scan(dir: &Path, now: SystemTime, slots: &mut [Vec<Record>], pruned: &mut Pru
 
 /// Remove the idle records of one slot, then its least recently used ones beyond the
 /// slot's share of `max_size`.
-fn prune(mut found: Vec<Record>, max_size: u64, now: SystemTime, pruned: &mut Pruned) {
-    found.sort();
-    let share = max_size / SHARE_OF_BOUND / 256;
-    let mut total: u64 = found.iter().map(|f| f.1).sum();
-    // Once over its share, a slot goes down to 90% of it, as a shard of entries does.
-    let target = if total > share { share / 10 * 9 } else { share };
+fn prune(found: Vec<Record>, max_size: u64, now: SystemTime, pruned: &mut Pruned) {
+    let mut remove = |path: &Path, bytes: u64| match fs::remove_file(path) {
+        Ok(()) => {
+            pruned.records += 1;
+            pruned.bytes += bytes;
+            true
+        }
+        Err(e) => {
+            log::debug!("records: cannot remove {}: {e}", path.display());
+            false
+        }
+    };
+    let mut kept = Vec::with_capacity(found.len());
     for (used, bytes, path) in found {
         let idle = now.duration_since(used).is_ok_and(|age| age > MAX_IDLE);
-        // Oldest first: past the idle ones, stop once within the target.
-        if !idle && total <= target {
+        if !(idle && remove(&path, bytes)) {
+            kept.push((used, bytes, path));
+        }
+    }
+    let share = max_size / SHARE_OF_BOUND / 256;
+    let mut total: u64 = kept.iter().map(|f| f.1).sum();
+    if total <= share {
+        return;
+    }
+    // Over its share, a slot goes down to 90% of it, as a shard of entries does, least
+    // recently used first.
+    kept.sort();
+    for (_, bytes, path) in kept {
+        if total <= share / 10 * 9 {
             break;
         }
-        match fs::remove_file(&path) {
-            Ok(()) => {
-                pruned.records += 1;
-                pruned.bytes += bytes;
-                total = total.saturating_sub(bytes);
-            }
-            Err(e) => log::debug!("records: cannot remove {}: {e}", path.display()),
+        if remove(&path, bytes) {
+            total = total.saturating_sub(bytes);
         }
     }
 }
@@ -210,6 +276,16 @@ mod tests {
 
     const DAY: u64 = 24 * 3600;
 
+    /// A record name: `slot`'s two digits, then `n` in 62.
+    fn name(slot: u8, n: u64) -> String {
+        format!("{slot:02x}{n:062x}")
+    }
+
+    /// `<root>/<dir>/<slot>/<name>`.
+    fn at(root: &Path, dir: &str, slot: u8, n: u64) -> PathBuf {
+        record_path(root, dir, &name(slot, n))
+    }
+
     fn record(path: &Path, days_ago: u64, now: SystemTime) {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(path, "0".repeat(64)).unwrap();
@@ -225,12 +301,13 @@ mod tests {
     fn idle_records_go_and_recent_ones_stay_in_every_directory() {
         let d = dir();
         let now = SystemTime::now();
-        let old_hash = d.path().join("hashes-v1/ab/ab01");
-        let new_hash = d.path().join("hashes-v1/ab/ab02");
-        let old_facts = d.path().join("facts-v1/ab/ab03");
-        let old_search = d.path().join("search-v1/ab/ab04");
-        let new_search = d.path().join("search-v1/ab/ab05");
-        let other_slot = d.path().join("facts-v1/cd/cd06");
+        let r = d.path();
+        let old_hash = at(r, "hashes-v1", 0xab, 1);
+        let new_hash = at(r, "hashes-v1", 0xab, 2);
+        let old_facts = at(r, "facts-v1", 0xab, 3);
+        let old_search = at(r, "search-v1", 0xab, 4);
+        let new_search = at(r, "search-v1", 0xab, 5);
+        let other_slot = at(r, "facts-v1", 0xcd, 6);
         for (p, days) in [
             (&old_hash, 40),
             (&new_hash, 3),
@@ -241,7 +318,7 @@ mod tests {
         ] {
             record(p, days, now);
         }
-        let p = prune_slot(d.path(), 0xab, 10 << 30, now);
+        let p = prune_slot(r, 0xab, 10 << 30, now);
         assert_eq!(p.records, 3);
         assert!(!old_hash.exists() && !old_facts.exists() && !old_search.exists());
         assert!(new_hash.exists() && new_search.exists());
@@ -252,7 +329,7 @@ mod tests {
     fn a_recent_read_keeps_an_old_record() {
         let d = dir();
         let now = SystemTime::now();
-        let r = d.path().join("hashes-v1/12/1234");
+        let r = at(d.path(), "hashes-v1", 0x12, 1);
         record(&r, 100, now);
         // Read yesterday (the access time relatime keeps), written 100 days ago.
         let written = FileTime::from_system_time(now - Duration::from_secs(100 * DAY));
@@ -262,20 +339,22 @@ mod tests {
         assert!(r.exists());
     }
 
+    /// The disk space one small record takes here.
+    fn record_bytes(d: &Path) -> u64 {
+        let probe = d.join("probe");
+        fs::write(&probe, "0".repeat(64)).unwrap();
+        fs::metadata(&probe).unwrap().blocks() * 512
+    }
+
     #[test]
     fn over_its_share_a_slot_loses_its_least_recently_used_records() {
         let d = dir();
         let now = SystemTime::now();
-        let blocks = {
-            let probe = d.path().join("probe");
-            fs::write(&probe, "0".repeat(64)).unwrap();
-            fs::metadata(&probe).unwrap().blocks() * 512
-        };
         // A bound whose slot share holds 10 records; 20 exist, aged 1..=20 days.
-        let max_size = blocks * 10 * 256 * SHARE_OF_BOUND;
+        let max_size = record_bytes(d.path()) * 10 * 256 * SHARE_OF_BOUND;
         let paths: Vec<PathBuf> = (1..=20u64)
             .map(|i| {
-                let p = d.path().join(format!("hashes-v1/7f/7f{i:02x}"));
+                let p = at(d.path(), "hashes-v1", 0x7f, i);
                 record(&p, i, now);
                 p
             })
@@ -289,16 +368,34 @@ mod tests {
     }
 
     #[test]
+    fn removing_idle_records_can_bring_a_slot_within_its_share() {
+        let d = dir();
+        let now = SystemTime::now();
+        // A share of 10 records; 10 in use and 1 idle: within it once the idle one goes.
+        let max_size = record_bytes(d.path()) * 10 * 256 * SHARE_OF_BOUND;
+        for i in 1..=11u64 {
+            record(
+                &at(d.path(), "facts-v1", 0x33, i),
+                if i > 10 { 60 } else { i },
+                now,
+            );
+        }
+        let p = prune_slot(d.path(), 0x33, max_size, now);
+        assert_eq!(p.records, 1, "records in use were evicted as well");
+    }
+
+    #[test]
     fn cleanup_removes_records_of_the_flat_layout_and_prunes_every_slot() {
         let d = dir();
         let now = SystemTime::now();
-        let flat = d.path().join("facts-v1").join("ab".repeat(32));
+        let flat = d.path().join("facts-v1").join(name(0xab, 9));
         let other = d.path().join("facts-v1/notes.txt");
-        let idle: Vec<PathBuf> = ["hashes-v1/00/0001", "facts-v1/7f/7f02", "search-v1/ff/ff03"]
-            .iter()
-            .map(|r| d.path().join(r))
-            .collect();
-        let fresh = d.path().join("search-v1/ff/ff04");
+        let idle = [
+            at(d.path(), "hashes-v1", 0x00, 1),
+            at(d.path(), "facts-v1", 0x7f, 2),
+            at(d.path(), "search-v1", 0xff, 3),
+        ];
+        let fresh = at(d.path(), "search-v1", 0xff, 4);
         record(&flat, 1, now);
         record(&other, 90, now);
         record(&fresh, 1, now);
@@ -312,38 +409,74 @@ mod tests {
     }
 
     #[test]
-    fn one_store_in_sixty_four_prunes_the_slot_its_key_names() {
+    fn one_record_write_in_sixty_four_prunes_the_slot_it_wrote_to() {
         let d = dir();
         let now = SystemTime::now();
-        let r = d.path().join("hashes-v1/5c/5c01");
-        let mut key = [0u8; 32];
-        key[2] = 0x5c;
-        for skip in [1u8, 63, 65] {
-            record(&r, 90, now);
-            key[1] = skip;
-            maybe_prune(d.path(), &key, 10 << 30);
-            assert!(r.exists(), "key byte {skip} ran a pass");
+        let idle = at(d.path(), "hashes-v1", 0x5c, 1);
+        for pick in [1u8, 63, 65] {
+            record(&idle, 90, now);
+            let written = format!("5c{pick:02x}{:060x}", 7);
+            write(
+                d.path(),
+                &record_path(d.path(), "search-v1", &written),
+                b"ok\n",
+            )
+            .unwrap();
+            assert!(idle.exists(), "a write with second byte {pick} ran a pass");
         }
-        key[1] = 128;
-        maybe_prune(d.path(), &key, 10 << 30);
-        assert!(!r.exists(), "key byte 128 did not prune slot 5c");
+        let written = format!("5c80{:060x}", 8);
+        write(d.path(), &record_path(d.path(), "facts-v1", &written), b"x").unwrap();
+        assert!(
+            !idle.exists(),
+            "a write with second byte 0x80 did not prune slot 5c"
+        );
     }
 
     #[test]
     fn stale_temporary_files_go_and_other_names_stay() {
         let d = dir();
         let now = SystemTime::now();
-        let stale = d.path().join("facts-v1/ab/.ab12.tmp.123.0.99");
-        let live = d.path().join("search-v1/ab/.ab34.tmp.124.0.9a");
-        let foreign = d.path().join("facts-v1/ab/ab56.keep");
+        let slot = d.path().join("facts-v1/ab");
+        let stale = slot.join(format!(".{}.tmp.123.0.99", name(0xab, 1)));
+        let live = d
+            .path()
+            .join(format!("search-v1/ab/.{}.tmp.124.0.9a", name(0xab, 2)));
+        let keep = [
+            slot.join(format!("{}.keep", name(0xab, 3))),
+            slot.join("ab56"),
+            slot.join(name(0xab, 4).to_uppercase()),
+            slot.join(name(0xcd, 5)),
+        ];
         record(&stale, 2, now);
         record(&live, 0, now);
-        record(&foreign, 90, now);
-        fs::create_dir_all(d.path().join("search-v1/ab/abcd")).unwrap();
+        for k in &keep {
+            record(k, 90, now);
+        }
+        fs::create_dir_all(d.path().join("search-v1/ab").join(name(0xab, 6))).unwrap();
         let p = prune_slot(d.path(), 0xab, 10 << 30, now);
         assert_eq!(p.records, 1);
         assert!(!stale.exists(), "a temporary file two days old stayed");
         assert!(live.exists(), "a temporary file being written was removed");
-        assert!(foreign.exists() && d.path().join("search-v1/ab/abcd").is_dir());
+        for k in &keep {
+            assert!(k.exists(), "{} is not a record of this slot", k.display());
+        }
+    }
+
+    #[test]
+    fn symbolic_links_are_not_followed() {
+        let d = dir();
+        let now = SystemTime::now();
+        let elsewhere = d.path().join("elsewhere");
+        let victim = elsewhere.join("ab").join(name(0xab, 1));
+        record(&victim, 90, now);
+        // A record directory that is a link, and a link in a slot directory.
+        std::os::unix::fs::symlink(&elsewhere, d.path().join("hashes-v1")).unwrap();
+        let slot = d.path().join("facts-v1/ab");
+        fs::create_dir_all(&slot).unwrap();
+        std::os::unix::fs::symlink(&victim, slot.join(name(0xab, 2))).unwrap();
+        assert_eq!(prune_slot(d.path(), 0xab, 10 << 30, now), Pruned::default());
+        assert_eq!(prune_all(d.path(), 10 << 30), Pruned::default());
+        assert!(victim.exists());
+        assert!(fs::symlink_metadata(slot.join(name(0xab, 2))).is_ok());
     }
 }

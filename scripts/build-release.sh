@@ -28,15 +28,25 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 target="$host"
 libc=glibc
 musl="${host%%-*}-unknown-linux-musl"
+case "${CACHEPOT_LIBC:-auto}" in
+auto | musl | glibc) ;;
+*)
+    echo "build-release.sh: CACHEPOT_LIBC=$CACHEPOT_LIBC: use auto, musl or glibc" >&2
+    exit 2
+    ;;
+esac
+# The C compiler cc-rs uses for the musl target: musl-gcc unless one is configured.
+musl_cc_var="CC_${musl//-/_}"
+musl_cc="${!musl_cc_var:-musl-gcc}"
 case "$host:${CACHEPOT_LIBC:-auto}" in
 x86_64-*-linux-gnu:auto | aarch64-*-linux-gnu:auto | *-linux-gnu:musl)
-    if [ -d "$(rustc --print sysroot)/lib/rustlib/$musl/lib" ] && command -v musl-gcc >/dev/null; then
+    if [ -d "$(rustc --print sysroot)/lib/rustlib/$musl/lib" ] && command -v "$musl_cc" >/dev/null; then
         target="$musl"
         libc=musl
-        export "CC_${musl//-/_}=musl-gcc"
+        export "$musl_cc_var=$musl_cc"
     elif [ "${CACHEPOT_LIBC:-auto}" = musl ]; then
         echo "build-release.sh: CACHEPOT_LIBC=musl needs \`rustup target add $musl\`" \
-            "and musl-gcc (apt-get install musl-tools)" >&2
+            "and $musl_cc (musl-gcc: apt-get install musl-tools)" >&2
         exit 2
     else
         echo "build-release.sh: building with glibc; with musl a hit is faster:" \
@@ -89,8 +99,8 @@ case "$target" in
     # has gone stale (a stale list costs speed only).
     if [ -n "$order_flags" ] && command -v nm >/dev/null; then
         listed=$(grep -v '^#' "$order_file" | sort -u)
-        found=$(nm --defined-only "$bin" 2>/dev/null | awk '{print $NF}' | sort -u |
-            comm -12 - <(printf '%s\n' "$listed") | wc -l)
+        found=$({ nm --defined-only "$bin" 2>/dev/null || true; } | awk '{print $NF}' |
+            sort -u | comm -12 - <(printf '%s\n' "$listed") | wc -l)
         total=$(printf '%s\n' "$listed" | wc -l)
         if [ $((found * 10)) -lt $((total * 9)) ]; then
             echo "build-release.sh: only $found of the $total functions in" \

@@ -45,7 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def out_file(binary: Path) -> Path:
     """The list build-release.sh reads for this binary: musl builds have their own (the
     C library's functions and Rust's symbol hashes differ)."""
-    libc = "-musl" if "-linux-musl" in str(binary) else ""
+    # Read off the binary, not its path: static glibc carries its name, musl does not.
+    libc = "" if b"GNU C Library" in binary.read_bytes() else "-musl"
     return ROOT / "scripts" / f"symbol-order{libc}.txt"
 
 C_SRC = '#include <stdio.h>\n#include <string.h>\n#include "a.h"\n' \

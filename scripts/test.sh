@@ -22,9 +22,12 @@ fi
 
 # `scripts/test.sh --target x86_64-unknown-linux-musl` tests the musl build that
 # build-release.sh prefers: the C code of zstd and BLAKE3 then needs musl-gcc.
+# Debian's musl-gcc targets the host's own architecture only.
 if command -v musl-gcc >/dev/null 2>&1; then
-  export CC_x86_64_unknown_linux_musl="${CC_x86_64_unknown_linux_musl:-musl-gcc}"
-  export CC_aarch64_unknown_linux_musl="${CC_aarch64_unknown_linux_musl:-musl-gcc}"
+  case "$(uname -m)" in
+  x86_64) export CC_x86_64_unknown_linux_musl="${CC_x86_64_unknown_linux_musl:-musl-gcc}" ;;
+  aarch64) export CC_aarch64_unknown_linux_musl="${CC_aarch64_unknown_linux_musl:-musl-gcc}" ;;
+  esac
 fi
 
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"

@@ -1664,7 +1664,12 @@ fn pitfall_11_one_compiler_binary_in_two_trees() {
         fs::create_dir_all(tree(t).join("bin")).unwrap();
         fs::create_dir_all(tree(t).join(&lib)).unwrap();
     }
-    fs::copy(&driver, tree("A").join("bin/gcc")).unwrap();
+    // Copied by a child process, as common::write_executable explains.
+    let out = run(std::process::Command::new("install")
+        .args(["-m", "755"])
+        .arg(&driver)
+        .arg(tree("A").join("bin/gcc")));
+    assert!(out.status.success(), "install: {out:?}");
     fs::hard_link(tree("A").join("bin/gcc"), tree("B").join("bin/gcc")).unwrap();
     std::os::unix::fs::symlink(&cc1, tree("A").join(&lib).join("cc1")).unwrap();
     let wrapper = format!("#!/bin/sh\nexec '{}' -DVARIANT_B=1 \"$@\"\n", cc1.display());

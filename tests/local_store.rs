@@ -188,9 +188,13 @@ fn compile_unprivileged(s: &Sandbox) -> std::process::Output {
         // the permissions of the directories above the cargo target dir.
         let bin = s.root().join("cachepot-copy");
         if !bin.exists() {
-            // Copied by a child process, as common::write_executable explains.
-            let out = run(std::process::Command::new("cp").arg(CACHEPOT).arg(&bin));
-            assert!(out.status.success(), "cp: {out:?}");
+            // Copied by a child process, as common::write_executable explains; mode 755
+            // whatever the umask.
+            let out = run(std::process::Command::new("install")
+                .args(["-m", "755"])
+                .arg(CACHEPOT)
+                .arg(&bin));
+            assert!(out.status.success(), "install: {out:?}");
         }
         let mut c = s.command("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])

@@ -228,7 +228,8 @@ impl Pack {
 /// The facts cache of one recording: packs are read once each, and entries added
 /// meanwhile are written by [`FactsCache::flush`].
 pub(super) struct FactsCache {
-    root: PathBuf,
+    /// The cache directory; packs are `records::record_path(cache_dir, "facts-v1", ..)`.
+    cache_dir: PathBuf,
     c_tokens: bool,
     /// [`code_id`].
     code: String,
@@ -238,7 +239,7 @@ pub(super) struct FactsCache {
 impl FactsCache {
     pub(super) fn new(cache_dir: &Path, c_tokens: bool) -> FactsCache {
         FactsCache {
-            root: cache_dir.to_path_buf(),
+            cache_dir: cache_dir.to_path_buf(),
             c_tokens,
             code: code_id(),
             packs: HashMap::new(),
@@ -255,8 +256,11 @@ impl FactsCache {
         if !self.packs.contains_key(dir) {
             let mut key = vec![u8::from(self.c_tokens)];
             key.extend_from_slice(dir.as_os_str().as_bytes());
-            let file =
-                crate::storage::records::record_path(&self.root, "facts-v1", &digest(&key).hex());
+            let file = crate::storage::records::record_path(
+                &self.cache_dir,
+                "facts-v1",
+                &digest(&key).hex(),
+            );
             let pack = Pack::load(file, &header(self.c_tokens, &self.code, dir));
             self.packs.insert(dir.to_path_buf(), pack);
         }
@@ -321,7 +325,8 @@ impl FactsCache {
             text.push_str("sum ");
             text.push_str(&sum);
             text.push('\n');
-            let stored = crate::storage::records::write(&self.root, &pack.file, text.as_bytes());
+            let stored =
+                crate::storage::records::write(&self.cache_dir, &pack.file, text.as_bytes());
             if let Err(e) = stored {
                 log::debug!("facts cache: cannot write {}: {e}", pack.file.display());
             }

@@ -280,19 +280,33 @@ fn search_dirs(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed: &Parsed) -> O
     for p in &parsed.resolved_paths {
         h.field("resolved", &resolved(p));
     }
+    cached_search_list(ctx, compiler, &args, h)
+}
+
+/// The search list that `compiler` prints (`-v`) for `args`: from its `search-v1`
+/// record named by `h` (everything the list depends on), else by running it and keeping
+/// the list. Shared by the gcc-style and MSVC-style front ends.
+pub(super) fn cached_search_list(
+    ctx: &Ctx,
+    compiler: &ResolvedCompiler,
+    args: &[std::ffi::OsString],
+    h: KeyHasher,
+) -> Option<Vec<String>> {
     let file = crate::storage::records::record_path(&ctx.cfg.dir, "search-v1", &h.finish().hex());
     if let Ok(text) = crate::util::fs::read_record(&file) {
         if let Some(rest) = text.strip_prefix("ok\n") {
             return Some(rest.lines().map(str::to_string).collect());
         }
     }
-    let out = exec::run_captured(&compiler.path, &args, None, true).ok()?;
+    let out = exec::run_captured(&compiler.path, args, None, true).ok()?;
     let dirs = gcc::parse_search_list(&out.stderr)?;
     let text = format!(
         "ok\n{}",
         dirs.iter().map(|d| format!("{d}\n")).collect::<String>()
     );
-    let _ = crate::storage::records::write(&ctx.cfg.dir, &file, text.as_bytes());
+    if let Err(e) = crate::storage::records::write(&ctx.cfg.dir, &file, text.as_bytes()) {
+        log::debug!("search list: cannot write {}: {e}", file.display());
+    }
     Some(dirs)
 }
 

@@ -251,20 +251,7 @@ fn search_dirs(
         }
     }
     h.field("cwd", ctx.cwd.as_os_str().as_encoded_bytes());
-    let file = crate::storage::records::record_path(&ctx.cfg.dir, "search-v1", &h.finish().hex());
-    if let Ok(text) = crate::util::fs::read_record(&file) {
-        if let Some(rest) = text.strip_prefix("ok\n") {
-            return Some(rest.lines().map(str::to_string).collect());
-        }
-    }
-    let out = exec::run_captured(&compiler.path, args, None, true).ok()?;
-    let dirs = gcc::parse_search_list(&out.stderr)?;
-    let text = format!(
-        "ok\n{}",
-        dirs.iter().map(|d| format!("{d}\n")).collect::<String>()
-    );
-    let _ = crate::storage::records::write(&ctx.cfg.dir, &file, text.as_bytes());
-    Some(dirs)
+    super::c::cached_search_list(ctx, compiler, args, h)
 }
 
 /// The common ingredients plus the MSVC ones (docs/msvc.md).

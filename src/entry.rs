@@ -226,8 +226,7 @@ impl Sealer<'_> {
                 if raw_len <= (data.len() as u64).saturating_mul(PREFAULT_RATIO) {
                     crate::util::prefault_spare(&mut out);
                 }
-                zstd::bulk::Decompressor::new()
-                    .and_then(|mut d| d.decompress_to_buffer(data, &mut out))
+                decompress_to_buffer(data, &mut out)
                     .map_err(|_| DecodeError("zstd data corrupt"))?;
                 if out.len() as u64 != raw_len {
                     return Err(DecodeError("decompressed length mismatch"));
@@ -253,6 +252,84 @@ impl Sealer<'_> {
             }
             _ => Err(DecodeError("unknown compression")),
         }
+    }
+}
+
+/// One zstd frame (or several) decompressed into `out`'s spare capacity, as
+/// `zstd::bulk::Decompressor::decompress_to_buffer` does, but with the decoder's 96 KiB
+/// context allocated through Rust's allocator rather than the C library's malloc: on a
+/// musl build that is the arena (src/arena.rs) instead of a `mmap`/`munmap` pair, and the
+/// C library's malloc is never set up on a hit.
+fn decompress_to_buffer(data: &[u8], out: &mut Vec<u8>) -> Result<(), ()> {
+    use zstd::zstd_safe::zstd_sys;
+    let mem = zstd_sys::ZSTD_customMem {
+        customAlloc: Some(zstd_alloc),
+        customFree: Some(zstd_free),
+        opaque: std::ptr::null_mut(),
+    };
+    // SAFETY: the functions of `mem` allocate and free as zstd expects (below); the
+    // context is freed before returning, and only it is used with them.
+    let dctx = unsafe { zstd_sys::ZSTD_createDCtx_advanced(mem) };
+    if dctx.is_null() {
+        return Err(());
+    }
+    let spare = out.spare_capacity_mut();
+    // SAFETY: zstd writes at most `spare.len()` bytes at its start and reads `data`.
+    let n = unsafe {
+        zstd_sys::ZSTD_decompressDCtx(
+            dctx,
+            spare.as_mut_ptr().cast(),
+            spare.len(),
+            data.as_ptr().cast(),
+            data.len(),
+        )
+    };
+    // SAFETY: `dctx` came from ZSTD_createDCtx_advanced and is not used again.
+    unsafe { zstd_sys::ZSTD_freeDCtx(dctx) };
+    // SAFETY: a pure function of its argument.
+    if unsafe { zstd_sys::ZSTD_isError(n) } != 0 {
+        return Err(());
+    }
+    // SAFETY: zstd reported `n` bytes written, within the spare capacity.
+    unsafe { out.set_len(out.len() + n) };
+    Ok(())
+}
+
+/// Room in front of each block handed to zstd, for its size (zstd's free gives none).
+const ZSTD_HEADER: usize = 16;
+
+unsafe extern "C" fn zstd_alloc(_: *mut std::ffi::c_void, size: usize) -> *mut std::ffi::c_void {
+    let Some(total) = size.checked_add(ZSTD_HEADER) else {
+        return std::ptr::null_mut();
+    };
+    let Ok(layout) = std::alloc::Layout::from_size_align(total, ZSTD_HEADER) else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: `layout` has a non-zero size.
+    let p = unsafe { std::alloc::alloc(layout) };
+    if p.is_null() {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: the block is `total` bytes, 16-aligned: the size fits in front, and what
+    // follows it is `size` bytes, 16-aligned like malloc's.
+    unsafe {
+        p.cast::<usize>().write(total);
+        p.add(ZSTD_HEADER).cast()
+    }
+}
+
+unsafe extern "C" fn zstd_free(_: *mut std::ffi::c_void, p: *mut std::ffi::c_void) {
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: `p` came from `zstd_alloc`, which put the block's size in front of it.
+    unsafe {
+        let block = p.cast::<u8>().sub(ZSTD_HEADER);
+        let total = block.cast::<usize>().read();
+        std::alloc::dealloc(
+            block,
+            std::alloc::Layout::from_size_align_unchecked(total, ZSTD_HEADER),
+        );
     }
 }
 

@@ -50,7 +50,7 @@ pub fn file_digest(path: &Path) -> std::io::Result<Key> {
 pub fn identity(compiler: &ResolvedCompiler, cache_dir: &Path) -> std::io::Result<Key> {
     let resolved = match &compiler.canonical {
         Some(c) => c.clone(),
-        None => fs::canonicalize(&compiler.path)?,
+        None => crate::util::fs::canonicalize(&compiler.path)?,
     };
     let mut own =
         stat_line(&resolved).ok_or_else(|| std::io::Error::other("cannot stat compiler"))?;
@@ -203,7 +203,7 @@ fn compute(compiler: &ResolvedCompiler, resolved: &Path) -> std::io::Result<(Key
             let out = run_stdout(&compiler.path, &[&format!("-print-prog-name={prog}")])?;
             let p = PathBuf::from(String::from_utf8_lossy(&out).trim());
             if p.is_absolute() {
-                if let Ok(real) = fs::canonicalize(&p) {
+                if let Ok(real) = crate::util::fs::canonicalize(&p) {
                     if let Ok(d) = file_digest(&real) {
                         h.field(prog, &d.0);
                         helpers.push(real);

@@ -235,7 +235,7 @@ pub struct ResolvedCompiler {
 /// compiler we know how to cache; the command runs unchanged.
 pub fn detect(path: &Path) -> Option<ResolvedCompiler> {
     let invoked = path.file_name()?.to_string_lossy().into_owned();
-    let canonical = std::fs::canonicalize(path).ok();
+    let canonical = crate::util::fs::canonicalize(path).ok();
     let canonical_name = canonical
         .as_ref()
         .and_then(|c| c.file_name())

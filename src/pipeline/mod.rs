@@ -446,7 +446,7 @@ fn common_ingredients(
 
 /// Where `path` leads once every symlink is followed (its text when it does not resolve).
 fn resolved(path: &Path) -> Vec<u8> {
-    std::fs::canonicalize(path)
+    crate::util::fs::canonicalize(path)
         .unwrap_or_else(|_| path.to_path_buf())
         .into_os_string()
         .into_encoded_bytes()

@@ -8,6 +8,30 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
+/// `fs::canonicalize` without the C library's heap: std asks realpath(3) to allocate the
+/// result, and on a musl build that one call set up musl's malloc (7 system calls and
+/// about 6 page faults per process, docs/direct-mode.md) when every other block comes
+/// from src/arena.rs. Here realpath writes into a buffer of `PATH_MAX` bytes; a path
+/// longer than that goes to std's.
+pub fn canonicalize(path: &Path) -> io::Result<PathBuf> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))?;
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: `c` is NUL-terminated and `buf` has the PATH_MAX bytes realpath may write.
+    let r = unsafe { libc::realpath(c.as_ptr(), buf.as_mut_ptr().cast()) };
+    if r.is_null() {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENAMETOOLONG) => fs::canonicalize(path),
+            _ => Err(e),
+        };
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    buf.truncate(len);
+    Ok(PathBuf::from(std::ffi::OsString::from_vec(buf)))
+}
+
 /// Small records of the cache directory (identity, digests, search lists, stats, remote
 /// health) are far below this; anything larger is not one of ours.
 pub const RECORD_LIMIT: u64 = 1 << 20;
@@ -330,6 +354,36 @@ pub fn create_private(path: &Path) -> io::Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonicalize_agrees_with_std() {
+        let d = tempfile::tempdir().unwrap();
+        let real = d.path().join("real");
+        fs::create_dir(&real).unwrap();
+        fs::write(real.join("f"), b"x").unwrap();
+        std::os::unix::fs::symlink("real", d.path().join("link")).unwrap();
+        std::os::unix::fs::symlink(d.path().join("link/f"), d.path().join("abs")).unwrap();
+        for p in [
+            d.path().join("link/f"),
+            d.path().join("abs"),
+            d.path().join("real/../link/./f"),
+            d.path().to_path_buf(),
+        ] {
+            assert_eq!(
+                canonicalize(&p).unwrap(),
+                fs::canonicalize(&p).unwrap(),
+                "{p:?}"
+            );
+        }
+        let missing = canonicalize(&d.path().join("link/none")).unwrap_err();
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+        // Longer than PATH_MAX: std's answer, whatever it is.
+        let long = d.path().join("a/".repeat(3000));
+        assert_eq!(
+            canonicalize(&long).map_err(|e| e.kind()),
+            fs::canonicalize(&long).map_err(|e| e.kind())
+        );
+    }
 
     #[test]
     fn read_bounded_reads_whole_files_within_the_limit() {

@@ -111,15 +111,15 @@ fn run_stdout(compiler: &Path, args: &[&str]) -> std::io::Result<Vec<u8>> {
 fn toolchain_selectors() -> String {
     let mut s = String::new();
     for var in ["RUSTUP_TOOLCHAIN", "RUSTUP_HOME", "RUSTC", "CARGO_HOME"] {
-        if let Some(v) = std::env::var_os(var) {
+        if let Some(v) = crate::util::env::var_os(var) {
             s.push_str(&format!("\n{var}={}", v.to_string_lossy()));
         }
     }
     // rustup's default toolchain and its per-directory overrides (`rustup default`,
     // `rustup override set`) live in its settings file.
-    let rustup_home = std::env::var_os("RUSTUP_HOME")
+    let rustup_home = crate::util::env::var_os("RUSTUP_HOME")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustup")));
+        .or_else(|| crate::util::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustup")));
     if let Some(settings) = rustup_home.map(|h| h.join("settings.toml")) {
         if let Ok(content) = fs::read(&settings) {
             s.push_str(&format!(

@@ -185,9 +185,9 @@ pub fn parse(
             "--target" if v.ends_with(".json") => extra_input_files.push(cwd.join(v)),
             "--target" => {
                 // Not a built-in name: rustc looks for `<name>.json` on RUST_TARGET_PATH.
-                for dir in
-                    std::env::split_paths(&std::env::var_os("RUST_TARGET_PATH").unwrap_or_default())
-                {
+                for dir in std::env::split_paths(
+                    &crate::util::env::var_os("RUST_TARGET_PATH").unwrap_or_default(),
+                ) {
                     extra_input_files.push(cwd.join(dir).join(format!("{v}.json")));
                 }
             }

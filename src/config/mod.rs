@@ -348,7 +348,7 @@ impl Config {
 
 /// Reads the environment through a closure so that tests can supply their own.
 pub fn load() -> Result<Config, Fatal> {
-    load_from(&|name: &str| std::env::var_os(name))
+    load_from(&|name: &str| crate::util::env::var_os(name))
 }
 
 pub fn load_from(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Config, Fatal> {

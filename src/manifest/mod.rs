@@ -126,7 +126,7 @@ pub fn current_date() -> String {
 
 /// The `__DATE__` of a compile that started at `at_ns`.
 fn date_at(at_ns: i64) -> String {
-    if let Some(sde) = std::env::var_os("SOURCE_DATE_EPOCH") {
+    if let Some(sde) = crate::util::env::var_os("SOURCE_DATE_EPOCH") {
         return format!("sde:{}", sde.to_string_lossy());
     }
     // The type is inferred as `time_t`, whose name libc deprecates on musl.

@@ -54,8 +54,8 @@ pub(super) fn validate_at(
         }
     }
     for (name, value) in &set.env {
-        let now = std::env::var(name)
-            .ok()
+        let now = crate::util::env::var_os(name)
+            .and_then(|v| v.into_string().ok())
             .map(|v| crate::compiler::rustc::escape_env(&v));
         if now != *value {
             return Validity::Invalid;

@@ -272,7 +272,7 @@ fn search_dirs(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed: &Parsed) -> O
         h.field("arg", a.as_encoded_bytes());
     }
     for var in KEYED_ENV {
-        if let Some(v) = std::env::var_os(var) {
+        if let Some(v) = crate::util::env::var_os(var) {
             h.field(var, v.as_encoded_bytes());
         }
     }

@@ -166,8 +166,8 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
         };
         // rustc's automatic colour also needs no NO_COLOR.
         if std::io::stderr().is_terminal()
-            && compiler::colour_terminal(std::env::var_os("TERM"))
-            && std::env::var_os("NO_COLOR").is_none()
+            && compiler::colour_terminal(crate::util::env::var_os("TERM"))
+            && crate::util::env::var_os("NO_COLOR").is_none()
         {
             compiler::rustc::force_colour(&mut parsed);
         }
@@ -203,7 +203,7 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
         finish(ctx, done.outcome, done.key, done.entry);
         return done.code;
     }
-    let env = |k: &str| std::env::var_os(k);
+    let env = |k: &str| crate::util::env::var_os(k);
     let exists = |p: &Path| p.exists();
     let pctx = gcc::Context {
         cwd: &ctx.cwd,
@@ -239,7 +239,7 @@ pub fn run(cfg: &Config, req: Request) -> i32 {
 /// uses `getcwd` alone.
 fn logical_cwd(physical: PathBuf) -> PathBuf {
     use std::os::unix::fs::MetadataExt;
-    let Some(pwd) = std::env::var_os("PWD").map(PathBuf::from) else {
+    let Some(pwd) = crate::util::env::var_os("PWD").map(PathBuf::from) else {
         return physical;
     };
     if !pwd.is_absolute() || pwd == physical {
@@ -391,7 +391,7 @@ fn common_ingredients(
     }
     h.field("input", &key_path(ctx, parsed, parsed.input.as_os_str()));
     for var in KEYED_ENV {
-        if let Some(v) = std::env::var_os(var) {
+        if let Some(v) = crate::util::env::var_os(var) {
             h.field(var, v.as_encoded_bytes());
         }
     }
@@ -758,7 +758,7 @@ pub fn find_compiler(name: &OsStr, cwd: &Path) -> Result<PathBuf, Fatal> {
         }
     }
     let base = path.file_name().unwrap_or(name);
-    let search = std::env::var_os("PATH").unwrap_or_default();
+    let search = crate::util::env::var_os("PATH").unwrap_or_default();
     for dir in std::env::split_paths(&search) {
         let dir = if dir.as_os_str().is_empty() {
             cwd.to_path_buf()

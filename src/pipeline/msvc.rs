@@ -45,7 +45,7 @@ pub(super) fn parse(
     compiler: &ResolvedCompiler,
     args: &[OsString],
 ) -> Result<Parsed, Reason> {
-    let env = |k: &str| std::env::var_os(k);
+    let env = |k: &str| crate::util::env::var_os(k);
     let exists = |p: &Path| p.exists();
     let src = compiler::msvc_args::gather(args, &ctx.cwd, &env)?;
     let pctx = front::Context {
@@ -246,7 +246,7 @@ fn search_dirs(
         h.field("arg", a.as_encoded_bytes());
     }
     for var in KEYED_ENV.iter().chain(MSVC_ENV) {
-        if let Some(v) = std::env::var_os(var) {
+        if let Some(v) = crate::util::env::var_os(var) {
             h.field(var, v.as_encoded_bytes());
         }
     }
@@ -265,7 +265,7 @@ fn ingredients(
     common_ingredients(h, ctx, compiler, parsed, ident);
     h.str("msvc-key-version", MSVC_KEY_VERSION);
     for var in MSVC_ENV {
-        if let Some(v) = std::env::var_os(var) {
+        if let Some(v) = crate::util::env::var_os(var) {
             h.field(var, v.as_encoded_bytes());
         }
     }

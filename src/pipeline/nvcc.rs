@@ -147,7 +147,7 @@ fn resolve_program(cwd: &Path, program: &str, search: Option<&str>) -> Option<Pa
         let p = cwd.join(program);
         return p.is_file().then_some(p);
     }
-    let ours = std::env::var_os("PATH").unwrap_or_default();
+    let ours = crate::util::env::var_os("PATH").unwrap_or_default();
     let search = search.map(OsString::from).unwrap_or(ours);
     std::env::split_paths(&search)
         .map(|d| d.join(program))
@@ -260,7 +260,7 @@ fn result_key(
     common_ingredients(&mut h, ctx, compiler, parsed, ident);
     h.str("nvcc-key-version", NVCC_KEY_VERSION);
     for var in NVCC_ENV {
-        if let Some(v) = std::env::var_os(var) {
+        if let Some(v) = crate::util::env::var_os(var) {
             h.field(var, v.as_encoded_bytes());
         }
     }

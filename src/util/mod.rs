@@ -1,5 +1,6 @@
 //! Small helpers with no cache knowledge: file system operations, hex encoding, dates.
 
+pub mod env;
 pub mod fs;
 pub mod path;
 pub mod time;

@@ -36,9 +36,23 @@ pub(super) struct DirStat {
     /// open(2) calls made (the tests count them).
     opens: usize,
     max_open: usize,
+    /// The slot the last lookup found: a set lists most of a directory's headers one
+    /// after another, and this skips hashing the directory again for each.
+    last: Option<usize>,
     /// Open a directory's parent before it, when the parent is not known yet (see
     /// [`DirStat::for_recording`]).
     parents_first: bool,
+}
+
+/// `name` followed by a NUL in `buf`, unless it is too long or holds a NUL itself (the
+/// caller then takes the path's own way).
+fn nul_terminated<'a>(name: &[u8], buf: &'a mut [u8; 256]) -> Option<&'a std::ffi::CStr> {
+    if name.len() >= buf.len() || name.contains(&0) {
+        return None;
+    }
+    buf[..name.len()].copy_from_slice(name);
+    buf[name.len()] = 0;
+    std::ffi::CStr::from_bytes_with_nul(&buf[..=name.len()]).ok()
 }
 
 /// What opening a directory gave.
@@ -65,6 +79,7 @@ impl DirStat {
             open: 0,
             opens: 0,
             max_open,
+            last: None,
             parents_first: false,
         }
     }
@@ -94,12 +109,15 @@ impl DirStat {
             return stat_full(p);
         }
         let i = self.slot(dir);
-        let (Dir::Open(fd), Ok(name)) = (&self.dirs[i].1, CString::new(name)) else {
+        // The name NUL-terminated on the stack (file names are at most 255 bytes).
+        let mut buf = [0u8; 256];
+        let (Dir::Open(fd), Some(c_name)) = (&self.dirs[i].1, nul_terminated(name, &mut buf))
+        else {
             return stat_full(p);
         };
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: a valid descriptor, a NUL-terminated name and a stat buffer we own.
-        if unsafe { libc::fstatat(fd.as_raw_fd(), name.as_ptr(), &mut st, 0) } != 0 {
+        if unsafe { libc::fstatat(fd.as_raw_fd(), c_name.as_ptr(), &mut st, 0) } != 0 {
             return None;
         }
         Some(to_stat(&st))
@@ -125,7 +143,12 @@ impl DirStat {
     /// `parent`, so with `parent` absent (ENOENT) or not a directory (ENOTDIR) the open
     /// would fail the same way.
     fn slot(&mut self, dir: &[u8]) -> usize {
-        self.slot_at(dir, 0)
+        if let Some(i) = self.last.filter(|&i| self.dirs[i].0 == dir) {
+            return i;
+        }
+        let i = self.slot_at(dir, 0);
+        self.last = Some(i);
+        i
     }
 
     /// [`DirStat::slot`], `depth` parents above the directory first asked for. Parents

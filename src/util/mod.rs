@@ -19,8 +19,10 @@ pub fn prefault_spare(v: &mut Vec<u8>) {
         return;
     }
     // Whole pages inside the buffer only: its first and last pages may hold other data.
-    // SAFETY: sysconf has no memory effects.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+    // From the auxiliary vector, not sysconf: musl's sysconf reads a table that sits in a
+    // page of read-only data a hit touches for nothing else.
+    // SAFETY: getauxval only reads the process's auxiliary vector.
+    let page = (unsafe { libc::getauxval(libc::AT_PAGESZ) } as usize).max(4096);
     let start = spare.as_mut_ptr() as usize;
     let (first, end) = (
         start.next_multiple_of(page),

@@ -23,7 +23,8 @@ use std::sync::atomic::{
 };
 
 /// Blocks of this size or more go to malloc: they are file contents, whose pages are
-/// better given back when freed.
+/// better given back when freed. (One a little smaller takes this much room, and may be
+/// grown to this size in place.)
 const BIG: usize = 1 << 20;
 
 /// Blocks from this size up take a power of two of room and are reused once freed.

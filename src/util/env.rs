@@ -4,8 +4,9 @@
 //! byte-at-a-time strncmp that was a tenth of a lua hit's instructions (callgrind,
 //! docs/direct-mode.md). Here the length of each `environ` entry is taken once, and a
 //! lookup skips every entry whose name is not as long as the one sought. cachepot never
-//! changes its own environment (children get theirs through `Command`), so `environ`
-//! stays as it was for the life of the process.
+//! changes its own environment (children get theirs through `Command`; clippy.toml
+//! forbids `std::env::set_var` and `remove_var`), so `environ` stays as it was for the
+//! life of the process.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};

@@ -17,7 +17,7 @@ pub fn canonicalize(path: &Path) -> io::Result<PathBuf> {
     use std::os::unix::ffi::{OsStrExt, OsStringExt};
     let c = std::ffi::CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))?;
-    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    let mut buf = [0u8; libc::PATH_MAX as usize];
     // SAFETY: `c` is NUL-terminated and `buf` has the PATH_MAX bytes realpath may write.
     let r = unsafe { libc::realpath(c.as_ptr(), buf.as_mut_ptr().cast()) };
     if r.is_null() {
@@ -28,8 +28,9 @@ pub fn canonicalize(path: &Path) -> io::Result<PathBuf> {
         };
     }
     let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    buf.truncate(len);
-    Ok(PathBuf::from(std::ffi::OsString::from_vec(buf)))
+    Ok(PathBuf::from(std::ffi::OsString::from_vec(
+        buf[..len].to_vec(),
+    )))
 }
 
 /// Small records of the cache directory (identity, digests, search lists, stats, remote

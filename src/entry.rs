@@ -23,6 +23,7 @@
 //! current command line.
 
 use crate::hash::Key;
+use std::borrow::Cow;
 use std::io::Read;
 
 const MAGIC: &[u8; 4] = b"CPOT";
@@ -107,7 +108,10 @@ impl std::fmt::Display for DecodeError {
 /// Secret for authenticated entries; `None` = plain BLAKE3 checksum.
 pub struct Sealer<'a> {
     pub hmac_key: Option<&'a [u8]>,
+    /// zstd level; 0 stores everything raw.
     pub compression_level: i32,
+    /// Results with fewer payload bytes are stored raw (bundles are always compressed).
+    pub compression_min_size: u64,
 }
 
 impl Sealer<'_> {
@@ -129,6 +133,8 @@ impl Sealer<'_> {
     pub fn seal(&self, kind: EntryKind, key: &Key, raw: &[u8]) -> Vec<u8> {
         let compressed = match kind {
             EntryKind::Manifest => None,
+            _ if self.compression_level == 0 => None,
+            EntryKind::Result if (raw.len() as u64) < self.compression_min_size => None,
             EntryKind::Result | EntryKind::Bundle => {
                 zstd::bulk::compress(raw, self.compression_level).ok()
             }
@@ -173,8 +179,14 @@ impl Sealer<'_> {
         out
     }
 
-    /// Check and unpack an entry that should answer `key`; returns the raw payload.
-    pub fn open(&self, kind: EntryKind, key: &Key, entry: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    /// Check and unpack an entry that should answer `key`; returns the raw payload,
+    /// borrowed from `entry` when it is stored raw (manifests always are).
+    pub fn open<'e>(
+        &self,
+        kind: EntryKind,
+        key: &Key,
+        entry: &'e [u8],
+    ) -> Result<Cow<'e, [u8]>, DecodeError> {
         if entry.len() < HEADER_LEN + TAG_LEN {
             return Err(DecodeError("truncated"));
         }
@@ -213,7 +225,7 @@ impl Sealer<'_> {
                 if raw_len != data_len {
                     return Err(DecodeError("raw length mismatch"));
                 }
-                Ok(data.to_vec())
+                Ok(Cow::Borrowed(data))
             }
             1 if bulk_ok(raw_len, data.len()) => {
                 // One-shot decompression straight into a buffer of the declared size:
@@ -231,7 +243,7 @@ impl Sealer<'_> {
                 if out.len() as u64 != raw_len {
                     return Err(DecodeError("decompressed length mismatch"));
                 }
-                Ok(out)
+                Ok(Cow::Owned(out))
             }
             1 => {
                 let mut dec =
@@ -248,7 +260,7 @@ impl Sealer<'_> {
                 if out.len() as u64 != raw_len {
                     return Err(DecodeError("decompressed length mismatch"));
                 }
-                Ok(out)
+                Ok(Cow::Owned(out))
             }
             _ => Err(DecodeError("unknown compression")),
         }
@@ -488,6 +500,7 @@ mod tests {
         Sealer {
             hmac_key: None,
             compression_level: 1,
+            compression_min_size: 0,
         }
     }
 
@@ -522,6 +535,29 @@ mod tests {
             sealer().open(EntryKind::Manifest, &key, &e).unwrap(),
             payload
         );
+    }
+
+    /// Results under the minimum size stay raw (and open without a copy), bundles are
+    /// compressed whatever their size, and level 0 compresses nothing.
+    #[test]
+    fn small_results_are_stored_raw() {
+        let key = digest(b"k");
+        let payload = vec![b'a'; 4096];
+        let with = |level, min| Sealer {
+            hmac_key: None,
+            compression_level: level,
+            compression_min_size: min,
+        };
+        let compression = |s: Sealer, kind| s.seal(kind, &key, &payload)[7];
+        assert_eq!(compression(with(1, 4097), EntryKind::Result), 0);
+        assert_eq!(compression(with(1, 4096), EntryKind::Result), 1);
+        assert_eq!(compression(with(1, 1 << 20), EntryKind::Bundle), 1);
+        assert_eq!(compression(with(0, 0), EntryKind::Result), 0);
+        assert_eq!(compression(with(0, 0), EntryKind::Bundle), 0);
+        let e = with(1, 4097).seal(EntryKind::Result, &key, &payload);
+        let opened = sealer().open(EntryKind::Result, &key, &e).unwrap();
+        assert!(matches!(opened, Cow::Borrowed(_)));
+        assert_eq!(opened, payload);
     }
 
     /// Re-seal `e` (checksum recomputed, as a forger without a MAC key can) with its
@@ -577,7 +613,7 @@ mod tests {
         for n in 0..36 {
             assert!(decode_bundle(&raw[..n]).is_err(), "{n}");
         }
-        let mut huge = raw.clone();
+        let mut huge = raw.to_vec();
         huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(decode_bundle(&huge).is_err());
     }
@@ -626,6 +662,7 @@ mod tests {
         let secret = Sealer {
             hmac_key: Some(b"s"),
             compression_level: 1,
+            compression_min_size: 0,
         };
         assert!(secret.open(EntryKind::Result, &key, &plain).is_err());
         let signed = secret.seal(EntryKind::Result, &key, &encode_result::<&[u8]>(&[]));
@@ -633,6 +670,7 @@ mod tests {
         let other = Sealer {
             hmac_key: Some(b"t"),
             compression_level: 1,
+            compression_min_size: 0,
         };
         assert!(other.open(EntryKind::Result, &key, &signed).is_err());
     }
@@ -647,6 +685,7 @@ mod tests {
             let s = Sealer {
                 hmac_key: None,
                 compression_level: level,
+                compression_min_size: 0,
             };
             for &n in &sizes {
                 // Compressible but not trivially: a window's worth of matches matters.

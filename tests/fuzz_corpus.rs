@@ -385,6 +385,7 @@ fn declared_sizes_are_never_allocated() {
     let sealer = Sealer {
         hmac_key: None,
         compression_level: 1,
+        compression_min_size: 0,
     };
     let small_frame = zstd::bulk::compress(&[0u8; 1000], 1).unwrap();
     let raw_frame = vec![0u8; 1000];

@@ -1028,3 +1028,92 @@ fn cleanup_keeps_records_in_use() {
         );
     }
 }
+
+/// A C source defining `const unsigned char <name>[n]` of bytes that compress well.
+fn repetitive_source(name: &str, n: usize) -> String {
+    let body: Vec<String> = (0..n).map(|i| (i % 7).to_string()).collect();
+    format!(
+        "const unsigned char {name}[{n}] = {{{}}};\n",
+        body.join(",")
+    )
+}
+
+/// (declared payload size, compression byte) of every result entry in the cache, read
+/// from the header that docs/how-it-works.md documents.
+fn result_compressions(s: &Sandbox) -> Vec<(u64, u8)> {
+    let mut found = Vec::new();
+    for p in s.entry_files() {
+        let e = fs::read(&p).unwrap();
+        assert_eq!(&e[..4], b"CPOT", "{}", p.display());
+        if e[6] == 1 {
+            found.push((u64::from_le_bytes(e[64..72].try_into().unwrap()), e[7]));
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Results smaller than CACHEPOT_COMPRESSION_MIN_SIZE (64 KiB by default, at most 1/1024
+/// of the size bound) are stored raw and larger ones compressed; CACHEPOT_COMPRESSION_LEVEL=0 stores every result raw and
+/// a minimum of 0 compresses every one. An entry hits, with the exact object, whatever
+/// the settings of the run that reads it.
+#[test]
+fn small_results_are_stored_raw_and_large_ones_compressed() {
+    require!("gcc");
+    let (mut s, hello) = hello_sandbox();
+    s.write("big.c", repetitive_source("big", 100_000));
+    let bare = s.bare("gcc", &["-c", "big.c", "-o", "ref.o"]);
+    s.assert_success(&bare, "bare compile");
+    let big = s.read("ref.o");
+    assert!(big.len() > 100_000, "test premise: a 100 KB object");
+    let compile_both = |s: &Sandbox| {
+        compile_hello(s, &hello);
+        s.remove("big.o");
+        s.compile("gcc", &["-c", "big.c", "-o", "big.o"]);
+        assert!(
+            s.read("big.o") == big,
+            "big.o differs from the bare compiler's"
+        );
+    };
+
+    compile_both(&s);
+    let stored = result_compressions(&s);
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert!(
+        stored[0].0 < 65536 && stored[0].1 == 0,
+        "hello.o raw: {stored:?}"
+    );
+    assert!(
+        stored[1].0 > 65536 && stored[1].1 == 1,
+        "big.o compressed: {stored:?}"
+    );
+
+    // The settings of the reading run do not matter: both are hits.
+    s.set_env("CACHEPOT_COMPRESSION_LEVEL", "0");
+    compile_both(&s);
+    assert_eq!(s.stat("cache_hits"), 2, "{}", s.stats());
+
+    // In a cache of 1 MB, raw results would be a large part of the bound: the minimum
+    // is capped at 1/1024 of it, and hello.o (about 1.5 KB) is compressed too.
+    for (level, min, size, want) in [
+        ("0", "64Ki", "10G", [0, 0]),
+        ("3", "0", "10G", [1, 1]),
+        ("1", "64Ki", "1M", [1, 1]),
+    ] {
+        assert!(s.cachepot(&["--clear"]).status.success());
+        s.set_env("CACHEPOT_COMPRESSION_LEVEL", level);
+        s.set_env("CACHEPOT_COMPRESSION_MIN_SIZE", min);
+        s.set_env("CACHEPOT_CACHE_SIZE", size);
+        compile_both(&s);
+        let got: Vec<u8> = result_compressions(&s).iter().map(|r| r.1).collect();
+        assert_eq!(
+            got, want,
+            "level {level}, min size {min}, cache size {size}"
+        );
+        compile_both(&s);
+    }
+    let v = s.stats();
+    assert_eq!(stat_of(&v, "cache_hits"), 8, "{v}");
+    assert_eq!(stat_of(&v, "cache_misses"), 8, "{v}");
+    assert_eq!(stat_of(&v, "cache_errors"), 0, "{v}");
+}

@@ -426,6 +426,7 @@ fn sealer(hmac_key: Option<&[u8]>) -> Sealer<'_> {
     Sealer {
         hmac_key,
         compression_level: 1,
+        compression_min_size: 0,
     }
 }
 

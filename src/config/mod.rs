@@ -54,7 +54,7 @@ impl Kind {
             Kind::Level => "one of off, error, warn, info, debug, trace",
             Kind::Text | Kind::Secret => "a string",
             Kind::Seconds => "a number of seconds such as 2 or 0.5",
-            Kind::Level0to19 => "an integer from 1 to 19",
+            Kind::Level0to19 => "an integer from 0 to 19",
             Kind::Command => "words split as a shell would, with balanced quotes, such as distcc or \"/opt/my tools/icecc\"",
         }
     }
@@ -278,7 +278,13 @@ const SETTINGS: &[Setting] = &[
         key: "compression_level",
         kind: Kind::Level0to19,
         default: Some("1"),
-        help: "zstd level for new results (manifests are stored raw)",
+        help: "zstd level for new results, 0 to store them raw (manifests are stored raw)",
+    },
+    Setting {
+        key: "compression_min_size",
+        kind: Kind::Size,
+        default: Some("64Ki"),
+        help: "results smaller than this are stored raw: a hit on them skips decompression",
     },
 ];
 
@@ -297,6 +303,8 @@ pub struct Config {
     pub prefix_command: Option<Vec<String>>,
     pub hmac_key: Option<Vec<u8>>,
     pub compression_level: i32,
+    /// Results whose payload is smaller than this are stored raw.
+    pub compression_min_size: u64,
     pub hard_link: bool,
     pub shared_group: bool,
     pub file_clone: bool,
@@ -505,8 +513,10 @@ pub fn resolve(
     let compression_level = v
         .parse::<i32>()
         .ok()
-        .filter(|l| (1..=19).contains(l))
+        .filter(|l| (0..=19).contains(l))
         .ok_or_else(|| bad("compression_level", o, v))?;
+    let (v, o) = get("compression_min_size").expect("has default");
+    let compression_min_size = parse_size(v).ok_or_else(|| bad("compression_min_size", o, v))?;
 
     Ok(Config {
         dir,
@@ -520,6 +530,7 @@ pub fn resolve(
         prefix_command,
         hmac_key: get("hmac_key").map(|(v, _)| v.as_bytes().to_vec()),
         compression_level,
+        compression_min_size,
         hard_link: switch("hard_link")?,
         shared_group: switch("shared_group")?,
         file_clone: switch("file_clone")?,

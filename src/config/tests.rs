@@ -120,3 +120,25 @@ fn secrets_are_masked() {
     assert!(c.shown.iter().all(|(_, v, _)| !v.contains("s3cret")));
     assert_eq!(c.hmac_key.as_deref(), Some(&b"s3cret"[..]));
 }
+
+#[test]
+fn compression_settings() {
+    let load = |level: &'static str, min: &'static str| {
+        let pairs: &'static [(&'static str, &'static str)] = Box::leak(Box::new([
+            ("HOME", "/h"),
+            ("CACHEPOT_CONF", NO_CONFIG),
+            ("CACHEPOT_COMPRESSION_LEVEL", level),
+            ("CACHEPOT_COMPRESSION_MIN_SIZE", min),
+        ]));
+        load_from(&env_of(pairs))
+    };
+    let c = load("0", "0").unwrap();
+    assert_eq!((c.compression_level, c.compression_min_size), (0, 0));
+    let c = load("19", "64Ki").unwrap();
+    assert_eq!((c.compression_level, c.compression_min_size), (19, 65536));
+    let e = load("20", "64Ki").unwrap_err();
+    assert!(e.0.contains("CACHEPOT_COMPRESSION_LEVEL"), "{}", e.0);
+    let e = load("1", "small").unwrap_err();
+    assert!(e.0.contains("CACHEPOT_COMPRESSION_MIN_SIZE"), "{}", e.0);
+    assert!(!e.0.contains('\n'));
+}

@@ -133,7 +133,6 @@ fn from_cache(ctx: &mut Ctx, parsed: &Parsed, key: &Key) -> Option<i32> {
     let (bytes, remote) = fetch(ctx, key)?;
     let remote = remote || ctx.bundled == Some(*key);
     let raw = ctx.sealer().open(EntryKind::Result, key, &bytes);
-    drop(bytes);
     let files = match raw
         .as_ref()
         .map_err(|e| *e)

@@ -110,6 +110,12 @@ impl Ctx<'_> {
         Sealer {
             hmac_key: self.cfg.hmac_key.as_deref(),
             compression_level: self.cfg.compression_level,
+            // Raw results must stay a small part of the bound: in a small cache, space
+            // counts for more than the hit's decompression.
+            compression_min_size: self
+                .cfg
+                .compression_min_size
+                .min(self.cfg.cache_size / 1024),
         }
     }
 }

@@ -17,6 +17,8 @@ mod exec;
 pub mod hash;
 mod logging;
 pub mod manifest;
+#[cfg(target_endian = "little")]
+mod memcmp;
 mod pipeline;
 pub mod stats;
 mod storage;

@@ -35,6 +35,16 @@ pub fn normalize(p: &Path) -> PathBuf {
 /// [`normalize`] on text, for hot loops over many paths: `/`-separated, no allocation
 /// per component. Empty components (`a//b`) are dropped as `.` is.
 pub fn normalize_str(p: &str) -> String {
+    // Most paths are normal already (a validation normalises hundreds): one byte scan
+    // then, for no `.` or `..` component, no empty one and no trailing `/`.
+    let b = p.as_bytes();
+    let odd = b.first() == Some(&b'.')
+        || (b.len() > 1 && b.last() == Some(&b'/'))
+        || b.windows(2)
+            .any(|w| w[0] == b'/' && matches!(w[1], b'/' | b'.'));
+    if !odd {
+        return p.to_string();
+    }
     let absolute = p.starts_with('/');
     let mut parts: Vec<&str> = Vec::new();
     for c in p.split('/') {
@@ -242,6 +252,16 @@ mod tests {
             "",
             "/usr/include/../lib/./x",
             "src/compress/../common/../../common",
+            "a/b",
+            "/a/b",
+            "a",
+            "a/.hidden/b",
+            "a/b/.",
+            "a/b/..",
+            "..",
+            ".a/b",
+            "a/",
+            "//a",
         ] {
             let via_path = normalize(Path::new(p));
             assert_eq!(normalize_str(p), via_path.to_string_lossy(), "{p}");

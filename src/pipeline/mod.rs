@@ -765,12 +765,19 @@ pub fn find_compiler(name: &OsStr, cwd: &Path) -> Result<PathBuf, Fatal> {
     }
     let base = path.file_name().unwrap_or(name);
     let search = crate::util::env::var_os("PATH").unwrap_or_default();
+    let mut tried: Vec<PathBuf> = Vec::new();
     for dir in std::env::split_paths(&search) {
         let dir = if dir.as_os_str().is_empty() {
             cwd.to_path_buf()
         } else {
             dir
         };
+        // A directory named twice (profiles that prepend to PATH on every login) is
+        // looked in once.
+        if tried.contains(&dir) {
+            continue;
+        }
+        tried.push(dir.clone());
         let cand = dir.join(base);
         // One stat answers both questions: executable, and not ourselves.
         if executable_id(&cand).is_some_and(|id| me != Some(id)) {

@@ -373,6 +373,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The payload of a bundle: a complete manifest entry, and the key and complete entry of
 /// one result it points to.
+/// Whether `entry` is a well-formed-looking entry of `kind` stored raw (compression 0).
+/// Nothing is verified: the caller opens it before using its payload.
+pub fn stored_raw(entry: &[u8], kind: EntryKind) -> bool {
+    entry.len() >= HEADER_LEN && entry[6] == kind as u8 && entry[7] == 0
+}
+
 pub fn encode_bundle(manifest_entry: &[u8], result_key: &Key, result_entry: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 + manifest_entry.len() + 32 + result_entry.len());
     out.extend_from_slice(&(manifest_entry.len() as u32).to_le_bytes());

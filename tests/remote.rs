@@ -1546,6 +1546,29 @@ fn round_trip_with(srv: &Server) {
         count,
         "one remote write per stored object"
     );
+    // Small results are kept raw locally (CACHEPOT_COMPRESSION_MIN_SIZE) and sent
+    // compressed. Header bytes: 6 the entry's kind (1 = result), 7 its compression,
+    // 64..72 its payload's size. The big blob's result does not compress: raw on both.
+    let mut small = 0;
+    for path in a.entry_files() {
+        let local = fs::read(&path).unwrap();
+        if local[6] != 1 {
+            continue;
+        }
+        let hex = path.file_name().unwrap().to_string_lossy().into_owned();
+        let remote = srv
+            .get_raw(&hex)
+            .expect("a result A stored is on the server");
+        let size = u64::from_le_bytes(local[64..72].try_into().unwrap());
+        let want = if size < 65536 {
+            small += 1;
+            (0, 1)
+        } else {
+            (0, 0)
+        };
+        assert_eq!((local[7], remote[7]), want, "{hex} ({size} bytes)");
+    }
+    assert!(small >= N - 1, "test premise: {small} small results");
     assert!(
         health_markers(&a).is_empty(),
         "A marked a healthy remote down"

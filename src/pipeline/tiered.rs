@@ -20,6 +20,22 @@ pub(super) fn fetch(ctx: &mut Ctx, key: &Key) -> Option<(Vec<u8>, bool)> {
     Some((b, true))
 }
 
+/// A result stored raw locally (under `CACHEPOT_COMPRESSION_MIN_SIZE`), sealed again with
+/// compression for the remotes: there the bytes cross a network. None when it is not such
+/// a result, when compression is off (level 0) or does not make it smaller.
+fn compressed_for_remotes(ctx: &Ctx, key: &Key, entry: &[u8]) -> Option<Vec<u8>> {
+    if ctx.cfg.compression_level == 0 || !entry::stored_raw(entry, EntryKind::Result) {
+        return None;
+    }
+    let raw = ctx.sealer().open(EntryKind::Result, key, entry).ok()?;
+    let sealer = Sealer {
+        compression_min_size: 0,
+        ..ctx.sealer()
+    };
+    let sealed = sealer.seal(EntryKind::Result, key, &raw);
+    (!entry::stored_raw(&sealed, EntryKind::Result)).then_some(sealed)
+}
+
 /// An entry from the first remote that has it (not written to the local cache).
 fn fetch_remote(ctx: &mut Ctx, key: &Key) -> Option<Vec<u8>> {
     for i in 0..ctx.remotes.len() {
@@ -42,9 +58,11 @@ fn fetch_remote(ctx: &mut Ctx, key: &Key) -> Option<Vec<u8>> {
 
 /// Write an entry to every remote (unless read-only); failures are faults, not errors.
 pub(super) fn push(ctx: &mut Ctx, key: &Key, entry: &[u8]) {
-    if ctx.cfg.remote_read_only {
+    if ctx.cfg.remote_read_only || ctx.remotes.is_empty() {
         return;
     }
+    let compressed = compressed_for_remotes(ctx, key, entry);
+    let entry = compressed.as_deref().unwrap_or(entry);
     for i in 0..ctx.remotes.len() {
         if ctx.remotes[i].read_only() {
             continue;

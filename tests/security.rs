@@ -5,7 +5,7 @@
 //!
 //! Entries are located and forged as an attacker with write access to the cache dir
 //! would: files named by 64 hex digits under `v1/`, their checksum recomputed with BLAKE3
-//! over everything but the 32-byte tag (the layout is in src/entry.rs).
+//! over everything but the 32-byte tag (the layout is in src/entry/mod.rs).
 
 #[macro_use]
 mod common;

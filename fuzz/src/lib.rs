@@ -54,7 +54,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("stats_file", stats_file),
 ];
 
-/// The entry header's length (entry.rs grammar: 4+2+1+1+32+8+16+8+8).
+/// The entry header's length (src/entry/mod.rs grammar: 4+2+1+1+32+8+16+8+8).
 const HEADER_LEN: usize = 80;
 /// The harness opens re-checksummed entries only up to this declared size, to stay under
 /// libFuzzer's 2 GiB RSS limit; cachepot itself bounds the size at 4 GiB (MAX_RAW_LEN),

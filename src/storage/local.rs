@@ -17,7 +17,7 @@
 //! A reader racing with eviction keeps the inode it opened. Reading is lock-free; only
 //! renames, deletions and stats updates take the shard lock.
 //!
-//! What this module does not do: decide what an entry contains (entry.rs), or count hits
+//! What this module does not do: decide what an entry contains (entry/), or count hits
 //! and misses (the pipeline passes it counter deltas to persist).
 
 use crate::error::Fault;

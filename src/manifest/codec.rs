@@ -1,19 +1,22 @@
 //! Binary manifest payload. All integers little-endian; a string is `len:u32` and UTF-8
 //! bytes, an option a `0|1:u8` flag and the value, a list `count:u32` and its items:
 //! ```text
-//! manifest = "CPM1" count:u32 set*
+//! manifest = "CPM2" count:u32 set*
 //! set      = result:str recorded:i64 files:[file] search_dirs:[str] watches:[dir]
 //!            has_include:[str] has_include_present:[str] date:opt<str> timestamp:u8
 //!            env:[str opt<str>] absent:[str] file_macro_cwd:opt<str>
 //! file     = path:str size:u64 mtime:i64 ctime:i64 digest:str dev:u64 ino:u64
-//! dir      = path:str mtime:i64 ctime:i64
+//! dir      = path:str mtime:i64 ctime:i64 covers:bytes
 //! ```
+//! `bytes` is `len:u32` and the bytes. "CPM1" manifests (before watches had `covers`)
+//! are the same without it, and decode with empty ones.
 //! Decoding checks every length against the bytes left and never reserves more items
 //! than those bytes could hold, so a forged count cannot make it allocate.
 
 use super::{DirRec, FileRec, IncludeSet, Manifest};
 
-const MAGIC: &[u8; 4] = b"CPM1";
+const MAGIC: &[u8; 4] = b"CPM2";
+const MAGIC_V1: &[u8; 4] = b"CPM1";
 
 struct W(Vec<u8>);
 
@@ -27,9 +30,12 @@ impl W {
     fn i64(&mut self, v: i64) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
-    fn str(&mut self, v: &str) {
+    fn bytes(&mut self, v: &[u8]) {
         self.u32(v.len());
-        self.0.extend_from_slice(v.as_bytes());
+        self.0.extend_from_slice(v);
+    }
+    fn str(&mut self, v: &str) {
+        self.bytes(v.as_bytes());
     }
     fn opt(&mut self, v: &Option<String>) {
         match v {
@@ -49,8 +55,18 @@ impl W {
 }
 
 pub fn encode(m: &Manifest) -> Vec<u8> {
+    encode_as(m, true)
+}
+
+/// The "CPM1" form (no `covers`), as versions before it wrote: the tests' way to make one.
+#[cfg(test)]
+pub fn encode_v1(m: &Manifest) -> Vec<u8> {
+    encode_as(m, false)
+}
+
+fn encode_as(m: &Manifest, v2: bool) -> Vec<u8> {
     let mut w = W(Vec::with_capacity(4096));
-    w.0.extend_from_slice(MAGIC);
+    w.0.extend_from_slice(if v2 { MAGIC } else { MAGIC_V1 });
     w.u32(m.sets.len());
     for set in &m.sets {
         w.str(&set.result);
@@ -71,6 +87,9 @@ pub fn encode(m: &Manifest) -> Vec<u8> {
             w.str(&d.path);
             w.i64(d.mtime);
             w.i64(d.ctime);
+            if v2 {
+                w.bytes(&d.covers);
+            }
         }
         w.strs(&set.has_include);
         w.strs(&set.has_include_present);
@@ -110,10 +129,12 @@ impl<'a> R<'a> {
     fn i64(&mut self) -> Option<i64> {
         Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
-    fn str(&mut self) -> Option<String> {
+    fn bytes(&mut self) -> Option<&'a [u8]> {
         let n = self.u32()?;
-        let b = self.take(n)?;
-        std::str::from_utf8(b).ok().map(str::to_owned)
+        self.take(n)
+    }
+    fn str(&mut self) -> Option<String> {
+        std::str::from_utf8(self.bytes()?).ok().map(str::to_owned)
     }
     fn opt(&mut self) -> Option<Option<String>> {
         match self.u8()? {
@@ -145,9 +166,11 @@ impl<'a> R<'a> {
 
 pub fn decode(raw: &[u8]) -> Option<Manifest> {
     let mut r = R(raw);
-    if r.take(4)? != MAGIC {
-        return None;
-    }
+    let v2 = match r.take(4)? {
+        m if m == MAGIC => true,
+        m if m == MAGIC_V1 => false,
+        _ => return None,
+    };
     let sets = r.list(43, |r| {
         Some(IncludeSet {
             result: r.str()?,
@@ -164,11 +187,12 @@ pub fn decode(raw: &[u8]) -> Option<Manifest> {
                 })
             })?,
             search_dirs: r.strs()?,
-            watches: r.list(20, |r| {
+            watches: r.list(if v2 { 24 } else { 20 }, |r| {
                 Some(DirRec {
                     path: r.str()?,
                     mtime: r.i64()?,
                     ctime: r.i64()?,
+                    covers: if v2 { r.bytes()?.to_vec() } else { Vec::new() },
                 })
             })?,
             has_include: r.strs()?,

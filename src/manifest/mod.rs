@@ -13,6 +13,8 @@
 //!   name in a directory searched earlier, or beside an includer for quoted includes;
 //!   caching-spec A1). An unchanged directory mtime proves nothing was added; only a
 //!   changed directory costs the exact existence checks;
+//!   Each watch also records which probes it stands for, so that a changed one costs
+//!   its own probes, not a walk through all of them;
 //! * the literal names probed by `__has_include` and which candidate paths existed;
 //! * the date when `__DATE__` is used, and whether `__TIMESTAMP__` is (then mtimes must
 //!   match exactly). A file using `__TIME__` is never recorded (caching-spec A2).
@@ -23,7 +25,7 @@
 
 use crate::hash::{digest, Key, KeyHasher};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -60,6 +62,12 @@ pub struct DirRec {
     pub path: String,
     pub mtime: i64,
     pub ctime: i64,
+    /// Which of the set's probes this directory watches, as a bitmap over the items they
+    /// come from (a file's index; past the files, a `__has_include` name's): when it
+    /// changed, only the probes of those items are checked. Empty in sets recorded
+    /// before it existed, whose changed watches cost a walk through every probe.
+    #[serde(default)]
+    pub covers: Vec<u8>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -38,6 +38,10 @@ pub(super) struct Probe<'a> {
     /// includers' directories in order, then the empty `dir` of `.gch` probes. Equal ids
     /// are equal `dir` texts, so a per-directory answer can be kept in a plain array.
     pub(super) dir_id: usize,
+    /// What the probe comes from, as a bit of a watch's `covers`: the index of the file
+    /// it may shadow (or whose `.gch` it is), or `files.len()` plus the index of its
+    /// `__has_include` name.
+    pub(super) item: usize,
 }
 
 /// `rel` up to its last `/`, empty when it has none.
@@ -66,6 +70,11 @@ impl<'a> Probe<'a> {
     /// How many distinct `dir_id`s the probes of `set` can have.
     pub(super) fn dir_ids(set: &IncludeSet) -> usize {
         set.search_dirs.len() + set.files.len() + 1
+    }
+
+    /// How many distinct `item`s the probes of `set` can have.
+    pub(super) fn items(set: &IncludeSet) -> usize {
+        set.files.len() + set.has_include.len()
     }
 
     pub(super) fn is(&self, path: &str) -> bool {
@@ -122,13 +131,18 @@ impl<'a, T: Clone> DirMemo<'a, T> {
 /// depend key), duplicates included: shadow candidates, which must not exist; `.gch`
 /// files beside headers; `__has_include` candidates, which must be as recorded.
 /// `lexical_files` holds the set's files lexically normalised, `lexical_dirs` its search
-/// dirs. Stops early when `visit` breaks.
+/// dirs. `only`: when given, watches' `covers` (see [`Covers`]); the probes whose
+/// `item` or `dir_id` it lacks are skipped. Stops early when `visit` breaks.
 pub(super) fn for_each_probe<'a>(
     set: &'a IncludeSet,
     lexical_files: &'a [String],
     lexical_dirs: &'a [String],
+    only: Option<&[u8]>,
     mut visit: impl FnMut(Probe<'a>) -> ControlFlow<()>,
 ) -> ControlFlow<()> {
+    let layout = Covers::of(set);
+    let wanted = |item: usize| only.is_none_or(|bits| layout.has_item(bits, item));
+    let wanted_dir = |dir_id: usize| only.is_none_or(|bits| layout.has_dir(bits, dir_id));
     let includer_dirs: BTreeSet<&str> = set.files.iter().map(|f| dir_str(&f.path)).collect();
     let n = set.search_dirs.len();
     let includers = includer_dirs
@@ -136,7 +150,10 @@ pub(super) fn for_each_probe<'a>(
         .copied()
         .enumerate()
         .map(|(j, d)| (n + j, d));
-    for (f, file) in set.files.iter().zip(lexical_files).skip(1) {
+    for (item, (f, file)) in set.files.iter().zip(lexical_files).enumerate().skip(1) {
+        if !wanted(item) {
+            continue;
+        }
         // Every search dir the header lies under is a way it may have been found
         // (`-Iinc -Iinc/sub`: `inc/sub/foo.h` is `sub/foo.h` or `foo.h`).
         // Compare lexically normalised spellings: `-I./include` finds `include/x.h`.
@@ -159,12 +176,16 @@ pub(super) fn for_each_probe<'a>(
                 let rel_dir = rel_dir_of(rel);
                 let earlier = set.search_dirs[..k].iter().map(String::as_str).enumerate();
                 for (dir_id, dir) in earlier.chain(includers.clone()) {
+                    if !wanted_dir(dir_id) {
+                        continue;
+                    }
                     let p = Probe {
                         dir,
                         rel,
                         rel_dir,
                         suffix: "",
                         dir_id,
+                        item,
                     };
                     if !p.is(&f.path) {
                         visit(p)?;
@@ -174,25 +195,38 @@ pub(super) fn for_each_probe<'a>(
         }
     }
     // gcc silently reads `<header>.gch` instead of a header that has one beside it.
-    for f in set.files.iter().skip(1) {
+    let gch_dir = Probe::dir_ids(set) - 1;
+    for (item, f) in set.files.iter().enumerate().skip(1) {
+        if !wanted(item) || !wanted_dir(gch_dir) {
+            continue;
+        }
         visit(Probe {
             dir: "",
             rel: &f.path,
             rel_dir: rel_dir_of(&f.path),
             suffix: ".gch",
-            dir_id: Probe::dir_ids(set) - 1,
+            dir_id: gch_dir,
+            item,
         })?;
     }
-    for name in &set.has_include {
+    for (j, name) in set.has_include.iter().enumerate() {
+        let item = set.files.len() + j;
+        if !wanted(item) {
+            continue;
+        }
         let rel_dir = rel_dir_of(name);
         let dirs = set.search_dirs.iter().map(String::as_str).enumerate();
         for (dir_id, dir) in dirs.chain(includers.clone()) {
+            if !wanted_dir(dir_id) {
+                continue;
+            }
             visit(Probe {
                 dir,
                 rel: name,
                 rel_dir,
                 suffix: "",
                 dir_id,
+                item,
             })?;
         }
     }
@@ -212,7 +246,7 @@ pub(super) fn probes(set: &IncludeSet) -> Vec<(String, bool)> {
     // a table of strings rehashes every one of them each time it doubles.
     let mut seen: HashSet<String, BuildFnv> =
         HashSet::with_capacity_and_hasher((set.files.len() * 64).min(1 << 15), BuildFnv::default());
-    let _ = for_each_probe(set, &lexical_files, &lexical_dirs, |p| {
+    let _ = for_each_probe(set, &lexical_files, &lexical_dirs, None, |p| {
         let path = p.path();
         if seen.insert(path.clone()) {
             let exists = present.contains(path.as_str());
@@ -221,6 +255,52 @@ pub(super) fn probes(set: &IncludeSet) -> Vec<(String, bool)> {
         ControlFlow::Continue(())
     });
     out
+}
+
+/// The layout of a watch's `covers`: a bitmap of the `item`s its probes come from, then
+/// one of their `dir_id`s. A probe under the watch has both bits set, so a probe lacking
+/// either is under another watch.
+#[derive(Clone, Copy)]
+pub(super) struct Covers {
+    item_bytes: usize,
+    dir_bytes: usize,
+}
+
+impl Covers {
+    pub(super) fn of(set: &IncludeSet) -> Self {
+        Covers {
+            item_bytes: Probe::items(set).div_ceil(8),
+            dir_bytes: Probe::dir_ids(set).div_ceil(8),
+        }
+    }
+
+    /// The length of every watch's `covers` in the set.
+    pub(super) fn len(&self) -> usize {
+        self.item_bytes + self.dir_bytes
+    }
+
+    /// Record `probe` in `bits` (of [`Covers::len`] bytes).
+    pub(super) fn add(&self, bits: &mut [u8], probe: &Probe) {
+        set_bit(&mut bits[..self.item_bytes], probe.item);
+        set_bit(&mut bits[self.item_bytes..], probe.dir_id);
+    }
+
+    pub(super) fn has_item(&self, bits: &[u8], item: usize) -> bool {
+        bit(&bits[..self.item_bytes.min(bits.len())], item)
+    }
+
+    pub(super) fn has_dir(&self, bits: &[u8], dir_id: usize) -> bool {
+        bit(bits.get(self.item_bytes..).unwrap_or_default(), dir_id)
+    }
+}
+
+/// Whether bit `i` of `bits` is set (a bit past its end is not).
+fn bit(bits: &[u8], i: usize) -> bool {
+    bits.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0)
+}
+
+fn set_bit(bits: &mut [u8], i: usize) {
+    bits[i / 8] |= 1 << (i % 8);
 }
 
 /// `dir_of` without allocating: the text before the last `/` (`.` when there is none).

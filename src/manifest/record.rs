@@ -148,7 +148,8 @@ pub fn record(
 }
 
 /// Record's probe pass: which probes of `set` exist (in probe order, once each), and a
-/// watch over each probe directory (its nearest existing ancestor's mtime and ctime).
+/// watch over each probe directory (its nearest existing ancestor's mtime and ctime),
+/// with the probes it stands for (`covers`).
 ///
 /// A LevelDB file has about 25,000 probes, 9,000 of them distinct, in a few hundred
 /// directories, most of which do not exist. So each (include name's directory, search
@@ -165,11 +166,17 @@ fn stat_probes(
 ) -> Result<(Vec<String>, Vec<DirRec>), NotRecordable> {
     let lexical_files: Vec<String> = set.files.iter().map(|f| lexical(&f.path)).collect();
     let lexical_dirs: Vec<String> = set.search_dirs.iter().map(|d| lexical(d)).collect();
-    // Per probe directory: whether it exists, once worked out.
-    let mut dir_memo: DirMemo<bool> = DirMemo::new(set);
+    // Per probe directory: whether it exists and its watch (an index into `watches`;
+    // None when the watch could not be stat'ed), once worked out.
+    let mut dir_memo: DirMemo<(bool, Option<usize>)> = DirMemo::new(set);
     let mut dir_exists: HashMap<String, bool, BuildFnv> = HashMap::default();
-    let mut watched_dirs: HashSet<String, BuildFnv> = HashSet::default();
-    let mut watches: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    let mut watch_of_dir: HashMap<String, Option<usize>, BuildFnv> = HashMap::default();
+    let mut watch_index: HashMap<String, usize, BuildFnv> = HashMap::default();
+    let mut watches: Vec<DirRec> = Vec::new();
+    // Whether every probe has a watch: only then do the watches' `covers` account for
+    // all of them (a probe without one is checked whenever any watch changed).
+    let mut all_covered = true;
+    let layout = Covers::of(set);
     let mut seen: HashSet<String, BuildFnv> = HashSet::default();
     let mut present = Vec::new();
     // Whether a path is a symlink, for the `..` rule: the probe directories of a
@@ -178,25 +185,62 @@ fn stat_probes(
     let mut is_symlink =
         memo(|p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()));
     let mut failed = None;
-    let _ = for_each_probe(set, &lexical_files, &lexical_dirs, |probe| {
+    let _ = for_each_probe(set, &lexical_files, &lexical_dirs, None, |probe| {
         let slot = dir_memo.slot(&probe);
-        let (exists, new_dir) = match *slot {
-            Some(exists) => (exists, None),
+        let (exists, watch) = match *slot {
+            Some(known) => known,
             None => {
                 let path = probe.path();
-                let dir = dir_str(&path).to_string();
-                let exists = match dir_exists.get(&dir) {
+                let dir = dir_str(&path);
+                let exists = match dir_exists.get(dir) {
                     Some(&e) => e,
                     None => {
-                        let e = ds.dir_ok(&cwd.join(&dir));
-                        dir_exists.insert(dir.clone(), e);
+                        let e = ds.dir_ok(&cwd.join(dir));
+                        dir_exists.insert(dir.to_string(), e);
                         e
                     }
                 };
-                *slot = Some(exists);
-                (exists, Some(dir))
+                // The first probe in a directory finds the directory's watch.
+                let watch = match watch_of_dir.get(dir) {
+                    Some(&w) => w,
+                    None => {
+                        let relative = Path::new(dir).is_relative();
+                        if !dotdot_is_lexical_by(cwd, dir, &mut is_symlink) {
+                            failed = Some(NotRecordable::PhysicalDotDot(dir.to_string()));
+                            return ControlFlow::Break(());
+                        }
+                        let parent = crate::util::path::normalize(&cwd.join(dir));
+                        // Whether a directory exists, from what the probes' stats already
+                        // found out (the same descriptors, the same answers as `is_dir`):
+                        // the watches of many probe directories walk up through the same
+                        // missing ones.
+                        let w = existing_ancestor_by(&parent, &mut |d| ds.dir_ok(d));
+                        let key = stored_form(&w, cwd, bases, relative);
+                        let index = match watch_index.get(&key) {
+                            Some(&i) => Some(i),
+                            None => ds.stat_dir(&w).map(|st| {
+                                watches.push(DirRec {
+                                    path: key.clone(),
+                                    mtime: st.mtime,
+                                    ctime: st.ctime,
+                                    covers: vec![0; layout.len()],
+                                });
+                                watch_index.insert(key, watches.len() - 1);
+                                watches.len() - 1
+                            }),
+                        };
+                        watch_of_dir.insert(dir.to_string(), index);
+                        index
+                    }
+                };
+                *slot = Some((exists, watch));
+                (exists, watch)
             }
         };
+        match watch {
+            Some(w) => layout.add(&mut watches[w].covers, &probe),
+            None => all_covered = false,
+        }
         if exists {
             let path = probe.path();
             if !seen.contains(&path) {
@@ -217,39 +261,17 @@ fn stat_probes(
                 seen.insert(path);
             }
         }
-        // The first probe in a directory adds the directory's watch.
-        let Some(dir) = new_dir else {
-            return ControlFlow::Continue(());
-        };
-        if watched_dirs.contains(&dir) {
-            return ControlFlow::Continue(());
-        }
-        let relative = Path::new(&dir).is_relative();
-        if !dotdot_is_lexical_by(cwd, &dir, &mut is_symlink) {
-            failed = Some(NotRecordable::PhysicalDotDot(dir));
-            return ControlFlow::Break(());
-        }
-        let parent = crate::util::path::normalize(&cwd.join(&dir));
-        watched_dirs.insert(dir);
-        // Whether a directory exists, from what the probes' stats already found out
-        // (the same descriptors, the same answers as `is_dir`): the watches of many
-        // probe directories walk up through the same missing ones.
-        let w = existing_ancestor_by(&parent, &mut |d| ds.dir_ok(d));
-        let key = stored_form(&w, cwd, bases, relative);
-        if let std::collections::btree_map::Entry::Vacant(e) = watches.entry(key) {
-            if let Some(Stat { mtime, ctime, .. }) = ds.stat_dir(&w) {
-                e.insert((mtime, ctime));
-            }
-        }
         ControlFlow::Continue(())
     });
     if let Some(why) = failed {
         return Err(why);
     }
-    let watches = watches
-        .into_iter()
-        .map(|(path, (mtime, ctime))| DirRec { path, mtime, ctime })
-        .collect();
+    if !all_covered {
+        for w in &mut watches {
+            w.covers.clear();
+        }
+    }
+    watches.sort_by(|a, b| a.path.cmp(&b.path));
     Ok((present, watches))
 }
 

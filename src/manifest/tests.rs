@@ -1,4 +1,5 @@
 use super::*;
+use std::collections::BTreeMap;
 
 #[test]
 fn scans_time_tokens_and_has_include() {
@@ -355,6 +356,7 @@ fn a_manifest_recorded_at_any_time_validates_without_overflow() {
         path: ".".into(),
         mtime: 0,
         ctime: 0,
+        covers: Vec::new(),
     });
     for recorded in [i64::MIN, i64::MAX] {
         set.recorded = recorded;
@@ -446,6 +448,7 @@ fn sample_manifest() -> Manifest {
             path: "inc".into(),
             mtime: 1,
             ctime: 2,
+            covers: vec![0b11, 0b101],
         }],
         has_include: vec!["x.h".into()],
         has_include_present: vec![],
@@ -498,6 +501,17 @@ fn binary_manifest_round_trips_and_rejects_garbage() {
         .is_empty());
     let json = serde_json::to_vec(&m).unwrap();
     assert_eq!(Manifest::decode(&json).unwrap().sets, m.sets);
+    // The "CPM1" form decodes with empty `covers` (every probe is walked then).
+    let mut v1 = m.clone();
+    for w in v1.sets.iter_mut().flat_map(|s| &mut s.watches) {
+        w.covers.clear();
+    }
+    let old = codec::encode_v1(&m);
+    assert_eq!(&old[..4], b"CPM1");
+    assert_eq!(Manifest::decode(&old).unwrap().sets, v1.sets);
+    for n in 0..old.len() {
+        assert!(Manifest::decode(&old[..n]).is_none(), "v1 prefix {n}");
+    }
 }
 
 /// The probe pass of `record`, as it was before it looked at each directory only once:
@@ -515,20 +529,29 @@ fn probe_states_one_by_one(
             present.push(p.clone());
         }
     }
-    let mut watches: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for (p, _) in &all {
+    // Every probe (duplicates too: each names the item it comes from) under its watch.
+    let lexical_files: Vec<String> = set.files.iter().map(|f| lexical(&f.path)).collect();
+    let lexical_dirs: Vec<String> = set.search_dirs.iter().map(|d| lexical(d)).collect();
+    let mut items = Vec::new();
+    let _ = for_each_probe(set, &lexical_files, &lexical_dirs, None, |p| {
+        items.push((p.path(), p));
+        ControlFlow::Continue(())
+    });
+    let mut watches: BTreeMap<String, DirRec> = BTreeMap::new();
+    for (p, probe) in &items {
         let parent = crate::util::path::normalize(&cwd.join(dir_str(p)));
         let w = existing_ancestor(&parent);
         let key = stored_form(&w, cwd, bases, Path::new(p).is_relative());
-        if let (false, Some((_, m, c))) = (watches.contains_key(&key), stat_ns(&w)) {
-            watches.insert(key, (m, c));
-        }
+        let (_, mtime, ctime) = stat_ns(&w).expect("a watch can be stat'ed");
+        let rec = watches.entry(key.clone()).or_insert_with(|| DirRec {
+            path: key,
+            mtime,
+            ctime,
+            covers: vec![0; Covers::of(set).len()],
+        });
+        Covers::of(set).add(&mut rec.covers, probe);
     }
-    let watches = watches
-        .into_iter()
-        .map(|(path, (mtime, ctime))| DirRec { path, mtime, ctime })
-        .collect();
-    (present, watches)
+    (present, watches.into_values().collect())
 }
 
 /// Search dirs that exist, do not exist, go through a regular file, use `..` after a real
@@ -759,4 +782,149 @@ fn the_preprocessor_mode_mark_never_validates() {
         !still_valid(&unmarked, Path::new("/"), &[], None),
         "its date alone must make it invalid"
     );
+}
+
+/// Validity with the watches' `covers` dropped, as a set recorded before them is checked
+/// (every probe walked).
+fn validate_walking_every_probe(set: &IncludeSet, cwd: &Path, at: i64) -> Validity {
+    let mut old = set.clone();
+    for w in &mut old.watches {
+        w.covers.clear();
+    }
+    validate_at(&old, cwd, &[], None, at)
+}
+
+/// The same outcome, `covers` aside.
+fn same_validity(a: &Validity, b: &Validity) -> bool {
+    let strip = |s: &IncludeSet| {
+        let mut s = s.clone();
+        s.watches.iter_mut().for_each(|w| w.covers.clear());
+        s
+    };
+    match (a, b) {
+        (Validity::Invalid, Validity::Invalid) | (Validity::Valid, Validity::Valid) => true,
+        (Validity::Refreshed(x), Validity::Refreshed(y)) => strip(x) == strip(y),
+        _ => false,
+    }
+}
+
+/// zstd's layout, compiled by gcc: includes spelled `../common/x.h` and `../zstd.h` from
+/// `src/compress`, headers found through `-Isrc -Isrc/common`, and probes such as
+/// `src/../common/x.h` whose nearest existing directory is the working directory. When
+/// a watch changes, the probes its `covers` select decide exactly as a walk through every
+/// probe: for a header created at any probe of the set, a directory created on the way
+/// to one, and an unrelated file beside them. A change of the working directory alone
+/// looks at a few items' probes, not all.
+#[test]
+fn covers_select_the_probes_a_full_walk_would_check() {
+    let d = std::env::temp_dir().join(format!("cachepot-covers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    for sub in ["src/common", "src/compress", "src/legacy"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    std::fs::write(d.join("src/zstd.h"), "#include <stddef.h>\n").unwrap();
+    std::fs::write(
+        d.join("src/common/x.h"),
+        "#include \"../zstd.h\"\n#include \"y.h\"\n#include <string.h>\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("src/common/y.h"), "int y;\n").unwrap();
+    std::fs::write(d.join("src/legacy/z.h"), "int z;\n").unwrap();
+    std::fs::write(
+        d.join("src/compress/a.c"),
+        "#include \"../common/x.h\"\n#include \"z.h\"\n",
+    )
+    .unwrap();
+    let args = ["-Isrc", "-Isrc/common", "-Isrc/legacy"];
+    let gcc = |extra: &[&str]| {
+        let out = std::process::Command::new("gcc")
+            .args(args)
+            .args(extra)
+            .current_dir(&d)
+            .output()
+            .expect("gcc runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    let search = crate::compiler::gcc::parse_search_list(
+        &gcc(&["-v", "-E", "-x", "c", "/dev/null", "-o", "/dev/null"]).stderr,
+    )
+    .expect("a search list");
+    let files = crate::depfile::prerequisites(&gcc(&["-M", "src/compress/a.c"]).stdout);
+    assert!(
+        files.iter().any(|f| f.contains("../common/x.h")),
+        "{files:?}"
+    );
+    let start = now_ns() + 1_000_000_000;
+    let set = record(&files, &search, &d, start, &digest(b"r"), true, &[], None).unwrap();
+    assert!(set.watches.iter().all(|w| !w.covers.is_empty()));
+    let later = now_ns() + 10 * RACY_NS;
+    let Validity::Refreshed(set) = validate_at(&set, &d, &[], None, later) else {
+        panic!("racy watches are re-proven and refreshed");
+    };
+    let check = |what: &str, expect_invalid: bool| {
+        let a = validate_at(&set, &d, &[], None, later);
+        let b = validate_walking_every_probe(&set, &d, later);
+        assert!(same_validity(&a, &b), "{what}: {a:?} against {b:?}");
+        assert_eq!(
+            matches!(a, Validity::Invalid),
+            expect_invalid,
+            "{what}: {a:?}"
+        );
+    };
+    // The working directory changes: only the items with probes below it are walked.
+    std::fs::create_dir(d.join("obj")).unwrap();
+    check("a new directory in the working directory", false);
+    let dot = HashMap::from([(".", None)]);
+    let only = validate::covered_by(&set, &dot).expect("every watch has covers");
+    let walk = |only: Option<&[u8]>| {
+        let lexical_files: Vec<String> = set.files.iter().map(|f| lexical(&f.path)).collect();
+        let lexical_dirs: Vec<String> = set.search_dirs.iter().map(|d| lexical(d)).collect();
+        let mut n = 0;
+        let _ = for_each_probe(&set, &lexical_files, &lexical_dirs, only, |_| {
+            n += 1;
+            ControlFlow::Continue(())
+        });
+        n
+    };
+    let (walked, all) = (walk(Some(&only)), walk(None));
+    assert!(walked > 0 && walked * 10 < all, "{walked} of {all} probes");
+    // Every probe below the test directory: created, it invalidates under both.
+    let probes: Vec<String> = probes(&set)
+        .into_iter()
+        .filter(|(p, exists)| !exists && !p.starts_with('/'))
+        .map(|(p, _)| lexical(&p))
+        .filter(|p| !p.starts_with(".."))
+        .collect();
+    assert!(probes.len() > 10, "{probes:?}");
+    for p in &probes {
+        let path = d.join(p);
+        let mut made = Vec::new();
+        let mut dir = path.parent().unwrap().to_path_buf();
+        while !dir.exists() {
+            made.push(dir.clone());
+            dir.pop();
+        }
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        if !made.is_empty() {
+            // A directory on the way to a probe, before the probe itself.
+            check(&format!("a directory on the way to {p}"), false);
+        }
+        std::fs::write(&path, "int shadow;\n").unwrap();
+        check(&format!("a header at {p}"), true);
+        std::fs::remove_file(&path).unwrap();
+        for m in &made {
+            std::fs::remove_dir(m).unwrap();
+        }
+        // An unrelated file in its nearest existing directory.
+        let beside = dir.join("unrelated-cachepot-test");
+        std::fs::write(&beside, "").unwrap();
+        check(&format!("an unrelated file beside {p}"), false);
+        std::fs::remove_file(&beside).unwrap();
+    }
+    std::fs::remove_dir_all(&d).unwrap();
 }

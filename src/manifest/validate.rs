@@ -115,7 +115,13 @@ pub(super) fn validate_at(
     if changed.is_empty() {
         return Validity::Valid;
     }
-    match probes_hold(set, cwd, bases, &changed) {
+    match probes_hold(
+        set,
+        cwd,
+        bases,
+        &changed,
+        covered_by(set, &changed).as_deref(),
+    ) {
         None => Validity::Invalid,
         Some(false) => Validity::Valid,
         Some(true) => refreshed(set, start, &changed),
@@ -149,19 +155,55 @@ fn refreshed(
     Validity::Refreshed(Box::new(fresh))
 }
 
+/// The items whose probes the `changed` watches stand for (the union of their
+/// `covers`), when every one of them says: only those probes can be under them. None
+/// when one does not (a set recorded before `covers`): then every probe is looked at.
+pub(super) fn covered_by(
+    set: &IncludeSet,
+    changed: &HashMap<&str, Option<(i64, i64)>>,
+) -> Option<Vec<u8>> {
+    let n = Covers::of(set).len();
+    let mut union = vec![0u8; n];
+    for w in set
+        .watches
+        .iter()
+        .filter(|w| changed.contains_key(w.path.as_str()))
+    {
+        if w.covers.len() != n || n == 0 {
+            return None;
+        }
+        for (u, c) in union.iter_mut().zip(&w.covers) {
+            *u |= c;
+        }
+    }
+    Some(union)
+}
+
 /// Check the probes under changed (or unrecorded) watches: None when one appeared or
 /// vanished, else whether the changed watches may be refreshed. One may not when it
 /// vanished, or when a directory now exists between it and one of its probes.
+/// `only`: the items whose probes can be under a changed watch ([`covered_by`]); the
+/// others' are not looked at.
 fn probes_hold(
     set: &IncludeSet,
     cwd: &Path,
     bases: &[PathBuf],
     changed: &HashMap<&str, Option<(i64, i64)>>,
+    only: Option<&[u8]>,
 ) -> Option<bool> {
     let watched: HashSet<&str, BuildFnv> = set.watches.iter().map(|w| w.path.as_str()).collect();
     let present: HashSet<&str, BuildFnv> =
         set.has_include_present.iter().map(String::as_str).collect();
-    let lexical_files: Vec<String> = set.files.iter().map(|f| lexical(&f.path)).collect();
+    // Only the files whose probes are walked need their lexical form.
+    let lexical_files: Vec<String> = set
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match only {
+            Some(bits) if !Covers::of(set).has_item(bits, i) => String::new(),
+            _ => lexical(&f.path),
+        })
+        .collect();
     let lexical_dirs: Vec<String> = set.search_dirs.iter().map(|d| lexical(d)).collect();
     // Thousands of probes share a few hundred directories: resolve each directory's watch
     // once, and build a probe's path only when its directory needs checking.
@@ -173,7 +215,7 @@ fn probes_hold(
     let cwd_text = crate::util::path::normalize_str(&cwd.to_string_lossy());
     let mut stuck: HashSet<String> = HashSet::new();
     let (mut seen, mut checked) = (0usize, 0usize);
-    let flow = for_each_probe(set, &lexical_files, &lexical_dirs, |probe| {
+    let flow = for_each_probe(set, &lexical_files, &lexical_dirs, only, |probe| {
         seen += 1;
         let (dir, rel_dir) = probe.dir_key();
         let slot = memo.slot(&probe);
@@ -220,30 +262,11 @@ fn probes_hold(
             } else {
                 !dir.starts_with('/')
             };
-            let mut joined = String::new();
-            if relative {
-                joined.push_str(&cwd_text);
-                joined.push('/');
-            }
-            joined.push_str(dir);
-            joined.push('/');
-            joined.push_str(rel_dir);
-            let parent = crate::util::path::normalize_str(&joined);
             // The watch recorded for this probe: its nearest recorded ancestor directory.
             // (Text forms: one that differs from what `record` stored finds no watch, and
             // its probes are all checked.)
-            let mut cur: &str = &parent;
-            let watch = loop {
-                let s = stored_form_str(cur, &cwd_text, cwd, bases, relative);
-                if watched.contains(s.as_ref()) {
-                    break Some(s.into_owned());
-                }
-                match cur.rfind('/') {
-                    Some(0) if cur.len() > 1 => cur = "/",
-                    Some(i) if i > 0 => cur = &cur[..i],
-                    _ => break None,
-                }
-            };
+            let (watch, parent) =
+                nearest_watch(dir, rel_dir, relative, &cwd_text, cwd, bases, &watched);
             let Some(w) = watch else { return true };
             match changed.get(w.as_str()) {
                 None => false,
@@ -251,7 +274,7 @@ fn probes_hold(
                     // Refreshing `w` is sound only while it is still the nearest existing
                     // directory above the probe: a file created in a new subdirectory
                     // would not change `w`.
-                    let nearest = existing_ancestor(Path::new(&parent));
+                    let nearest = existing_ancestor(Path::new(&parent.absolute(&cwd_text)));
                     if now.is_none() || stored_form(&nearest, cwd, bases, relative) != w {
                         stuck.insert(w);
                     }
@@ -282,6 +305,88 @@ fn probes_hold(
         log::debug!("direct mode: watches {stuck:?} no longer cover their probes");
     }
     Some(stuck.is_empty())
+}
+
+/// A probe directory, normalised: absolute, or relative to the working directory and
+/// under it (without `..` in front).
+enum ProbeDir {
+    Absolute(String),
+    UnderCwd(String),
+}
+
+impl ProbeDir {
+    fn absolute(&self, cwd_text: &str) -> String {
+        match self {
+            ProbeDir::Absolute(p) => p.clone(),
+            ProbeDir::UnderCwd(r) if r.is_empty() => cwd_text.to_string(),
+            ProbeDir::UnderCwd(r) => {
+                let sep = if cwd_text.ends_with('/') { "" } else { "/" };
+                format!("{cwd_text}{sep}{r}")
+            }
+        }
+    }
+}
+
+/// The probe directory `dir`/`rel_dir` (relative to the working directory when
+/// `relative`), and its nearest ancestor, itself included, that `watched` holds in its
+/// stored form ([`stored_form`]).
+fn nearest_watch(
+    dir: &str,
+    rel_dir: &str,
+    relative: bool,
+    cwd_text: &str,
+    cwd: &Path,
+    bases: &[PathBuf],
+    watched: &HashSet<&str, BuildFnv>,
+) -> (Option<String>, ProbeDir) {
+    let mut joined = String::with_capacity(cwd_text.len() + dir.len() + rel_dir.len() + 2);
+    if relative {
+        // Most relative probe directories lie under the working directory, where a
+        // directory's stored form is its normalised relative path: walked up without
+        // the working directory's own components.
+        if !dir.is_empty() {
+            joined.push_str(dir);
+            joined.push('/');
+        }
+        joined.push_str(rel_dir);
+        let lex = crate::util::path::normalize_str(&joined);
+        if lex != ".." && !lex.starts_with("../") {
+            let mut cur: &str = if lex.is_empty() { "." } else { &lex };
+            loop {
+                if watched.contains(cur) {
+                    let w = cur.to_string();
+                    return (Some(w), ProbeDir::UnderCwd(lex));
+                }
+                match cur.rfind('/') {
+                    Some(i) => cur = &cur[..i],
+                    None if cur != "." => cur = ".",
+                    None => break,
+                }
+            }
+        }
+        // Above the working directory, or under it without a watch there: the whole
+        // path, up to the root.
+        joined.clear();
+        joined.push_str(cwd_text);
+        joined.push('/');
+    }
+    joined.push_str(dir);
+    joined.push('/');
+    joined.push_str(rel_dir);
+    let parent = crate::util::path::normalize_str(&joined);
+    let mut cur: &str = &parent;
+    let watch = loop {
+        let s = stored_form_str(cur, cwd_text, cwd, bases, relative);
+        if watched.contains(s.as_ref()) {
+            break Some(s.into_owned());
+        }
+        match cur.rfind('/') {
+            Some(0) if cur.len() > 1 => cur = "/",
+            Some(i) if i > 0 => cur = &cur[..i],
+            _ => break None,
+        }
+    };
+    (watch, ProbeDir::Absolute(parent))
 }
 
 /// FNV-1a, for the per-probe lookups of [`probes_hold`] and of `record`: SipHash was a

@@ -316,8 +316,9 @@ fn manifest_key(
 ) -> Key {
     let mut h = KeyHasher::new("manifest");
     // 2: sets recorded before a `..` after a symlink was refused may watch the wrong
-    // directory; they are not looked up again.
-    h.str("manifest-version", "2");
+    // directory; they are not looked up again. 3: manifests in the "CPM2" format (watches
+    // with `covers`), which earlier versions would take for corrupt ones.
+    h.str("manifest-version", "3");
     ingredients(&mut h, ctx, compiler, parsed, ident);
     h.field("source-file", &source.0);
     h.finish()

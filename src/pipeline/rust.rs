@@ -13,8 +13,9 @@ use super::*;
 use crate::compiler::rustc;
 use crate::digest_cache;
 
-/// Bump when an ingredient of the Rust keys changes.
-const RUST_KEY_VERSION: &str = "rust-1";
+/// Bump when an ingredient of the Rust keys changes, or the manifest format does
+/// (rust-2: "CPM2" manifests, which earlier versions would take for corrupt ones).
+const RUST_KEY_VERSION: &str = "rust-2";
 
 pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed: &Parsed) -> Done {
     let key = identity::identity(compiler, &ctx.cfg.dir)

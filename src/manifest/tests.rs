@@ -628,6 +628,37 @@ fn memoised_probe_pass_matches_probing_one_by_one() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// The dep file's files of `compiler args -M source` run in `d` and the compiler's
+/// search list (for `lang`), as the compiler itself gives them.
+fn include_set_by(
+    d: &Path,
+    compiler: &str,
+    lang: &str,
+    args: &[&str],
+    source: &str,
+) -> (Vec<String>, Vec<String>) {
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(compiler)
+            .args(args)
+            .args(extra)
+            .current_dir(d)
+            .output()
+            .expect("the compiler runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    let search = crate::compiler::gcc::parse_search_list(
+        &run(&["-v", "-E", "-x", lang, "/dev/null", "-o", "/dev/null"]).stderr,
+    )
+    .expect("a search list");
+    let files = crate::depfile::prerequisites(&run(&["-M", source]).stdout);
+    (files, search)
+}
+
 /// A C++ file in `d` reading libstdc++ and glibc headers (about 200 files and 9,000
 /// distinct probes in a few hundred directories, most of them missing): its dep file's
 /// files and the search list, as g++ itself gives them.
@@ -639,25 +670,13 @@ fn libstdcxx_include_set(d: &Path) -> (Vec<String>, Vec<String>) {
         "#include <string>\n#include <vector>\n#include <thread>\n#include <cstdio>\n#include \"sub/local.h\"\n",
     )
     .unwrap();
-    let g = |args: &[&str]| {
-        let out = std::process::Command::new("g++")
-            .args(["-Iinc", "-I/nonexistent-cachepot-dir"])
-            .args(args)
-            .current_dir(d)
-            .output()
-            .expect("g++ runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    };
-    let search = crate::compiler::gcc::parse_search_list(
-        &g(&["-v", "-E", "-x", "c++", "/dev/null", "-o", "/dev/null"]).stderr,
-    )
-    .expect("a search list");
-    let files = crate::depfile::prerequisites(&g(&["-M", "a.cc"]).stdout);
+    let (files, search) = include_set_by(
+        d,
+        "g++",
+        "c++",
+        &["-Iinc", "-I/nonexistent-cachepot-dir"],
+        "a.cc",
+    );
     assert!(files.len() > 100, "{files:?}");
     (files, search)
 }
@@ -836,25 +855,7 @@ fn covers_select_the_probes_a_full_walk_would_check() {
     )
     .unwrap();
     let args = ["-Isrc", "-Isrc/common", "-Isrc/legacy"];
-    let gcc = |extra: &[&str]| {
-        let out = std::process::Command::new("gcc")
-            .args(args)
-            .args(extra)
-            .current_dir(&d)
-            .output()
-            .expect("gcc runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    };
-    let search = crate::compiler::gcc::parse_search_list(
-        &gcc(&["-v", "-E", "-x", "c", "/dev/null", "-o", "/dev/null"]).stderr,
-    )
-    .expect("a search list");
-    let files = crate::depfile::prerequisites(&gcc(&["-M", "src/compress/a.c"]).stdout);
+    let (files, search) = include_set_by(&d, "gcc", "c", &args, "src/compress/a.c");
     assert!(
         files.iter().any(|f| f.contains("../common/x.h")),
         "{files:?}"

@@ -155,9 +155,9 @@ fn refreshed(
     Validity::Refreshed(Box::new(fresh))
 }
 
-/// The items whose probes the `changed` watches stand for (the union of their
-/// `covers`), when every one of them says: only those probes can be under them. None
-/// when one does not (a set recorded before `covers`): then every probe is looked at.
+/// The union of the `changed` watches' `covers` (see [`Covers`]): the items and the
+/// directories of every probe that can be under one of them. None when one of them has
+/// no `covers` (a set recorded before them): then every probe is looked at.
 pub(super) fn covered_by(
     set: &IncludeSet,
     changed: &HashMap<&str, Option<(i64, i64)>>,
@@ -182,8 +182,8 @@ pub(super) fn covered_by(
 /// Check the probes under changed (or unrecorded) watches: None when one appeared or
 /// vanished, else whether the changed watches may be refreshed. One may not when it
 /// vanished, or when a directory now exists between it and one of its probes.
-/// `only`: the items whose probes can be under a changed watch ([`covered_by`]); the
-/// others' are not looked at.
+/// `only`: which probes can be under a changed watch ([`covered_by`]); the others are
+/// not looked at.
 fn probes_hold(
     set: &IncludeSet,
     cwd: &Path,

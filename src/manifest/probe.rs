@@ -348,3 +348,28 @@ pub(super) fn stored_form(
     }
     abs.to_string_lossy().into_owned()
 }
+
+/// [`stored_form`] of a normalised absolute path given as text (`cwd_text`: the
+/// normalised working directory).
+pub(super) fn stored_form_str<'a>(
+    abs: &'a str,
+    cwd_text: &str,
+    cwd: &Path,
+    bases: &[PathBuf],
+    probe_relative: bool,
+) -> std::borrow::Cow<'a, str> {
+    use std::borrow::Cow;
+    if abs == cwd_text {
+        return Cow::Borrowed(".");
+    }
+    if let Some(rel) = abs.strip_prefix(cwd_text).and_then(|r| {
+        r.strip_prefix('/')
+            .or(if cwd_text == "/" { Some(r) } else { None })
+    }) {
+        return Cow::Borrowed(rel);
+    }
+    if !probe_relative && !bases.iter().any(|b| Path::new(abs).starts_with(b)) {
+        return Cow::Borrowed(abs);
+    }
+    Cow::Owned(stored_form(Path::new(abs), cwd, bases, probe_relative))
+}

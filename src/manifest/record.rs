@@ -184,6 +184,9 @@ fn stat_probes(
     // `12/../../../../x86_64-linux-gnu/include` and its subdirectories).
     let mut is_symlink =
         memo(|p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()));
+    // The normalised working directory as text, when it is UTF-8 (else watches are
+    // worked out through `Path`).
+    let cwd_text = cwd.to_str().map(crate::util::path::normalize_str);
     let mut failed = None;
     let _ = for_each_probe(set, &lexical_files, &lexical_dirs, None, |probe| {
         let slot = dir_memo.slot(&probe);
@@ -209,13 +212,33 @@ fn stat_probes(
                             failed = Some(NotRecordable::PhysicalDotDot(dir.to_string()));
                             return ControlFlow::Break(());
                         }
-                        let parent = crate::util::path::normalize(&cwd.join(dir));
                         // Whether a directory exists, from what the probes' stats already
                         // found out (the same descriptors, the same answers as `is_dir`):
                         // the watches of many probe directories walk up through the same
                         // missing ones.
-                        let w = existing_ancestor_by(&parent, &mut |d| ds.dir_ok(d));
-                        let key = stored_form(&w, cwd, bases, relative);
+                        let (w, key) = match &cwd_text {
+                            // As text, the way validation names watches (`Path`'s
+                            // normalisation and `stored_form` were a sixth of a miss).
+                            Some(cwd_text) => {
+                                let parent = if relative {
+                                    crate::util::path::normalize_str(&format!("{cwd_text}/{dir}"))
+                                } else {
+                                    crate::util::path::normalize_str(dir)
+                                };
+                                let w =
+                                    existing_ancestor_by(Path::new(&parent), &mut |d| ds.dir_ok(d));
+                                let text = w.to_str().unwrap_or_default();
+                                let key = stored_form_str(text, cwd_text, cwd, bases, relative);
+                                let key = key.into_owned();
+                                (w, key)
+                            }
+                            None => {
+                                let parent = crate::util::path::normalize(&cwd.join(dir));
+                                let w = existing_ancestor_by(&parent, &mut |d| ds.dir_ok(d));
+                                let key = stored_form(&w, cwd, bases, relative);
+                                (w, key)
+                            }
+                        };
                         let index = match watch_index.get(&key) {
                             Some(&i) => Some(i),
                             None => ds.stat_dir(&w).map(|st| {

@@ -415,31 +415,6 @@ impl std::hash::Hasher for Fnv {
 
 pub(super) type BuildFnv = std::hash::BuildHasherDefault<Fnv>;
 
-/// [`stored_form`] of a normalised absolute path given as text (`cwd_text`: the
-/// normalised working directory).
-fn stored_form_str<'a>(
-    abs: &'a str,
-    cwd_text: &str,
-    cwd: &Path,
-    bases: &[PathBuf],
-    probe_relative: bool,
-) -> std::borrow::Cow<'a, str> {
-    use std::borrow::Cow;
-    if abs == cwd_text {
-        return Cow::Borrowed(".");
-    }
-    if let Some(rel) = abs.strip_prefix(cwd_text).and_then(|r| {
-        r.strip_prefix('/')
-            .or(if cwd_text == "/" { Some(r) } else { None })
-    }) {
-        return Cow::Borrowed(rel);
-    }
-    if !probe_relative && !bases.iter().any(|b| Path::new(abs).starts_with(b)) {
-        return Cow::Borrowed(abs);
-    }
-    Cow::Owned(stored_form(Path::new(abs), cwd, bases, probe_relative))
-}
-
 /// No empty, `.` or `..` component: the text is already in its lexical normal form.
 fn plain(r: &str) -> bool {
     r.split('/').all(|c| !matches!(c, "" | "." | ".."))

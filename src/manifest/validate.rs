@@ -195,12 +195,13 @@ fn probes_hold(
     let present: HashSet<&str, BuildFnv> =
         set.has_include_present.iter().map(String::as_str).collect();
     // Only the files whose probes are walked need their lexical form.
+    let layout = Covers::of(set);
     let lexical_files: Vec<String> = set
         .files
         .iter()
         .enumerate()
         .map(|(i, f)| match only {
-            Some(bits) if !Covers::of(set).has_item(bits, i) => String::new(),
+            Some(bits) if !layout.has_item(bits, i) => String::new(),
             _ => lexical(&f.path),
         })
         .collect();

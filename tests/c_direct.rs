@@ -1704,6 +1704,78 @@ fn pitfall_11_one_compiler_binary_in_two_trees() {
     assert!(symbols(&w).contains("variant_a"), "{}", symbols(&w));
 }
 
+/// gcc runs `cc1` for C and `cc1plus` for C++, and each is part of the identity of the
+/// commands that run it: `cc1plus` replaced in place (a link in the compiler's own tree
+/// retargeted) makes the next C++ compile a miss with the new program's output, while a
+/// C command, which never runs `cc1plus`, keeps its hit.
+#[test]
+fn pitfall_11_cc1plus_replaced_in_place_is_a_miss_for_cxx_only() {
+    require!("gcc", "g++", "nm");
+    let mut w = World::plain("gcc");
+    let probe = |args: &[&str]| {
+        let out = w.s.bare_in(w.s.root(), "gcc", args);
+        w.s.assert_success(&out, "ask gcc");
+        lossy(&out.stdout).trim().to_string()
+    };
+    let helper = |prog: &str| PathBuf::from(probe(&[&format!("-print-prog-name={prog}")]));
+    let (cc1, cc1plus) = (helper("cc1"), helper("cc1plus"));
+    let lib = format!(
+        "lib/gcc/{}/{}",
+        probe(&["-dumpmachine"]),
+        probe(&["-dumpversion"])
+    );
+    for p in [&cc1, &cc1plus] {
+        assert!(p.is_absolute(), "gcc runs {} (not a path)", p.display());
+    }
+    let root = w.s.root().join("tree");
+    fs::create_dir_all(root.join("bin")).unwrap();
+    fs::create_dir_all(root.join(&lib)).unwrap();
+    // Copied by a child process, as common::write_executable explains.
+    let driver = fs::canonicalize(which("gcc").unwrap()).unwrap();
+    let out = run(std::process::Command::new("install")
+        .args(["-m", "755"])
+        .arg(&driver)
+        .arg(root.join("bin/gcc")));
+    assert!(out.status.success(), "install: {out:?}");
+    std::os::unix::fs::symlink(&cc1, root.join(&lib).join("cc1")).unwrap();
+    let cc1plus_link = root.join(&lib).join("cc1plus");
+    std::os::unix::fs::symlink(&cc1plus, &cc1plus_link).unwrap();
+    prepend_path(&mut w.s, &root.join("bin"));
+    let source = "#ifdef VARIANT_B\nint variant_b;\n#else\nint variant_a;\n#endif\n";
+    w.s.write("a.c", source);
+    w.s.write("b.cpp", source);
+    let c_args = ["-c", "a.c", "-o", "a.o"];
+    let cxx_args = ["-c", "b.cpp", "-o", "b.o"];
+    let symbols = |w: &World, obj: &str| {
+        let out = w.s.bare_in(&w.dir(""), "nm", &[obj]);
+        w.s.assert_success(&out, "nm");
+        lossy(&out.stdout).to_string()
+    };
+    w.expect(Kind::Miss, "", &c_args, "C, first compile");
+    w.expect(Kind::Miss, "", &cxx_args, "C++, first compile");
+    w.expect_direct("", &c_args, "C again");
+    w.expect_direct("", &cxx_args, "C++ again");
+    assert!(symbols(&w, "b.o").contains("variant_a"));
+
+    let wrapper = root.join("cc1plus-b");
+    let body = format!(
+        "#!/bin/sh\nexec '{}' -DVARIANT_B=1 \"$@\"\n",
+        cc1plus.display()
+    );
+    write_script(&wrapper, &body);
+    fs::remove_file(&cc1plus_link).unwrap();
+    std::os::unix::fs::symlink(&wrapper, &cc1plus_link).unwrap();
+    w.expect(Kind::Miss, "", &cxx_args, "C++ after cc1plus was replaced");
+    assert!(
+        symbols(&w, "b.o").contains("variant_b"),
+        "{}",
+        symbols(&w, "b.o")
+    );
+    w.expect_direct("", &cxx_args, "C++ with the new cc1plus again");
+    w.expect_direct("", &c_args, "C never runs cc1plus");
+    assert!(symbols(&w, "a.o").contains("variant_a"));
+}
+
 /// `#include "../common/x.h"` from a directory reached through a symlink: the compiler
 /// opens `src/lib/../common/x.h` and then searches `src/lib/../common` for x.h's own
 /// quoted includes, both from the symlink's target, where a lexical watch

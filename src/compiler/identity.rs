@@ -1,15 +1,16 @@
 //! Compiler identity: a digest of what the compiler *is*, computed once and kept on disk.
 //!
 //! The identity of a gcc/clang binary is the BLAKE3 hash of its resolved file plus its
-//! `--version` output, and for gcc also the content of the `cc1`/`cc1plus` it runs
-//! (`-print-prog-name`), since an upgrade can replace those without touching the driver.
-//! Computing that costs process spawns and hashing ~30 MB, so the result is stored in
-//! `<cache dir>/compilers-v1/<digest of (resolved path, dev, inode, size, mtime, ctime)>`
-//! together with the same stat tuple of every helper binary it covered; a later
-//! invocation trusts it only if all of those still stat the same. An in-place upgrade
-//! changes mtime/ctime/inode, so it can never reuse an old identity.
+//! `--version` output, and for gcc also the content of the compiler proper it runs for the
+//! command's language (`cc1` for C, `cc1plus` for C++, found with `-print-prog-name`),
+//! since an upgrade can replace those without touching the driver. Computing that costs
+//! process spawns and hashing ~35 MB, so the result is stored in
+//! `<cache dir>/compilers-v1/<digest of (resolved path, dev, inode, size, mtime, ctime,
+//! helper names)>` together with the same stat tuple of every helper binary it covered; a
+//! later invocation trusts it only if all of those still stat the same. An in-place
+//! upgrade changes mtime/ctime/inode, so it can never reuse an old identity.
 
-use super::{Family, ResolvedCompiler};
+use super::{Family, Language, ResolvedCompiler};
 use crate::hash::{digest, Key, KeyHasher};
 use crate::util::fs::{atomic_write, create_dir_all_private, file_mode};
 use std::fs;
@@ -18,8 +19,24 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// Bump when the identity ingredients change.
-const IDENTITY_VERSION: &str = "1";
+/// Bump when the identity ingredients change (2: gcc's helpers per language).
+const IDENTITY_VERSION: &str = "2";
+
+/// The programs gcc runs to compile `language` (`-print-prog-name`), whose content is
+/// part of the identity. Only the one the command runs: hashing both `cc1` and `cc1plus`
+/// was two thirds of the first compile with an empty cache. Unknown: C's and C++'s.
+fn gcc_helpers(language: Option<Language>) -> &'static [&'static str] {
+    use Language::*;
+    match language {
+        Some(C | CPreprocessed | AsmCpp) => &["cc1"],
+        Some(Cxx | CxxPreprocessed) => &["cc1plus"],
+        Some(ObjC | ObjCPreprocessed) => &["cc1obj"],
+        Some(ObjCxx | ObjCxxPreprocessed) => &["cc1objplus"],
+        // Assembled by `as` alone, which gcc finds on PATH (no absolute path to record).
+        Some(Asm) => &[],
+        Some(Rust | Cuda) | None => &["cc1", "cc1plus"],
+    }
+}
 
 fn stat_line(path: &Path) -> Option<String> {
     let m = fs::metadata(path).ok()?;
@@ -45,9 +62,14 @@ pub fn file_digest(path: &Path) -> std::io::Result<Key> {
     Ok(Key(*h.finalize().as_bytes()))
 }
 
-/// The identity of `compiler`, from the on-disk record when it is still valid.
+/// The identity of `compiler` compiling `language` (None: not known, or not a gcc-style
+/// command), from the on-disk record when it is still valid.
 /// `cache_dir` None or unwritable: computed every time (slower, still correct).
-pub fn identity(compiler: &ResolvedCompiler, cache_dir: &Path) -> std::io::Result<Key> {
+pub fn identity(
+    compiler: &ResolvedCompiler,
+    language: Option<Language>,
+    cache_dir: &Path,
+) -> std::io::Result<Key> {
     let resolved = match &compiler.canonical {
         Some(c) => c.clone(),
         None => crate::util::fs::canonicalize(&compiler.path)?,
@@ -57,6 +79,14 @@ pub fn identity(compiler: &ResolvedCompiler, cache_dir: &Path) -> std::io::Resul
     if compiler.family == Family::Rustc {
         own.push_str(&toolchain_selectors());
     }
+    let helpers = match compiler.family {
+        Family::Gcc => gcc_helpers(language),
+        _ => &[],
+    };
+    for h in helpers {
+        own.push_str("\nhelper ");
+        own.push_str(h);
+    }
     let record_dir = cache_dir.join("compilers-v1");
     let record_path =
         record_dir.join(digest(format!("{IDENTITY_VERSION}\n{own}").as_bytes()).hex());
@@ -65,9 +95,9 @@ pub fn identity(compiler: &ResolvedCompiler, cache_dir: &Path) -> std::io::Resul
             return Ok(k);
         }
     }
-    let (key, helpers) = compute(compiler, &resolved)?;
+    let (key, helper_paths) = compute(compiler, &resolved, helpers)?;
     let mut text = format!("{}\n", key.hex());
-    for h in helpers {
+    for h in helper_paths {
         if let Some(line) = stat_line(&h) {
             text.push_str(&line);
             text.push('\n');
@@ -89,7 +119,8 @@ fn validate_record(text: &str) -> Option<Key> {
     let mut lines = text.lines();
     let key = Key::from_hex(lines.next()?)?;
     for line in lines {
-        let path = line.split(' ').next()?;
+        // The path, then five stat fields: a path may hold spaces.
+        let path = line.rsplitn(6, ' ').nth(5)?;
         if stat_line(Path::new(path)).as_deref() != Some(line) {
             return None;
         }
@@ -188,7 +219,11 @@ fn compute_rustc(compiler: &ResolvedCompiler) -> std::io::Result<Key> {
     Ok(h.finish())
 }
 
-fn compute(compiler: &ResolvedCompiler, resolved: &Path) -> std::io::Result<(Key, Vec<PathBuf>)> {
+fn compute(
+    compiler: &ResolvedCompiler,
+    resolved: &Path,
+    helpers: &[&str],
+) -> std::io::Result<(Key, Vec<PathBuf>)> {
     if compiler.family == Family::Rustc {
         return Ok((compute_rustc(compiler)?, Vec::new()));
     }
@@ -197,22 +232,24 @@ fn compute(compiler: &ResolvedCompiler, resolved: &Path) -> std::io::Result<(Key
     h.str("family", compiler.family.name());
     h.field("binary", &file_digest(resolved)?.0);
     h.field("version", &run_stdout(&compiler.path, &["--version"])?);
-    let mut helpers = Vec::new();
-    if compiler.family == Family::Gcc {
-        for prog in ["cc1", "cc1plus"] {
-            let out = run_stdout(&compiler.path, &[&format!("-print-prog-name={prog}")])?;
-            let p = PathBuf::from(String::from_utf8_lossy(&out).trim());
-            if p.is_absolute() {
-                if let Ok(real) = crate::util::fs::canonicalize(&p) {
-                    if let Ok(d) = file_digest(&real) {
-                        h.field(prog, &d.0);
-                        helpers.push(real);
-                    }
-                }
+    let mut paths = Vec::new();
+    for prog in helpers {
+        let out = run_stdout(&compiler.path, &[&format!("-print-prog-name={prog}")])?;
+        let p = PathBuf::from(String::from_utf8_lossy(&out).trim());
+        // Named in the key even when not found: a key that covers `cc1` never equals one
+        // that does not.
+        h.str("helper", prog);
+        // Recorded as gcc names it, not resolved: the record's stat of that path follows
+        // its links to whatever file gcc would run now, so a retargeted link (the helper
+        // replaced without touching the file it led to) fails the record too.
+        if p.is_absolute() {
+            if let Ok(d) = file_digest(&p) {
+                h.field(prog, &d.0);
+                paths.push(p);
             }
         }
     }
-    Ok((h.finish(), helpers))
+    Ok((h.finish(), paths))
 }
 
 #[cfg(test)]
@@ -221,7 +258,7 @@ mod tests {
 
     #[test]
     fn record_is_rejected_when_a_helper_changes() {
-        let d = std::env::temp_dir().join(format!("cachepot-id-{}", std::process::id()));
+        let d = std::env::temp_dir().join(format!("cachepot id {}", std::process::id()));
         fs::create_dir_all(&d).unwrap();
         let helper = d.join("cc1");
         fs::write(&helper, "v1").unwrap();

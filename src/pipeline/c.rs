@@ -11,7 +11,7 @@ use crate::manifest::NotRecordable;
 /// (compile at once, key from the dep file) or preprocessor mode (key from `-E` output).
 pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed: &Parsed) -> Done {
     let language = parsed.language.expect("parsed commands have a language");
-    let ident = match identity::identity(compiler, &ctx.cfg.dir) {
+    let ident = match identity::identity(compiler, Some(language), &ctx.cfg.dir) {
         Ok(k) => k,
         Err(e) => {
             let what = format!("{}: {e}", compiler.path.display());
@@ -265,7 +265,7 @@ fn search_dirs(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed: &Parsed) -> O
     let args = gcc::search_list_args(parsed);
     let mut h = KeyHasher::new("search-list");
     h.str("compiler", &compiler.path.to_string_lossy());
-    if let Ok(id) = identity::identity(compiler, &ctx.cfg.dir) {
+    if let Ok(id) = identity::identity(compiler, parsed.language, &ctx.cfg.dir) {
         h.field("identity", &id.0);
     }
     for a in &args {

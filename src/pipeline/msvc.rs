@@ -66,7 +66,7 @@ pub(super) fn parse(
 pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed: &Parsed) -> Done {
     let info = parsed.msvc.clone().unwrap_or_default();
     let language = parsed.language.expect("parsed commands have a language");
-    let ident = match identity::identity(compiler, &ctx.cfg.dir) {
+    let ident = match identity::identity(compiler, Some(language), &ctx.cfg.dir) {
         Ok(k) => k,
         Err(e) => {
             let what = format!("{}: {e}", compiler.path.display());
@@ -239,7 +239,7 @@ fn search_dirs(
     let args = &info.search_args;
     let mut h = KeyHasher::new("msvc-search-list");
     h.str("compiler", &compiler.path.to_string_lossy());
-    if let Ok(id) = identity::identity(compiler, &ctx.cfg.dir) {
+    if let Ok(id) = identity::identity(compiler, None, &ctx.cfg.dir) {
         h.field("identity", &id.0);
     }
     for a in args {

@@ -48,7 +48,7 @@ pub(super) fn parse(cwd: &Path, args: &[OsString]) -> Result<Parsed, Reason> {
 /// The cacheable path of an nvcc command (preprocessor mode; see the module doc).
 pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed: &Parsed) -> Done {
     let language = parsed.language.expect("parsed commands have a language");
-    let ident = match identity::identity(compiler, &ctx.cfg.dir) {
+    let ident = match identity::identity(compiler, Some(language), &ctx.cfg.dir) {
         Ok(k) => k,
         Err(e) => {
             let what = format!("{}: {e}", compiler.path.display());
@@ -130,7 +130,7 @@ fn host_identities(ctx: &Ctx, plan: &Plan) -> Result<Vec<Host>, Fault> {
             cxx_driver: false,
             canonical: None,
         });
-        let id = identity::identity(&host, &ctx.cfg.dir)
+        let id = identity::identity(&host, None, &ctx.cfg.dir)
             .map_err(|e| Fault::new("identity", format!("{}: {e}", path.display())))?;
         hosts.push((pass.program.clone(), path, id));
     }

@@ -18,7 +18,7 @@ use crate::digest_cache;
 const RUST_KEY_VERSION: &str = "rust-2";
 
 pub(super) fn cached_compile(ctx: &mut Ctx, compiler: &ResolvedCompiler, parsed: &Parsed) -> Done {
-    let key = identity::identity(compiler, &ctx.cfg.dir)
+    let key = identity::identity(compiler, None, &ctx.cfg.dir)
         .map_err(|e| Fault::new("identity", format!("{}: {e}", compiler.path.display())))
         .and_then(|ident| manifest_key(ctx, compiler, parsed, &ident));
     let mkey = match key {

@@ -138,6 +138,16 @@ fn shadowing_header_invalidates() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// What validating `set` in `d` at `now` concludes (no base dirs, no digest cache), as a
+/// word an assertion's message shows.
+fn verdict(set: &IncludeSet, d: &Path, now: i64) -> &'static str {
+    match validate_at(set, d, &[], None, now) {
+        Validity::Valid => "valid",
+        Validity::Invalid => "invalid",
+        Validity::Refreshed(_) => "refreshed",
+    }
+}
+
 /// A layout with `src/a.c` including `foo.h` from `inc2`, searched after `inc1`, and a
 /// search dir `inc1/sub` that does not exist yet. Returns the dir and the recorded set.
 fn shadow_layout(name: &str) -> (PathBuf, IncludeSet) {
@@ -165,10 +175,7 @@ fn a_changed_watch_is_refreshed_and_still_guards_its_probes() {
     let Validity::Refreshed(set) = validate_at(&set, &d, &[], None, later) else {
         panic!("racy watches are re-proven and refreshed");
     };
-    assert!(matches!(
-        validate_at(&set, &d, &[], None, later),
-        Validity::Valid
-    ));
+    assert_eq!(verdict(&set, &d, later), "valid");
     // An unrelated file changes inc1: the probes hold, and inc1's new stat is kept.
     std::fs::write(d.join("inc1/other.h"), "").unwrap();
     let Validity::Refreshed(fresh) = validate_at(&set, &d, &[], None, later) else {
@@ -180,16 +187,10 @@ fn a_changed_watch_is_refreshed_and_still_guards_its_probes() {
         Some((inc1.mtime, inc1.ctime)),
         stat_ns(&d.join("inc1")).map(|(_, m, c)| (m, c))
     );
-    assert!(matches!(
-        validate_at(&fresh, &d, &[], None, later + RACY_NS),
-        Validity::Valid
-    ));
+    assert_eq!(verdict(&fresh, &d, later + RACY_NS), "valid");
     // The refreshed watch still sees a shadowing header appear.
     std::fs::write(d.join("inc1/foo.h"), "int y;\n").unwrap();
-    assert!(matches!(
-        validate_at(&fresh, &d, &[], None, later + RACY_NS),
-        Validity::Invalid
-    ));
+    assert_eq!(verdict(&fresh, &d, later + RACY_NS), "invalid");
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -200,15 +201,9 @@ fn a_new_directory_under_a_watch_stops_its_refresh() {
     // inc1/sub did not exist: inc1 stands for its probes. Once it exists, a header created
     // in it would not change inc1, so inc1 must not be refreshed.
     std::fs::create_dir(d.join("inc1/sub")).unwrap();
-    assert!(matches!(
-        validate_at(&set, &d, &[], None, later),
-        Validity::Valid
-    ));
+    assert_eq!(verdict(&set, &d, later), "valid");
     std::fs::write(d.join("inc1/sub/foo.h"), "int s;\n").unwrap();
-    assert!(matches!(
-        validate_at(&set, &d, &[], None, later),
-        Validity::Invalid
-    ));
+    assert_eq!(verdict(&set, &d, later), "invalid");
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -246,10 +241,7 @@ fn a_header_appearing_in_a_watched_subdirectory_of_a_search_dir_invalidates() {
         panic!("racy watches are re-proven and refreshed");
     };
     std::fs::write(d.join("inc1/sub/foo.h"), "int y;\n").unwrap();
-    assert!(matches!(
-        validate_at(&set, &d, &[], None, later + RACY_NS),
-        Validity::Invalid
-    ));
+    assert_eq!(verdict(&set, &d, later + RACY_NS), "invalid");
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -281,15 +273,9 @@ fn an_includer_spelled_with_dotdot_still_guards_its_probes_after_the_cwd_changes
         panic!("racy watches are re-proven and refreshed");
     };
     std::fs::create_dir(d.join("obj")).unwrap();
-    assert!(!matches!(
-        validate_at(&set, &d, &[], None, later + RACY_NS),
-        Validity::Invalid
-    ));
+    assert_ne!(verdict(&set, &d, later + RACY_NS), "invalid");
     std::fs::write(d.join("src/common/y.h"), "int shadow;\n").unwrap();
-    assert!(matches!(
-        validate_at(&set, &d, &[], None, later + RACY_NS),
-        Validity::Invalid
-    ));
+    assert_eq!(verdict(&set, &d, later + RACY_NS), "invalid");
     std::fs::remove_dir_all(&d).unwrap();
 }
 
